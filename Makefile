@@ -1,0 +1,49 @@
+# loopbench — the only entry point a user needs.  `make help` lists the targets.
+#
+# Objects and binaries go to build/ (or build/san-<list>/ when SAN= is set, so an
+# instrumented build never overwrites the plain one the benchmarks measure).
+# Each part of the project keeps its rules in mk/<part>.mk.
+
+CC      ?= cc
+SAN     ?=
+comma   := ,
+BUILD   := build$(if $(SAN),/san-$(subst $(comma),-,$(SAN)))
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -pthread \
+               -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+ifneq ($(SAN),)
+CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS     += -fsanitize=$(SAN)
+endif
+CFLAGS  ?=
+CFLAGS  := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS  += -pthread
+
+.DEFAULT_GOAL := all
+.PHONY: all help clean deps test bench
+
+help:
+	@echo 'loopbench targets:'
+	@echo '  make bench        build, run the quick benchmark suite, write results/latest/report.html'
+	@echo '  make test         every test: unit, conformance (plain and ASan/UBSan builds), smoke'
+	@echo '  make              build every server and the load generator into build/'
+	@echo '  make deps         install the missing Debian packages (apt-get; needs root)'
+	@echo '  make clean        remove build/'
+	@echo '  make SAN=address,undefined   instrumented build into build/san-address-undefined/'
+	@$(foreach h,$(HELP_EXTRA),echo '  $(h)';)
+
+include mk/deps.mk
+include $(sort $(filter-out mk/deps.mk,$(wildcard mk/*.mk)))
+
+all: $(ALL_BINS)
+
+clean:
+	rm -rf build
+
+# Objects: one rule for every C file of the project, with dependency files so a
+# changed header rebuilds what includes it.
+$(BUILD)/obj/%.o: %.c | deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find build -name '*.d' 2>/dev/null)

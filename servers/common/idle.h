@@ -1,0 +1,38 @@
+/* Idle deadlines for an event loop.  Every connection has the same timeout, so a
+ * FIFO ordered by last activity is already sorted by deadline: restarting a timer
+ * moves its entry to the tail (O(1)), and the head is the next to expire.  (The
+ * same observation is libev's "doubly-linked list" timer recipe.) */
+#ifndef LB_IDLE_H
+#define LB_IDLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct idle_entry {
+	struct idle_entry *prev, *next;
+	uint64_t deadline_ms;
+};
+
+struct idle_list {
+	struct idle_entry head;		/* sentinel: head.next is the oldest */
+	uint64_t timeout_ms;		/* 0 = off: nothing is ever queued */
+};
+
+void idle_init(struct idle_list *l, uint64_t timeout_ms);
+
+/* (Re)starts e's timer at now_ms. */
+void idle_touch(struct idle_list *l, struct idle_entry *e, uint64_t now_ms);
+
+/* Stops e's timer (harmless if not running). */
+void idle_remove(struct idle_entry *e);
+
+/* The entry whose deadline is ≤ now_ms, oldest first, or NULL. */
+struct idle_entry *idle_expired(struct idle_list *l, uint64_t now_ms);
+
+/* Milliseconds until the next deadline, for epoll_wait: -1 if none. */
+int idle_wait_ms(const struct idle_list *l, uint64_t now_ms);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t idle_now_ms(void);
+
+#endif

@@ -1,0 +1,88 @@
+/* One connection's protocol state, sans-I/O: bytes in, bytes out, work to do.
+ *
+ * A model owns only how it waits.  For each connection it creates a session and
+ * loops over these steps, in whatever order its way of waiting suggests:
+ *
+ *   read    while session_wants_input(): read into session_input_buf(), then
+ *           session_input(n); on EOF session_input_eof().
+ *   work    when session_work() is not NULL: run it (work_run, inline or on a
+ *           pool) and call session_work_done() back on the connection's thread.
+ *   write   while session_output() has bytes: write them, session_output_sent(n).
+ *   close   when session_done(): lingering close (shut down the write side,
+ *           drain input briefly, close), then session_free().
+ *
+ * Any call may produce output, work or a close decision, so a model re-checks all
+ * four after each.  Nothing here blocks, sleeps, allocates per request on the hot
+ * path, or touches a socket.
+ *
+ * Idle timer (DESIGN.md, --idle-timeout-ms): the model (re)starts it at accept,
+ * whenever session_output_sent() is called with n > 0, and whenever
+ * session_input() returns true (echo: any byte received); it stops it while work
+ * is running off the connection's thread.  Those rules give both halves of the
+ * contract: an incomplete HTTP request never restarts the timer, and output that
+ * makes no progress for T lets it fire.  On expiry the model closes the
+ * connection and counts a timeout.
+ */
+#ifndef LB_SESSION_H
+#define LB_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct session;
+
+enum work_kind { WORK_CPU, WORK_BLOCK };
+
+struct work {
+	enum work_kind kind;
+	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
+	uint64_t units;		/* WORK_CPU: N x K */
+	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
+};
+
+/* Runs a work item (FNV units or a sleep).  Thread-safe; may take seconds. */
+void work_run(struct work *w);
+
+/* A new session for srv->opts.proto.  NULL when out of memory. */
+struct session *session_new(struct server *srv);
+void session_free(struct session *s);
+
+/* Where to read into: *len > 0 bytes, valid until the next call on s. */
+char *session_input_buf(struct session *s, size_t *len);
+
+/* n > 0 bytes were read into that buffer.  Returns true when the input counts as
+ * activity for the idle timer (echo), false otherwise (HTTP). */
+bool session_input(struct session *s, size_t n);
+
+/* The peer will send no more (read returned 0). */
+void session_input_eof(struct session *s);
+
+/* False while reading would only add to what cannot be handled yet: output above
+ * its high-water mark, work in progress, or the session is closing. */
+bool session_wants_input(const struct session *s);
+
+/* The next bytes to write: returns their count (0: nothing pending) and sets *p. */
+size_t session_output(struct session *s, const char **p);
+
+/* n bytes of session_output() were handed to the kernel.  Counts bytes and
+ * completed responses in the server's stats; may resume input already buffered
+ * (pipelined requests), producing more output or work. */
+void session_output_sent(struct session *s, size_t n);
+
+/* The work the current request waits for, or NULL. */
+struct work *session_work(struct session *s);
+
+/* The work returned by session_work() has been run: the response is queued. */
+void session_work_done(struct session *s);
+
+/* SIGINT/SIGTERM: finish the request in progress (its response says
+ * Connection: close), accept no other. */
+void session_drain(struct session *s);
+
+/* True when the connection should be closed now: nothing more will be read or
+ * written, and no work is running. */
+bool session_done(const struct session *s);
+
+#endif
