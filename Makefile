@@ -2,7 +2,8 @@
 #
 # Objects and binaries go to build/ (or build/san-<list>/ when SAN= is set, so an
 # instrumented build never overwrites the plain one the benchmarks measure).
-# Each part of the project keeps its rules in mk/<part>.mk.
+# Each part of the project keeps its rules in mk/<part>.mk; a line there starting
+# with '## ' is its entry in `make help`.
 
 CC      ?= cc
 SAN     ?=
@@ -30,7 +31,7 @@ help:
 	@echo '  make deps         install the missing Debian packages (apt-get; needs root)'
 	@echo '  make clean        remove build/'
 	@echo '  make SAN=address,undefined   instrumented build into build/san-address-undefined/'
-	@$(foreach h,$(HELP_EXTRA),echo '  $(h)';)
+	@sed -n 's/^## /  /p' $(sort $(wildcard mk/*.mk))
 
 include mk/deps.mk
 include $(sort $(filter-out mk/deps.mk,$(wildcard mk/*.mk)))

@@ -20,13 +20,16 @@ struct idle_list {
 
 void idle_init(struct idle_list *l, uint64_t timeout_ms);
 
-/* (Re)starts e's timer at now_ms. */
+/* (Re)starts e's timer at now_ms.  An entry starts zeroed (not running).  It
+ * expires no earlier than timeout_ms after now_ms (deadline_ms includes 1 ms
+ * for the truncation of the millisecond clock). */
 void idle_touch(struct idle_list *l, struct idle_entry *e, uint64_t now_ms);
 
 /* Stops e's timer (harmless if not running). */
 void idle_remove(struct idle_entry *e);
 
-/* The entry whose deadline is ≤ now_ms, oldest first, or NULL. */
+/* The entry whose deadline is ≤ now_ms, oldest first, or NULL.  The entry
+ * is taken off the list (its timer is stopped). */
 struct idle_entry *idle_expired(struct idle_list *l, uint64_t now_ms);
 
 /* Milliseconds until the next deadline, for epoll_wait: -1 if none. */

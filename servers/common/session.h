@@ -49,7 +49,10 @@ void work_run(struct work *w);
 struct session *session_new(struct server *srv);
 void session_free(struct session *s);
 
-/* Where to read into: *len > 0 bytes, valid until the next call on s. */
+/* Where to read into: *len > 0 bytes, valid until the next call on s.  The
+ * buffer belongs to the calling thread, shared by its sessions: call
+ * session_input() (or nothing) on s before asking another session on the same
+ * thread for its buffer. */
 char *session_input_buf(struct session *s, size_t *len);
 
 /* n > 0 bytes were read into that buffer.  Returns true when the input counts as
@@ -71,7 +74,8 @@ size_t session_output(struct session *s, const char **p);
  * (pipelined requests), producing more output or work. */
 void session_output_sent(struct session *s, size_t n);
 
-/* The work the current request waits for, or NULL. */
+/* The work the current request waits for, or NULL.  Each item is handed out
+ * once: after that, NULL until session_work_done(). */
 struct work *session_work(struct session *s);
 
 /* The work returned by session_work() has been run: the response is queued. */

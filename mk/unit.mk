@@ -1,0 +1,21 @@
+# Unit tests (CUnit) for servers/common: one binary, every suite.
+# `make test-unit` runs it; a failed assertion makes it exit non-zero.
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN  := $(BUILD)/test-unit
+
+CUNIT_CFLAGS := $(shell pkg-config --cflags cunit 2>/dev/null)
+CUNIT_LIBS   := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
+
+TEST_TARGETS += test-unit
+## make test-unit    the CUnit unit tests of servers/common
+
+$(UNIT_OBJS): CFLAGS += $(CUNIT_CFLAGS) -Iservers
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIBCOMMON) -lhttp_parser $(CUNIT_LIBS) $(LDLIBS)
+
+.PHONY: test-unit
+test-unit: $(UNIT_BIN)
+	$(UNIT_BIN)

@@ -1,0 +1,122 @@
+/* Private to session.c and http.c: the session's layout, its bounds, and the
+ * output queue both protocols share.  Models never include this. */
+#ifndef LB_SESSION_IMPL_H
+#define LB_SESSION_IMPL_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opts.h"
+#include "session.h"
+
+#define READ_SIZE	(64 * 1024)	/* the per-thread read buffer */
+#define OUT_HWM		(64 * 1024)	/* above this much pending output, stop reading */
+#define OUT_INIT	1024		/* first output buffer: a few pipelined responses */
+#define OUT_KEEP	(16 * 1024)	/* a drained output buffer larger than this is freed */
+#define MAX_INFLIGHT	32		/* responses queued and not yet fully sent */
+#define HDR_MAX		8192		/* header block limit (http.c defines it exactly) */
+#define URL_INLINE	64		/* URLs up to this long need no allocation */
+#define BYTES_INLINE	(16 * 1024)	/* /bytes bodies up to this size are copied */
+#define XPAGE_SIZE	(64 * 1024)	/* the static page of 'x' larger bodies come from */
+
+enum http_phase {
+	PH_IDLE,	/* between requests */
+	PH_HEAD,	/* request line and header fields arriving */
+	PH_BODY,	/* headers complete, waiting for the end of the message */
+};
+
+enum http_action {
+	ACT_NONE,
+	ACT_STATUS,		/* 400 (query), 404, 405: an error page, keep-alive */
+	ACT_HELLO,
+	ACT_CPU,
+	ACT_BLOCK,
+	ACT_BYTES,
+	ACT_ECHO,		/* Content-Length body: streamed back as it arrives */
+	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
+};
+
+enum http_pause { PAUSE_NONE, PAUSE_HEADERS, PAUSE_MESSAGE };
+
+/* The request being parsed (or whose response is being produced). */
+struct http_req {
+	enum http_phase phase;
+	enum http_action act;
+	int status;			/* ACT_STATUS */
+	const char *allow;		/* 405 */
+	uint64_t arg;			/* us= or n= */
+	bool head;			/* HEAD: never a body in the response */
+	bool keep_alive;		/* the client lets us keep the connection */
+	bool ka_header;			/* HTTP/1.0 that asked for keep-alive: say so */
+	bool expect_continue;
+	bool resp_started;		/* response head already queued (streamed echo) */
+	bool too_large;			/* body over --max-body: 413 */
+	bool url_overflow;
+	bool oom;
+
+	/* Expect: 100-continue, matched across split callbacks. */
+	bool in_value;
+	int8_t field_match;		/* chars of "expect" matched, -1: other field */
+	int8_t value_match;		/* chars of "100-continue" matched, -1: other */
+
+	char *url;			/* url_small, or a heap copy of HDR_MAX bytes */
+	uint32_t url_len;
+	char url_small[URL_INLINE];
+
+	uint64_t body_len;		/* body bytes seen (chunked limit) */
+	char *body;			/* ACT_ECHO_CHUNKED */
+	size_t body_cap;
+};
+
+struct session {
+	struct server *srv;
+	struct srv_stats *st;
+	enum proto proto;
+	bool closing;			/* nothing more will be parsed or read */
+	bool eof;			/* the peer sent FIN */
+	bool draining;			/* SIGTERM: close after the request in progress */
+	bool in_reading;		/* the last input buffer handed out was `in` */
+	char *rbuf;			/* the last input buffer handed out */
+	bool work_pending;		/* a request waits for `work` */
+	bool work_taken;		/* session_work() handed it out */
+
+	/* Bytes read but not parsed yet: only while parsing is held up (work,
+	 * back-pressure, in-flight limit).  NULL otherwise. */
+	char *in;
+	size_t in_off, in_len, in_cap;
+
+	/* Output: `out[out_off, out_len)`, then x_left bytes of 'x'. */
+	char *out;
+	size_t out_off, out_len, out_cap;
+	uint64_t x_left;
+	uint64_t queued, sent;		/* positions in the output stream */
+	uint64_t ends[MAX_INFLIGHT];	/* where each queued response ends */
+	unsigned ends_head, ends_count;
+
+	/* HTTP */
+	http_parser parser;
+	enum http_pause pause;
+	uint32_t hdr_bytes;		/* header-block bytes fed for this request */
+	struct http_req req;
+	struct work work;
+};
+
+/* Output queue (session.c).  out_append returns 0 or -ENOMEM; on -ENOMEM the
+ * session is already marked closing. */
+char *out_reserve(struct session *s, size_t n);
+void out_commit(struct session *s, size_t n);
+int out_append(struct session *s, const void *p, size_t n);
+void out_end_response(struct session *s);
+size_t out_pending(const struct session *s);
+
+/* HTTP (http.c). */
+void http_init(struct session *s);
+void http_free(struct session *s);
+bool http_can_parse(const struct session *s);
+size_t http_feed(struct session *s, const char *p, size_t len);
+void http_work_done(struct session *s);
+void http_drain(struct session *s);
+
+#endif

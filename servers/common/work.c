@@ -1,0 +1,69 @@
+/* The work behind /cpu and /block (DESIGN.md, "Work unit"). */
+#include <errno.h>
+#include <time.h>
+
+#include "session.h"
+#include "work.h"
+
+uint32_t work_fnv_units(uint64_t units)
+{
+	uint32_t h = 2166136261u;
+
+	for (uint64_t i = 0; i < units; i++)
+		h = (h ^ (uint32_t)(i & 0xff)) * 16777619u;
+	return h;
+}
+
+void work_block_us(uint64_t us)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(us / 1000000),
+		.tv_nsec = (long)(us % 1000000) * 1000,
+	};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Written so the compiler cannot drop the loops being timed. */
+static volatile uint32_t calibrate_sink;
+
+/* Doubles a trial run until it takes 5 ms, then times one run sized for about
+ * 50 ms: long enough to swamp clock and frequency-ramp noise, short enough for
+ * start-up. */
+uint64_t work_calibrate(void)
+{
+	uint64_t units = 1 << 14, t;
+
+	for (;;) {
+		t = now_ns();
+		calibrate_sink = work_fnv_units(units);
+		t = now_ns() - t;
+		if (t >= 5000000 || units >= (1ULL << 40))
+			break;
+		units *= 2;
+	}
+	units = units * 50000000 / (t ? t : 1);
+	t = now_ns();
+	calibrate_sink = work_fnv_units(units);
+	t = now_ns() - t;
+
+	uint64_t k = units * 1000 / (t ? t : 1);
+	return k ? k : 1;
+}
+
+void work_run(struct work *w)
+{
+	if (w->kind == WORK_CPU)
+		w->checksum = work_fnv_units(w->units);
+	else
+		work_block_us(w->us);
+}
