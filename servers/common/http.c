@@ -79,10 +79,14 @@ static char *put_u64(char *p, uint64_t v)
 	return p;
 }
 
-/* True when the connection closes after the response being built. */
+/* True when the connection closes after the response being built.  The
+ * process-wide flag is read here, where every response is built, so a request
+ * whose work was running when SIGTERM came says Connection: close in every
+ * model without each model having to notice the signal in time. */
 static bool resp_close(const struct session *s)
 {
-	return !s->req.keep_alive || s->draining;
+	return !s->req.keep_alive || s->draining ||
+	       atomic_load_explicit(&s->srv->draining, memory_order_relaxed);
 }
 
 /* Queues the status line and headers. */
@@ -533,6 +537,10 @@ static void message_done(struct session *s)
 	case ACT_NONE:
 		break;
 	}
+	/* The streamed echo response is complete.  A malformed next request
+	 * fails before on_message_begin resets the request, and must still get
+	 * its 400. */
+	r->resp_started = false;
 	if (r->url != r->url_small) {
 		free(r->url);
 		r->url = r->url_small;

@@ -1,0 +1,82 @@
+# The conformance suite (tests/conformance/): the same cases against every server
+# binary and both protocols, plus the one-screen equivalence check.
+#
+#   make test-conformance       every model whose source exists, plain build, with
+#                               the --offload 2 and --reactors 2 variants of the
+#                               event models
+#   make test-conformance-san   the same against `make SAN=address,undefined`
+#                               (the C models; node is JavaScript, not instrumented)
+#   make equivalence            ~20 requests to every model, one table
+
+CONF_MODELS       := iterative threads pool epoll libev libuv node
+CONF_EVENT_MODELS := epoll libev libuv node
+CONF_SAN          := address,undefined
+CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
+
+CONF_CUNIT_CFLAGS := $(shell pkg-config --cflags cunit 2>/dev/null)
+CONF_CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
+
+CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
+CONF_OBJS   := $(CONF_COMMON) \
+               $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
+                 tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/echo_cases.c \
+                 tests/conformance/misc_cases.c)
+EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
+
+$(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)
+
+$(BUILD)/test-conformance: $(CONF_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CONF_CUNIT_LIBS) $(LDLIBS)
+
+$(BUILD)/equivalence: $(EQUIV_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A model is in the run when its source exists; then a binary that fails to build
+# is a failure, not a skip.
+conf_source = $(if $(filter node,$(1)),servers/node/server.js,servers/$(1).c)
+CONF_PRESENT = $(foreach m,$(CONF_MODELS),$(if $(wildcard $(call conf_source,$(m))),$(m)))
+
+# $(call conf_run,BUILD_DIR,MODELS): builds and runs the suite for each model and
+# variant, prints one summary line per run, fails if any run failed.
+define conf_run
+	@dir=$(1); log=$$(mktemp); rc=0; summary=; \
+	for m in $(2); do \
+	  if ! $(MAKE) --no-print-directory $(if $(filter build,$(1)),,SAN=$(CONF_SAN)) $$dir/srv-$$m >$$log 2>&1; then \
+	    cat $$log; echo "conformance: srv-$$m: source exists but the binary does not build: FAIL"; \
+	    summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  variants="none"; \
+	  case " $(CONF_EVENT_MODELS) " in *" $$m "*) variants="none offload reactors";; esac; \
+	  for v in $$variants; do \
+	    case $$v in none) args=;; offload) args="--server-arg --offload --server-arg 2";; \
+	      reactors) args="--server-arg --reactors --server-arg 2";; esac; \
+	    $$dir/test-conformance --server $$dir/srv-$$m $$args >$$log 2>&1; r=$$?; \
+	    cat $$log; \
+	    line=$$(grep '^conformance summary:' $$log | tail -1); \
+	    [ -n "$$line" ] || line="conformance summary: model=$$m args='$$args' crashed (exit $$r)"; \
+	    summary="$$summary\n  $${line#conformance summary: }"; \
+	    [ $$r -eq 0 ] || rc=1; \
+	  done; \
+	done; rm -f $$log; \
+	printf "conformance per model ($$dir):$$summary\n"; \
+	exit $$rc
+endef
+
+.PHONY: test-conformance test-conformance-san equivalence
+test-conformance: $(BUILD)/test-conformance | deps-ok
+	$(call conf_run,$(BUILD),$(CONF_PRESENT))
+
+test-conformance-san: | deps-ok
+	@$(MAKE) --no-print-directory SAN=$(CONF_SAN) $(CONF_SAN_BUILD)/test-conformance
+	@echo 'conformance (SAN=$(CONF_SAN)): the C models only; node is JavaScript and is not instrumented, so it is not run here'
+	$(call conf_run,$(CONF_SAN_BUILD),$(filter-out node,$(CONF_PRESENT)))
+
+equivalence: $(BUILD)/equivalence | deps-ok
+	@bins=; for m in $(CONF_PRESENT); do \
+	  $(MAKE) --no-print-directory $(BUILD)/srv-$$m >/dev/null || { echo "equivalence: srv-$$m does not build" >&2; exit 1; }; \
+	  bins="$$bins $(BUILD)/srv-$$m"; done; \
+	$(BUILD)/equivalence $$bins
+
+TEST_TARGETS += test-conformance test-conformance-san
+## make test-conformance      the conformance suite over every model, both protocols
+## make test-conformance-san  the same on the ASan/UBSan builds of the C models
+## make equivalence           the same 20 requests to every model, one table

@@ -1,0 +1,81 @@
+/* What the conformance cases share: the model under test, its server instances,
+ * and the checks that compare a response with the contract. */
+#ifndef LB_SUITE_H
+#define LB_SUITE_H
+
+#include <CUnit/CUnit.h>
+#include <stdbool.h>
+
+#include "conf.h"
+
+/* Options a model supports beyond the common ones (DESIGN.md, "One command line"). */
+enum {
+	SUP_THREADS = 1 << 0,
+	SUP_OFFLOAD = 1 << 1,
+	SUP_REACTORS = 1 << 2,
+	SUP_STACK_KB = 1 << 3,
+};
+
+struct conf_cfg {
+	const char *server;		/* the binary under test */
+	const char *model;		/* "epoll", ... (from srv-<model> unless --model) */
+	const char *extra[16];		/* --server-arg ..., NULL-terminated */
+	int nextra;
+	bool exact;			/* byte-for-byte (the C models) or node's rule */
+	bool serializes;		/* one connection at a time (iterative) */
+	bool known;			/* supports/serializes come from the model table */
+	unsigned supports;
+	int reactors;			/* from --reactors among the extra args, else 1 */
+};
+
+extern struct conf_cfg cfg;
+
+/* K passed to every server, so /cpu checksums are known in advance. */
+#define CONF_K 100
+
+/* Generous bounds: a case fails on a wedged server, never on a slow machine. */
+#define IO_MS 10000
+#define START_MS 20000
+#define STOP_MS 20000
+
+/* Starts the model with --proto proto, the extra args, --cpu-iters-per-us K and
+ * the given args (NULL-terminated).  0 or -1. */
+int start_server(struct child *c, const char *proto, const char *const args[]);
+
+/* Stops it; 0 when it exited 0, else -1 (and says why on stderr). */
+int stop_server(struct child *c, const char *what);
+
+/* Prints "NOT APPLICABLE to <model>: <case>: <reason>" and counts it. */
+void not_applicable(const char *name, const char *reason);
+
+/* Compares a response with the contract.  exact models: the raw bytes must be
+ * expect_bytes(...); node: status, Content-Type and body (status alone when
+ * malformed_input).  Prints both sides on a mismatch; returns true when equal. */
+bool check_resp(const char *what, const struct hresp *r, int status, const char *ctype,
+		const char *allow, const char *conn, const void *body, size_t body_len,
+		bool malformed_input);
+
+/* The error response (reason phrase + "\n", text/plain). */
+bool check_error(const char *what, const struct hresp *r, int status, const char *allow,
+		 const char *conn, bool malformed_input);
+
+/* CU_ASSERT that ends the test (goto out, where it releases what it holds)
+ * instead of longjmp-ing past its cleanup: a leaked connection would block a
+ * serializing server for every later case. */
+#define REQUIRE(cond) do { \
+		bool ok_ = (cond); \
+		CU_assertImplementation(ok_, __LINE__, #cond, __FILE__, "", CU_FALSE); \
+		if (!ok_) \
+			goto out; \
+	} while (0)
+
+/* Sends req on h and reads one response into r. */
+int xfer(struct hconn *h, const char *req, size_t len, struct hresp *r, bool head);
+#define XFER(h, req, r) xfer((h), (req), strlen(req), (r), false)
+
+void register_http_suites(void);
+void register_http_limit_suites(void);
+void register_echo_suites(void);
+void register_misc_suites(bool want_http, bool want_echo);
+
+#endif
