@@ -13,54 +13,25 @@
  * the first closes or hits the idle timeout (--idle-timeout-ms).  One slow
  * request (/block, /cpu) or one slow reader stalls everyone.
  */
-#include <errno.h>
-#include <poll.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common/blocking.h"
-#include "common/net.h"
 #include "common/server.h"
 
 static struct server srv;
 
-/* The listener is non-blocking although this is the blocking model: poll()
- * waits for it beside shutdown_fd, and a connection reset between poll and
- * accept would otherwise leave us blocked in accept(), deaf to SIGTERM. */
-static void accept_loop(int lfd)
-{
-	struct pollfd pfd[2] = {
-		{ .fd = lfd, .events = POLLIN },
-		{ .fd = srv.shutdown_fd, .events = POLLIN },
-	};
-
-	while (!atomic_load(&srv.draining)) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (pfd[1].revents)
-			break;
-		if (!pfd[0].revents)
-			continue;
-		int fd = net_accept(lfd, false);
-		if (fd >= 0) {
-			stats_conn_opened(&srv.stats);
-			blocking_serve(&srv, fd);	/* everyone else waits here */
-		} else if (fd != -EAGAIN) {
-			STAT_ADD(&srv.stats, errors, 1);	/* -EMFILE: shed */
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
-	int lfd;
+	int lfd, fd;
 
 	server_init(&srv, argc, argv, "iterative", 0);
 	server_listen(&srv, &lfd, 1, true);
-	accept_loop(lfd);
+
+	/* Accept, then serve that client until it leaves: everyone else waits in
+	 * the listen backlog meanwhile. */
+	while ((fd = blocking_accept(&srv, lfd)) >= 0)
+		blocking_serve(&srv, fd);
+
 	close(lfd);
 	server_finish(&srv);
 	return 0;

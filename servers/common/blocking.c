@@ -7,6 +7,7 @@
  * that sent bytes, and when session_input() says the input was activity. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -17,6 +18,81 @@
 #include "net.h"
 #include "server.h"
 #include "session.h"
+
+/* Connections open in this process (returned by blocking_accept and not yet
+ * released), for --max-conns and for the wait at shutdown.  Only the accept loop
+ * adds; the threads serving connections remove. */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t conns_changed = PTHREAD_COND_INITIALIZER;
+static int conns;
+
+static void conn_release(struct server *srv)
+{
+	stats_conn_closed(&srv->stats);
+	pthread_mutex_lock(&conns_lock);
+	conns--;
+	pthread_cond_broadcast(&conns_changed);
+	pthread_mutex_unlock(&conns_lock);
+}
+
+/* At --max-conns, waits until a connection is released.  Every connection
+ * counted is in blocking_serve (or queued for it), which notices shutdown_fd and
+ * ends, so a drain always wakes this wait.  Returns false once draining. */
+static bool wait_below_limit(struct server *srv)
+{
+	pthread_mutex_lock(&conns_lock);
+	while (srv->opts.max_conns > 0 && conns >= srv->opts.max_conns &&
+	       !atomic_load(&srv->draining))
+		pthread_cond_wait(&conns_changed, &conns_lock);
+	pthread_mutex_unlock(&conns_lock);
+	return !atomic_load(&srv->draining);
+}
+
+int blocking_accept(struct server *srv, int lfd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = lfd, .events = POLLIN },
+		{ .fd = srv->shutdown_fd, .events = POLLIN },
+	};
+
+	while (wait_below_limit(srv)) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno != EINTR)	/* ENOMEM: wait, never spin */
+				poll(NULL, 0, 10);
+			continue;
+		}
+		if (pfd[1].revents)
+			break;
+		if (!pfd[0].revents)
+			continue;
+		int fd = net_accept(lfd, false);
+		if (fd >= 0) {
+			pthread_mutex_lock(&conns_lock);
+			conns++;
+			pthread_mutex_unlock(&conns_lock);
+			stats_conn_opened(&srv->stats);
+			return fd;
+		}
+		if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
+			STAT_ADD(&srv->stats, errors, 1);
+	}
+	return -1;
+}
+
+void blocking_reject(struct server *srv, int fd)
+{
+	STAT_ADD(&srv->stats, errors, 1);
+	close(fd);
+	conn_release(srv);
+}
+
+void blocking_wait_all(void)
+{
+	pthread_mutex_lock(&conns_lock);
+	while (conns > 0)
+		pthread_cond_wait(&conns_changed, &conns_lock);
+	pthread_mutex_unlock(&conns_lock);
+}
 
 enum end { END_DONE, END_TIMEOUT, END_ERROR };
 
@@ -122,5 +198,5 @@ void blocking_serve(struct server *srv, int fd)
 		close(fd);
 		break;
 	}
-	stats_conn_closed(&srv->stats);
+	conn_release(srv);
 }

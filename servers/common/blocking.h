@@ -1,16 +1,31 @@
-/* One connection served with blocking I/O, start to finish: the body of the
- * iterative, threads and pool models, which differ only in who calls it. */
+/* Blocking I/O, start to finish: the accept loop and the per-connection loop of
+ * the iterative, threads and pool models.  Those three differ only in who runs
+ * blocking_serve for a connection blocking_accept returned: the accept loop
+ * itself, a new thread, or a worker from a queue. */
 #ifndef LB_BLOCKING_H
 #define LB_BLOCKING_H
 
 struct server;
 
+/* Waits for the next connection and returns its socket, counted open (stats
+ * and --max-conns), or -1 once the server is draining.  At --max-conns it stops
+ * accepting until a connection is released: new clients wait in the backlog.
+ * The listener must be non-blocking: poll() waits for it beside shutdown_fd, and
+ * a connection reset between poll and accept would otherwise leave the caller
+ * blocked in accept(), deaf to SIGTERM. */
+int blocking_accept(struct server *srv, int lfd);
+
 /* Serves fd until the connection ends, then closes it (lingering close) and
- * updates the stats.  Waits in poll() on the socket and srv->shutdown_fd with the
- * idle deadline as timeout; writes with SO_SNDTIMEO set to the idle timeout;
- * runs /cpu and /block inline.  The caller counts the connection opened
- * (stats_conn_opened, at accept); blocking_serve counts it closed, and counts
- * timeouts and I/O errors. */
+ * releases it: stats, timeouts, I/O errors, its --max-conns slot.  Waits in
+ * poll() on the socket and srv->shutdown_fd with the idle deadline as timeout;
+ * writes with SO_SNDTIMEO set to the idle timeout; runs /cpu and /block inline. */
 void blocking_serve(struct server *srv, int fd);
+
+/* A connection from blocking_accept that could not be handed on (no thread, no
+ * memory): closes it, counts an error, releases it. */
+void blocking_reject(struct server *srv, int fd);
+
+/* Waits until every connection blocking_accept returned has been released. */
+void blocking_wait_all(void);
 
 #endif
