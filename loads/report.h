@@ -1,0 +1,33 @@
+/* The result of a run, and its three outputs: the human summary, the JSON of
+ * DESIGN.md, and (in timeline.c) the per-second CSV. */
+#ifndef LOADS_REPORT_H
+#define LOADS_REPORT_H
+
+#include <stdio.h>
+
+#include "hist.h"
+#include "opts.h"
+#include "worker.h"
+
+struct result {
+	const struct lg_opts *o;
+	char addr[80];			/* the resolved target */
+	int open_loop;
+	double duration_s;		/* the measured window */
+	struct counts cnt[ACC_N];	/* summed over threads */
+	uint64_t unsent;		/* open loop: due in the run, never sent */
+	const struct hist *lat, *lat_unc, *lag;
+	struct hist *const *path_lat;	/* --mix */
+	double cpu_user_s, cpu_sys_s;	/* whole process, over the window */
+	const double *busy;		/* per thread: CPU / wall over its window */
+	unsigned nthreads;
+	int generator_bound;
+	int ended_early;		/* -n: no progress, or a signal */
+};
+
+void report_summary(FILE *f, const struct result *r);
+
+/* Returns 0 or -EIO. */
+int report_json(FILE *f, const struct result *r);
+
+#endif
