@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/idle.h"
+#include "common/loopshare.h"
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
@@ -59,10 +60,10 @@ struct conn {
 	struct loop *loop;
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
 	struct conn *prev, *next;	/* loop->conns, walked by the drain */
-	struct conn *done_next;		/* loop->done, filled by workers */
+	struct doneq_item done;		/* in loop->done while its work comes back */
 };
 
-#define conn_of(e) ((struct conn *)((char *)(e) - offsetof(struct conn, timer)))
+#define conn_of(p, member) ((struct conn *)((char *)(p) - offsetof(struct conn, member)))
 
 /* Everything one reactor owns.  With --reactors N there are N of these, each
  * run by its own thread; they share only the offload pool and the counters. */
@@ -78,8 +79,7 @@ struct loop {
 	struct conn *conns;
 	int nconns;
 	int inflight;			/* connections a worker holds */
-	pthread_mutex_t done_lock;
-	struct conn *done, *done_tail;	/* work finished, for the loop to pick up */
+	struct doneq done;		/* work finished, for the loop to pick up */
 	pthread_t thread;
 	struct epoll_event events[MAX_EVENTS];
 	char discard[16384];		/* what lingering connections still send */
@@ -89,33 +89,18 @@ static struct server srv;
 static struct loop *loops;
 static int nloops;
 static struct workq *offload;		/* NULL: work runs on the loop */
-static atomic_int open_conns;		/* every loop's, for --max-conns */
-static atomic_int paused_loops;
+static struct slots slots;		/* --max-conns, across loops */
 
 static void conn_advance(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
 
-/* --max-conns counts connections across loops, so a slot is taken before
- * accepting and given back at close. */
-static bool slot_take(void)
-{
-	if (srv.opts.max_conns == 0)
-		return true;
-	if (atomic_fetch_add(&open_conns, 1) < srv.opts.max_conns)
-		return true;
-	atomic_fetch_sub(&open_conns, 1);
-	return false;
-}
-
-/* A loop pauses its listener when no slot is left and checks again after each
- * iteration; a freed slot wakes the other paused loops, which may be asleep.
- * (pause sets `paused` before its own re-check, so no wake-up is lost.) */
+/* --max-conns counts connections across loops (loopshare.h): a slot is taken
+ * before accepting and given back at close.  A loop with no slot left takes its
+ * listener out of the set and checks again after each iteration; a freed slot
+ * wakes the other paused loops, which may be asleep. */
 static void slot_release(struct loop *l)
 {
-	if (srv.opts.max_conns == 0)
-		return;
-	atomic_fetch_sub(&open_conns, 1);
-	if (atomic_load(&paused_loops) == 0)
+	if (!slots_release(&slots))
 		return;
 	for (int i = 0; i < nloops; i++)
 		if (&loops[i] != l && atomic_load(&loops[i].paused))
@@ -125,17 +110,14 @@ static void slot_release(struct loop *l)
 static void listen_pause(struct loop *l)
 {
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
-	atomic_store(&l->paused, true);
-	atomic_fetch_add(&paused_loops, 1);
+	slots_pause(&slots, &l->paused);
 }
 
 static void listen_resume(struct loop *l)
 {
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &l->lfd };
 
-	atomic_store(&l->paused, false);
-	atomic_fetch_sub(&paused_loops, 1);
-	if (l->lfd >= 0)
+	if (slots_resume(&slots, &l->paused) && l->lfd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e);
 }
 
@@ -171,7 +153,7 @@ static void conn_open(struct loop *l, int fd)
 static void on_accept(struct loop *l)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (!slot_take()) {
+		if (!slots_take(&slots)) {
 			listen_pause(l);
 			return;
 		}
@@ -219,20 +201,10 @@ static void work_thread(void *item, void *arg)
 {
 	struct conn *c = item;
 	struct loop *l = c->loop;
-	bool wake;
 
 	(void)arg;
 	work_run(c->work);
-	pthread_mutex_lock(&l->done_lock);
-	c->done_next = NULL;
-	wake = l->done == NULL;		/* one wake-up per batch of results */
-	if (wake)
-		l->done = c;
-	else
-		l->done_tail->done_next = c;
-	l->done_tail = c;
-	pthread_mutex_unlock(&l->done_lock);
-	if (wake)
+	if (doneq_push(&l->done, &c->done))	/* one wake-up per batch */
 		eventfd_write(l->wake_fd, 1);
 }
 
@@ -261,14 +233,12 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 
 static void on_work_done(struct loop *l)
 {
-	struct conn *c, *next;
+	struct doneq_item *it, *next;
 
-	pthread_mutex_lock(&l->done_lock);
-	c = l->done;
-	l->done = l->done_tail = NULL;
-	pthread_mutex_unlock(&l->done_lock);
-	for (; c; c = next) {
-		next = c->done_next;
+	for (it = doneq_take(&l->done); it; it = next) {
+		struct conn *c = conn_of(it, done);
+
+		next = it->next;
 		c->working = false;
 		l->inflight--;
 		if (c->fd < 0) {	/* the client left while its work ran */
@@ -441,10 +411,7 @@ static void loop_drain(struct loop *l)
 
 	l->draining = true;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, srv.shutdown_fd, NULL);	/* readable forever */
-	if (atomic_load(&l->paused)) {
-		atomic_store(&l->paused, false);
-		atomic_fetch_sub(&paused_loops, 1);
-	}
+	slots_resume(&slots, &l->paused);	/* stop waiting for a slot */
 	close(l->lfd);
 	l->lfd = -1;
 	for (c = l->conns; c; c = next) {
@@ -462,10 +429,10 @@ static void loop_expire(struct loop *l)
 
 	while ((e = idle_expired(&l->idle, l->now_ms)) != NULL) {
 		STAT_ADD(&srv.stats, timeouts, 1);
-		conn_close(l, conn_of(e));
+		conn_close(l, conn_of(e, timer));
 	}
 	while ((e = idle_expired(&l->linger, l->now_ms)) != NULL)
-		conn_close(l, conn_of(e));
+		conn_close(l, conn_of(e, timer));
 }
 
 static int loop_timeout(const struct loop *l)
@@ -508,8 +475,7 @@ static void loop_run(struct loop *l)
 		if (drain)
 			loop_drain(l);
 		loop_expire(l);
-		if (atomic_load(&l->paused) &&
-		    atomic_load(&open_conns) < srv.opts.max_conns)
+		if (atomic_load(&l->paused) && slots_free(&slots))
 			listen_resume(l);
 	}
 }
@@ -531,7 +497,7 @@ static void loop_init(struct loop *l, int lfd)
 	l->lfd = lfd;
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
-	pthread_mutex_init(&l->done_lock, NULL);
+	doneq_init(&l->done);
 	l->now_ms = idle_now_ms();
 
 	e.data.ptr = &l->lfd;
@@ -550,6 +516,7 @@ int main(int argc, char **argv)
 	int *lfds;
 
 	server_init(&srv, argc, argv, "epoll", OPT_OFFLOAD | OPT_REACTORS);
+	slots_init(&slots, srv.opts.max_conns);
 	nloops = srv.opts.reactors;
 	lfds = calloc((size_t)nloops, sizeof *lfds);
 	loops = calloc((size_t)nloops, sizeof *loops);

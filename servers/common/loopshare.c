@@ -1,0 +1,85 @@
+/* The --max-conns slots and the offload done-queue of the event models (see
+ * loopshare.h). */
+#include "loopshare.h"
+
+void slots_init(struct slots *s, int max)
+{
+	s->max = max;
+	atomic_init(&s->open, 0);
+	atomic_init(&s->paused, 0);
+}
+
+bool slots_take(struct slots *s)
+{
+	if (s->max == 0)
+		return true;
+	if (atomic_fetch_add(&s->open, 1) < s->max)
+		return true;
+	atomic_fetch_sub(&s->open, 1);
+	return false;
+}
+
+bool slots_release(struct slots *s)
+{
+	if (s->max == 0)
+		return false;
+	atomic_fetch_sub(&s->open, 1);
+	return atomic_load(&s->paused) > 0;
+}
+
+bool slots_free(struct slots *s)
+{
+	return s->max == 0 || atomic_load(&s->open) < s->max;
+}
+
+void slots_pause(struct slots *s, atomic_bool *flag)
+{
+	atomic_store(flag, true);
+	atomic_fetch_add(&s->paused, 1);
+}
+
+bool slots_resume(struct slots *s, atomic_bool *flag)
+{
+	if (!atomic_exchange(flag, false))
+		return false;
+	atomic_fetch_sub(&s->paused, 1);
+	return true;
+}
+
+void doneq_init(struct doneq *q)
+{
+	pthread_mutex_init(&q->lock, NULL);
+	q->head = q->tail = NULL;
+}
+
+void doneq_destroy(struct doneq *q)
+{
+	pthread_mutex_destroy(&q->lock);
+}
+
+bool doneq_push(struct doneq *q, struct doneq_item *it)
+{
+	bool was_empty;
+
+	it->next = NULL;
+	pthread_mutex_lock(&q->lock);
+	was_empty = q->head == NULL;
+	if (was_empty)
+		q->head = it;
+	else
+		q->tail->next = it;
+	q->tail = it;
+	pthread_mutex_unlock(&q->lock);
+	return was_empty;
+}
+
+struct doneq_item *doneq_take(struct doneq *q)
+{
+	struct doneq_item *all;
+
+	pthread_mutex_lock(&q->lock);
+	all = q->head;
+	q->head = q->tail = NULL;
+	pthread_mutex_unlock(&q->lock);
+	return all;
+}
