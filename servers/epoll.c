@@ -172,6 +172,7 @@ static void on_accept(struct loop *l)
  * says so next time. */
 static void on_readable(struct loop *l, struct conn *c)
 {
+	/* LAB 2 BEGIN */
 	size_t cap;
 	char *buf = session_input_buf(c->s, &cap);
 	ssize_t n;
@@ -193,6 +194,7 @@ static void on_readable(struct loop *l, struct conn *c)
 		return;
 	}
 	conn_advance(l, c);
+	/* LAB 2 END */
 }
 
 /* Runs on an offload thread: the loop does not touch c->work meanwhile, and
@@ -258,6 +260,7 @@ static void on_work_done(struct loop *l)
  * only return EAGAIN, so wait for EPOLLOUT instead. */
 static int conn_write(struct loop *l, struct conn *c)
 {
+	/* LAB 2 BEGIN */
 	const char *p;
 	size_t n;
 	ssize_t w;
@@ -283,10 +286,12 @@ static int conn_write(struct loop *l, struct conn *c)
 	}
 	c->blocked = false;
 	return 1;
+	/* LAB 2 END */
 }
 
 static void conn_watch(struct loop *l, struct conn *c)
 {
+	/* LAB 2 BEGIN */
 	uint32_t want = 0;
 	struct epoll_event e;
 
@@ -304,6 +309,7 @@ static void conn_watch(struct loop *l, struct conn *c)
 		return;
 	}
 	c->events = want;
+	/* LAB 2 END */
 }
 
 /* The last response is out.  If the peer may still be sending, shut down our

@@ -19,9 +19,9 @@
  * the fourth way) costs O(1).
  *
  * What it costs: a pending queue between epoll_wait and the callbacks, a walk
- * over changed descriptors and two clock reads per iteration, and the timer
- * heap.  libev drops a descriptor from the epoll set lazily: ev_io_stop leaves
- * it there until an unwanted event shows up (one spurious wake-up and an
+ * over changed descriptors and a clock read per iteration, and the timer heap.
+ * libev drops a descriptor from the epoll set lazily: ev_io_stop leaves it
+ * there until an unwanted event shows up (one spurious wake-up and an
  * EPOLL_CTL_DEL), so a watcher must be stopped before its descriptor is
  * closed.  libev aborts the process when an allocation fails.  And where epoll
  * breaks, this breaks: nothing on the loop may block (--offload N moves /cpu and
@@ -63,7 +63,7 @@ struct conn {
 	struct doneq_item done;		/* in loop->done while its work comes back */
 };
 
-#define conn_of(w, member) ((struct conn *)((char *)(w) - offsetof(struct conn, member)))
+#define conn_of(p, member) ((struct conn *)((char *)(p) - offsetof(struct conn, member)))
 
 /* Everything one reactor owns.  With --reactors N there are N of these, each
  * run by its own thread; they share only the offload pool and the counters. */

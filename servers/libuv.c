@@ -25,13 +25,16 @@
  * iteration walks libuv's phases (timers, pending, idle, prepare, poll, check,
  * closing); each request moves the connection's timer in the heap
  * (uv_timer_again: remove and insert).  libuv accepts until EAGAIN with no
- * batch limit, so a connect flood holds the loop.  Its pool is per process and
- * sized once (UV_THREADPOOL_SIZE): with --reactors N every loop shares the
- * --offload N threads.  Where epoll breaks, this breaks: nothing on the loop may
- * block, and one loop uses one core (--reactors N runs N loops, each with its
- * own SO_REUSEPORT listener).
+ * batch limit, so a connect flood holds the loop; and out of descriptors with
+ * its reserve gone, it calls on_accept in a loop that only closing the listener
+ * ends (on_accept).  Its pool is per process and sized once
+ * (UV_THREADPOOL_SIZE): with --reactors N every loop shares the --offload N
+ * threads.  Where epoll breaks, this breaks: nothing on the loop may block, and
+ * one loop uses one core (--reactors N runs N loops, each with its own
+ * SO_REUSEPORT listener).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -46,6 +49,8 @@
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
+
+#define LISTEN_BACKOFF_MS 100	/* out of descriptors, libuv's reserve lost: listen again after */
 
 struct conn {
 	uv_tcp_t tcp;			/* first: stream callbacks get &c->tcp */
@@ -74,6 +79,9 @@ struct conn {
 struct loop {
 	uv_loop_t uv;
 	uv_tcp_t listener;
+	bool listening;			/* false while closed for LISTEN_BACKOFF_MS */
+	int lfd_spare;			/* the listening socket again: reopened from it */
+	uv_timer_t backoff;
 	uv_poll_t shutdown;		/* srv.shutdown_fd */
 	uv_async_t wake;		/* a --max-conns slot freed */
 	uv_tcp_t reject;		/* out of memory: takes a client from libuv to close it */
@@ -104,6 +112,7 @@ static void on_work_done(uv_work_t *req, int status);
 static void on_written(uv_write_t *req, int status);
 static void conn_free(struct conn *c);
 static void loop_maybe_exit(struct loop *l);
+static void listen_open(struct loop *l, int fd);
 
 /* --max-conns counts connections across loops (loopshare.h): a slot is taken
  * before accepting and given back at close.  A loop with no slot left leaves
@@ -199,6 +208,25 @@ static void conn_open(struct loop *l)
 		uv_timer_start(&c->timer, on_timeout, idle_ms, idle_ms);
 }
 
+static void on_backoff(uv_timer_t *t)
+{
+	struct loop *l = t->data;
+	int fd = fcntl(l->lfd_spare, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)		/* still out of descriptors */
+		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
+	else
+		listen_open(l, fd);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct loop *l = h->data;
+
+	if (!l->draining)
+		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
+}
+
 /* libuv accepts before it asks: uv__server_io has the socket in hand when it
  * calls on_accept, and takes no other until uv_accept gives this one a handle
  * -- until then it stops polling the listener.  So at --max-conns we just do
@@ -210,19 +238,17 @@ static void on_accept(uv_stream_t *server, int status)
 
 	if (status < 0) {
 		STAT_ADD(&srv.stats, errors, 1);
-		/* Out of descriptors and libuv's reserve gone (another loop took
-		 * it between close and reopen): uv__server_io calls us again at
-		 * once, in a loop, until accept stops failing
-		 * (joyent/libuv#1189).  Shed what is pending with net.c's
-		 * reserve so it sees EAGAIN.  When libuv's trick works, the
-		 * clients it sheds are never reported. */
-		if (status == UV_EMFILE || status == UV_ENFILE) {
-			uv_os_fd_t lfd;
-			if (uv_fileno((uv_handle_t *)server, &lfd) == 0) {
-				int fd = net_accept(lfd, true);
-				if (fd >= 0)
-					close(fd);
-			}
+		/* Out of descriptors, and libuv's reserve is gone: another loop
+		 * took the descriptor uv__emfile_trick freed, and libuv never
+		 * reopens it.  uv__server_io would call us again at once, for as
+		 * long as accept fails, and nothing else on this loop would run
+		 * (joyent/libuv#1189).  Closing the listener is the only way out
+		 * of that loop: close it, and listen again from the spare
+		 * descriptor after a pause.  (When the trick works, the clients
+		 * it sheds are never reported.) */
+		if ((status == UV_EMFILE || status == UV_ENFILE) && l->listening) {
+			l->listening = false;
+			uv_close((uv_handle_t *)server, on_listener_closed);
 		}
 		return;
 	}
@@ -254,6 +280,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
  * error. */
 static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
+	/* LAB 5 BEGIN */
 	struct conn *c = (struct conn *)stream;
 	struct loop *l = c->loop;
 
@@ -278,6 +305,7 @@ static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	conn_advance(l, c);
+	/* LAB 5 END */
 }
 
 /* Runs on a thread of libuv's pool: the loop does not touch c->work
@@ -334,6 +362,7 @@ static void on_work_done(uv_work_t *req, int status)
  * uv_write, which waits for POLLOUT and calls on_written. */
 static int conn_write(struct loop *l, struct conn *c)
 {
+	/* LAB 5 BEGIN */
 	const char *p;
 	size_t n;
 	uv_buf_t b;
@@ -371,12 +400,14 @@ static int conn_write(struct loop *l, struct conn *c)
 		}
 	}
 	return 1;
+	/* LAB 5 END */
 }
 
 /* After conn_close, libuv still completes writes: with UV_ECANCELED, or with
  * 0 for one that had finished. */
 static void on_written(uv_write_t *req, int status)
 {
+	/* LAB 5 BEGIN */
 	struct conn *c = conn_of(req, write);
 	struct loop *l = c->loop;
 
@@ -392,6 +423,7 @@ static void on_written(uv_write_t *req, int status)
 	if (!c->working)
 		uv_timer_again(&c->timer);
 	conn_advance(l, c);
+	/* LAB 5 END */
 }
 
 /* Reading stops while the output is above the high-water mark, while work
@@ -523,7 +555,11 @@ static void loop_drain(struct loop *l)
 	l->draining = true;
 	uv_close((uv_handle_t *)&l->shutdown, NULL);	/* readable forever */
 	slots_resume(&slots, &l->paused);	/* stop waiting for a slot */
-	uv_close((uv_handle_t *)&l->listener, NULL);	/* and a client libuv holds */
+	if (l->listening)
+		uv_close((uv_handle_t *)&l->listener, NULL);	/* and a client libuv holds */
+	l->listening = false;
+	uv_close((uv_handle_t *)&l->backoff, NULL);
+	close(l->lfd_spare);
 	for (c = l->conns; c; c = next) {
 		next = c->next;
 		if (c->working || c->lingering)
@@ -575,20 +611,37 @@ static void *loop_thread(void *arg)
  * model listens on the same kind of socket.  (libuv 1.44 has no flag for
  * SO_REUSEPORT; the other way is uv_tcp_init_ex, setsockopt on uv_fileno, then
  * uv_tcp_bind -- server_listen's work again.)  uv_listen calls listen() once
- * more, which only sets the backlog again. */
+ * more, which only sets the backlog again.  Closing a listener closes one of
+ * the socket's descriptors: lfd_spare keeps the socket, its SO_REUSEPORT place
+ * and its backlog. */
+static void listen_open(struct loop *l, int fd)
+{
+	int r;
+
+	if ((r = uv_tcp_init(&l->uv, &l->listener)) < 0 ||
+	    (r = uv_tcp_open(&l->listener, fd)) < 0 ||
+	    (r = uv_listen((uv_stream_t *)&l->listener, srv.opts.backlog, on_accept)) < 0)
+		die("libuv listener: %s", uv_strerror(r));
+	l->listener.data = l;
+	l->listening = true;
+}
+
 static void loop_init(struct loop *l, int lfd)
 {
 	int r;
 
-	if ((r = uv_loop_init(&l->uv)) < 0 ||
-	    (r = uv_tcp_init(&l->uv, &l->listener)) < 0 ||
-	    (r = uv_tcp_open(&l->listener, lfd)) < 0 ||
-	    (r = uv_listen((uv_stream_t *)&l->listener, srv.opts.backlog, on_accept)) < 0 ||
+	if ((r = uv_loop_init(&l->uv)) < 0)
+		die("libuv: %s", uv_strerror(r));
+	listen_open(l, lfd);
+	l->lfd_spare = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+	if (l->lfd_spare < 0)
+		die("dup: %s", strerror(errno));
+	if ((r = uv_timer_init(&l->uv, &l->backoff)) < 0 ||
 	    (r = uv_async_init(&l->uv, &l->wake, on_wake)) < 0 ||
 	    (r = uv_poll_init(&l->uv, &l->shutdown, srv.shutdown_fd)) < 0 ||
 	    (r = uv_poll_start(&l->shutdown, UV_READABLE, on_shutdown)) < 0)
 		die("libuv: %s", uv_strerror(r));
-	l->listener.data = l->wake.data = l->shutdown.data = l->reject.data = l;
+	l->backoff.data = l->wake.data = l->shutdown.data = l->reject.data = l;
 }
 
 int main(int argc, char **argv)
