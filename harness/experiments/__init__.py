@@ -1,0 +1,11 @@
+"""One module per experiment; ORDER is the order `harness/run all` runs them."""
+import importlib
+
+ORDER = ["concurrency", "idle", "cpu", "hol", "blocking", "scale", "latency", "echo",
+         "faults", "instr"]
+
+
+def get(name):
+    if name not in ORDER:
+        raise KeyError(name)
+    return importlib.import_module("experiments." + name)

@@ -1,0 +1,123 @@
+"""instr — user-space instructions per request (context).
+
+Each C model runs under `valgrind --tool=callgrind` and answers a fixed number of
+`GET /` on one keep-alive connection; a second run answers none (start-up and
+shutdown only).  Instructions per request = (Ir with requests − Ir without) / requests
+the server counted.  Callgrind counts every user-space instruction the process runs
+(the model, servers/common, libc, libev/libuv) and none in the kernel: deterministic,
+immune to this machine's noise, and a measure of code, not of speed (syscalls and
+context switches are in `concurrency`).  Node is left out: a JIT under valgrind
+measures valgrind, not node.
+"""
+import csv
+import json
+import os
+
+from lib import analysis as A
+from lib import models, plots
+from lib.plan import Point
+
+NAME = "instr"
+TITLE = "User-space instructions per request (callgrind)"
+CLAIMS = []
+SERVER_CPUS, GEN_CPUS = "0", "1"
+MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv"]
+REQUESTS = {"smoke": 500, "quick": 4000, "full": 20000}
+CONNS = {"smoke": [1], "quick": [1], "full": [1, 50]}
+ABOUT = __doc__.split("\n", 2)[2].strip()
+
+
+def plan(ctx):
+    ms = [m for m in ctx.pick(MODELS) if models.MODELS.get(m, {}).get("c")]
+    pts = []
+    for rep in range(1, ctx.reps + 1):
+        rot = (rep - 1) % max(1, len(ms))
+        for c in CONNS[ctx.mode]:
+            for m in ms[rot:] + ms[:rot]:
+                if m == "iterative" and c > 1:
+                    continue
+                for n in (0, REQUESTS[ctx.mode]):
+                    pts.append(Point(experiment=NAME, model=m,
+                                     variant="callgrind" if n else "callgrind-baseline",
+                                     conns=c, requests=n, warmup=0, rep=rep, capture="callgrind",
+                                     timeout_ms=30000, server_cpus=SERVER_CPUS, gen_cpus=GEN_CPUS))
+    return pts
+
+
+def results(d):
+    """[(series, conns, rep, requests served, Ir/request)] from raw/points.jsonl."""
+    idx = os.path.join(d.raw_dir, "points.jsonl")
+    if not os.path.exists(idx):
+        return []
+    runs = {}
+    with open(idx) as f:
+        for line in f:
+            p = json.loads(line)
+            ins = (p.get("info") or {}).get("instr")
+            if p.get("status") != "ok" or not ins:
+                continue
+            runs.setdefault((ins["series"], ins["conns"], ins["rep"]), {})[ins["requests_asked"] > 0] = ins
+    out = []
+    for (s, c, rep), pair in sorted(runs.items(), key=lambda kv: (A.series_key(kv[0][0]), kv[0][1:])):
+        if True in pair and False in pair:
+            n = (pair[True]["requests_served"] or 0) - (pair[False]["requests_served"] or 0)
+            if n > 0:
+                out.append((s, c, rep, n, pair[True]["ir_total"], pair[False]["ir_total"],
+                            (pair[True]["ir_total"] - pair[False]["ir_total"]) / n))
+    return out
+
+
+def derive(d):
+    """instr/instr.csv: data.csv has no column for instructions, so they live here."""
+    res = results(d)
+    with open(os.path.join(d.exp_dir, "instr.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["series", "conns", "rep", "requests", "ir_total", "ir_baseline", "ir_per_req"])
+        for r in res:
+            w.writerow(list(r[:6]) + ["%.1f" % r[6]])
+
+
+def figures(d):
+    res = results(d)
+    bars = []
+    for c in sorted({r[1] for r in res}):
+        for s in sorted({r[0] for r in res if r[1] == c}, key=A.series_key):
+            a = A.agg([r[6] for r in res if r[0] == s and r[1] == c])
+            lab = s if len({r[1] for r in res}) == 1 else "%s/c%d" % (s, c)
+            bars.append((lab, plots.model_color(s), list(a[:3])))
+    if not bars:
+        return []
+    return [plots.Figure("instr", "instr.gp",
+                         "User-space instructions per GET / (callgrind, start-up and shutdown "
+                         "subtracted), keep-alive connections: %s." % ", ".join(str(c) for c in sorted({r[1] for r in res})),
+                         plots.bars_data(bars), {})]
+
+
+def tables(d):
+    res = results(d)
+    body = [[s, c, rep, n, A.fmt_num(ir1), A.fmt_num(ir0), "%.0f" % per]
+            for s, c, rep, n, ir1, ir0, per in res]
+    return [("Instructions per request", ["series", "connections", "rep", "requests",
+                                          "Ir (with requests)", "Ir (start-up only)",
+                                          "Ir per request"], body)] if body else []
+
+
+def verdicts(d):
+    return []
+
+
+def context(d):
+    res = results(d)
+    if not res:
+        return []
+    per = {}
+    for s, c, rep, n, ir1, ir0, x in res:
+        if c == min(r[1] for r in res):
+            per.setdefault(s, []).append(x)
+    med = {s: sorted(v)[len(v) // 2] for s, v in per.items()}
+    base = med.get("epoll")
+    parts = []
+    for s in sorted(med, key=A.series_key):
+        parts.append("%s %.0f%s" % (s, med[s], "" if not base or s == "epoll"
+                                    else " (%+.0f%% vs epoll)" % (100 * (med[s] / base - 1))))
+    return ["Instructions per request: " + ", ".join(parts) + "."]

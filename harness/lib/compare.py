@@ -1,0 +1,159 @@
+"""harness/compare RUN_A RUN_B: the same figures with both runs' series (A solid,
+B dotted, each model in its own colour), the verdicts side by side, and a table of
+ratios B/A for the headline numbers of every point both runs measured."""
+import csv
+import os
+
+from . import analysis as A
+from . import doc as docmod
+from . import exp, meta as metamod, plots, report, verdict
+from .csvio import num
+from .verdict import CLAIMS
+
+METRICS = [("rps", "req/s", A.fmt_num), ("p99_us", "p99", A.fmt_us),
+           ("cpu_us_per_req", "CPU µs/req", A.fmt_num), ("rss_kb", "RSS kB", A.fmt_num),
+           ("mbps", "MB/s", A.fmt_num)]
+KEY = ["model", "offload", "reactors", "variant", "proto", "conns", "idle_conns", "pipeline",
+       "size", "rate", "work_us", "path"]
+
+
+def _key(r, relative_rate, caps=None):
+    """Identity of a point.  Where rates follow each run's own measured capacity,
+    the rate is replaced by the load as a percentage of that capacity."""
+    out = []
+    for k in KEY:
+        if k == "rate" and relative_rate:
+            cap = (caps or {}).get((r["model"], r["offload"], r["reactors"], r["rep"]))
+            rate = num(r, "rate")
+            out.append("%d%%" % round(100 * rate / cap) if cap and rate else "")
+        else:
+            out.append(r[k])
+    return tuple(out)
+
+
+def _describe(key, relative_rate):
+    d = dict(zip(KEY, key))
+    s = A.series({"model": d["model"], "offload": d["offload"], "reactors": d["reactors"]})
+    bits = [s, d["variant"]]
+    for k, lab in (("conns", "c"), ("idle_conns", "idle"), ("size", "size"), ("rate", "rate"),
+                   ("work_us", "W"), ("pipeline", "pipe")):
+        v = d.get(k)
+        if v not in (None, "", "0") and not (k == "pipeline" and v == "1"):
+            bits.append("%s=%s" % (lab, v))
+    if d["path"] != "*":
+        bits.append("path " + d["path"])
+    return " ".join(bits)
+
+
+def _prefixed(rows, tag):
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["model"] = tag + ":" + r["model"]
+        out.append(r)
+    return out
+
+
+def compare(run_a, run_b, out_dir):
+    ma = metamod.read(os.path.join(run_a, "meta.json"))
+    mb = metamod.read(os.path.join(run_b, "meta.json"))
+    os.makedirs(out_dir, exist_ok=True)
+    d = docmod.Doc(out_dir)
+    na, nb = os.path.basename(os.path.normpath(run_a)), os.path.basename(os.path.normpath(run_b))
+    d.h(1, "loopbench: %s (A) against %s (B)" % (na, nb))
+    d.table(["", "A", "B"], [
+        ["date", ma.get("date_utc"), mb.get("date_utc")],
+        ["mode", ma.get("mode"), mb.get("mode")],
+        ["commit", (ma.get("git", {}).get("commit") or "?")[:12], (mb.get("git", {}).get("commit") or "?")[:12]],
+        ["kernel", ma.get("kernel", {}).get("release"), mb.get("kernel", {}).get("release")],
+        ["CPU", "%s x%s" % (ma.get("cpu", {}).get("model"), ma.get("cpu", {}).get("cores")),
+         "%s x%s" % (mb.get("cpu", {}).get("model"), mb.get("cpu", {}).get("cores"))],
+        ["K", ma.get("cpu_iters_per_us"), mb.get("cpu_iters_per_us")],
+        ["steal % (start/end)", "%s/%s" % (ma.get("steal_pct_start"), ma.get("steal_pct_end")),
+         "%s/%s" % (mb.get("steal_pct_start"), mb.get("steal_pct_end"))],
+    ], caption="The two runs")
+    sa = _summaries(run_a, ma)
+    sb = _summaries(run_b, mb)
+    ra = report.claim_rows(sa, ma.get("mode") != "full")
+    rb = report.claim_rows(sb, mb.get("mode") != "full")
+    d.h(2, "Verdicts")
+    d.table(["claim", "statement", "A", "B"],
+            [[x[0], x[1], x[2], y[2]] for x, y in zip(ra, rb)])
+    from experiments import ORDER, get
+    common = [n for n in ORDER if n in ma.get("experiments", {}) and n in mb.get("experiments", {})]
+    for name in common:
+        mod = get(name)
+        da = exp.load(run_a, name, ma)
+        db = exp.load(run_b, name, mb)
+        d.h(2, "%s — %s" % (name, mod.TITLE))
+        exp_out = os.path.join(out_dir, name)
+        os.makedirs(exp_out, exist_ok=True)
+        comb = exp.Data(name, _prefixed(da.rows, "A") + _prefixed(db.rows, "B"), exp_out, ma.get("mode"), ma)
+        try:
+            figs = mod.figures(comb)
+        except Exception as e:  # a figure that cannot take two runs is skipped, said so
+            figs = []
+            d.p("(figures could not be combined: %r)" % e)
+        for f in figs:
+            err = plots.render(f, exp_out)
+            d.fig(os.path.join(name, f.png), os.path.join(name, f.svg), f.caption, err)
+        rel = getattr(mod, "RATE_RELATIVE", False)
+        body = _ratios(da.rows, db.rows, rel)
+        d.table(["point", "metric", "A", "B", "B/A"], body,
+                caption="Medians over repetitions; points both runs measured")
+        if name == "instr":
+            d.table(["series", "A Ir/req", "B Ir/req", "B/A"], _instr(run_a, run_b))
+    with open(os.path.join(out_dir, "compare.md"), "w") as f:
+        f.write(d.markdown())
+    with open(os.path.join(out_dir, "compare.html"), "w") as f:
+        f.write(d.html("loopbench: %s vs %s" % (na, nb)))
+    return out_dir
+
+
+def _summaries(run_dir, meta):
+    import json
+    out = []
+    for n in meta.get("experiments", {}):
+        p = os.path.join(run_dir, n, "summary.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                out.append(json.load(f))
+    return out
+
+
+def _ratios(rows_a, rows_b, rel):
+    def group(rows):
+        caps = {}
+        for r in rows:
+            if r["variant"] == "probe" and r["path"] == "*":
+                caps[(r["model"], r["offload"], r["reactors"], r["rep"])] = num(r, "rps")
+        g = {}
+        for r in rows:
+            if r["variant"] in ("strace", "syscalls"):
+                continue
+            g.setdefault(_key(r, rel, caps), []).append(r)
+        return g
+    ga, gb = group(rows_a), group(rows_b)
+    body = []
+    for k in sorted(set(ga) & set(gb), key=lambda k: (A.series_key(k[0]), k)):
+        for col, lab, f in METRICS:
+            a, b = A.median_of(ga[k], col), A.median_of(gb[k], col)
+            if a is None and b is None:
+                continue
+            ratio = A.ratio(b, a)
+            body.append([_describe(k, rel), lab, f(a), f(b), "%.2f" % ratio if ratio is not None else "—"])
+    return body
+
+
+def _instr(run_a, run_b):
+    def load(run):
+        p = os.path.join(run, "instr", "instr.csv")
+        out = {}
+        if os.path.exists(p):
+            with open(p) as f:
+                for r in csv.DictReader(f):
+                    out.setdefault((r["series"], r["conns"]), []).append(float(r["ir_per_req"]))
+        return {k: sorted(v)[len(v) // 2] for k, v in out.items()}
+    a, b = load(run_a), load(run_b)
+    return [["%s c=%s" % k, "%.0f" % a[k], "%.0f" % b[k], "%.2f" % (b[k] / a[k])]
+            for k in sorted(set(a) & set(b), key=lambda k: A.series_key(k[0]))]

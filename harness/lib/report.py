@@ -1,0 +1,254 @@
+"""report.md (per experiment and for the run) and the run's self-contained
+report.html, rebuilt from data.csv, raw/ and meta.json alone, so `harness/report
+RUN_DIR` can redo them at any time."""
+import json
+import os
+
+from . import analysis as A
+from . import doc as docmod
+from . import exp, meta as metamod, plots, verdict
+from .verdict import CLAIMS
+
+
+def _mods(meta):
+    from experiments import ORDER, get
+    return [get(n) for n in ORDER if n in meta.get("experiments", {})]
+
+
+def experiment_summary(run_dir, mod, meta, draw=True):
+    """Figures drawn (or not), tables, verdicts and context of one experiment;
+    also written to <experiment>/summary.json."""
+    d = exp.load(run_dir, mod.NAME, meta)
+    os.makedirs(d.exp_dir, exist_ok=True)
+    if hasattr(mod, "derive"):
+        mod.derive(d)
+    figs = []
+    try:
+        fig_objs = mod.figures(d)
+    except Exception as e:  # a broken figure builder must not lose the report
+        fig_objs = []
+        figs.append({"name": "(figures)", "caption": "", "error": "figure builder failed: %r" % e})
+    for f in fig_objs:
+        err = plots.render(f, d.exp_dir) if draw else None
+        figs.append({"name": f.name, "caption": f.caption, "error": err})
+    try:
+        verdicts = mod.verdicts(d) if d.rows or mod.NAME == "instr" else []
+    except Exception as e:
+        verdicts = [verdict.Verdict(c, verdict.UNTESTABLE, "the verdict rule failed: %r" % e,
+                                    mod.NAME) for c in mod.CLAIMS]
+    points = _points(d)
+    s = {
+        "name": mod.NAME, "title": mod.TITLE, "claims": mod.CLAIMS, "about": mod.ABOUT,
+        "server_cpus": mod.SERVER_CPUS, "gen_cpus": mod.GEN_CPUS,
+        "figures": figs, "tables": mod.tables(d), "context": mod.context(d),
+        "verdicts": [v.__dict__ for v in verdicts],
+        "rows": len([r for r in d.rows if r["path"] == "*"]),
+        "points": {"ok": sum(1 for p in points if p["status"] == "ok"),
+                   "failed": [p["what"] + ": " + p.get("why", "") for p in points if p["status"] == "failed"],
+                   "skipped": [p["what"] + ": " + p.get("why", "") for p in points if p["status"] == "skipped"],
+                   "notes": sorted({"%s: %s" % (p["what"], n) for p in points
+                                    for n in (p.get("info") or {}).get("notes", [])})},
+        "provisional": d.provisional,
+    }
+    with open(os.path.join(d.exp_dir, "summary.json"), "w") as f:
+        json.dump(s, f, indent=1)
+    return s
+
+
+def _points(d):
+    path = os.path.join(d.raw_dir, "points.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _experiment_doc(s, meta, base_dir, fig_prefix=""):
+    dd = docmod.Doc(base_dir)
+    claims = ", ".join(s["claims"]) or "context"
+    dd.h(2, "%s — %s" % (s["name"], s["title"]), anchor="exp-" + s["name"])
+    dd.p("**Evidence for:** %s. **CPU sets:** server `taskset -c %s`, load generator "
+         "`taskset -c %s`." % (claims, s["server_cpus"], s["gen_cpus"]))
+    dd.p(s["about"].replace("\n", " "))
+    e = meta.get("experiments", {}).get(s["name"], {})
+    if e.get("models"):
+        line = "**Models run:** %s." % ", ".join(e["models"])
+        if e.get("missing_models"):
+            line += " **Not built here (not run):** %s." % ", ".join(e["missing_models"])
+        dd.p(line)
+    for v in s["verdicts"]:
+        checks = v.get("checks") or []
+        if checks:
+            made = [c for c in checks if c[1] is not None]
+            held = sum(1 for c in made if c[1])
+            if made:
+                head = ("%d of %d checks hold (the rule: every check that could be decided must "
+                        "hold to confirm, none to refute; otherwise mixed):" % (held, len(made)))
+            else:
+                head = "no check could be decided here:"
+            dd.verdict(v["claim"], verdict.label(v["verdict"], s["provisional"]), head)
+            dd.items(["%s %s" % ({True: "✔", False: "✘", None: "–"}[c[1]], c[0]) for c in checks])
+            if v.get("note"):
+                dd.p(v["note"])
+        else:
+            dd.verdict(v["claim"], verdict.label(v["verdict"], s["provisional"]), v["why"])
+    if s["context"]:
+        dd.items(["Context: " + c for c in s["context"]])
+    for f in s["figures"]:
+        dd.fig(os.path.join(fig_prefix, f["name"] + ".png"),
+               os.path.join(fig_prefix, f["name"] + ".svg"), f["caption"], f["error"])
+    for title, headers, rows in s["tables"]:
+        dd.table(headers, rows, caption=title)
+    pts = s["points"]
+    if pts["failed"] or pts["skipped"] or pts["notes"]:
+        dd.p("**Points:** %d measured, %d failed, %d skipped." %
+             (pts["ok"], len(pts["failed"]), len(pts["skipped"])))
+        dd.items(["failed: " + x for x in pts["failed"]] + ["skipped: " + x for x in pts["skipped"]]
+                 + ["note: " + x for x in pts["notes"]])
+    return dd
+
+
+def write_experiment(run_dir, name, draw=True):
+    meta = metamod.read(os.path.join(run_dir, "meta.json"))
+    from experiments import get
+    mod = get(name)
+    s = experiment_summary(run_dir, mod, meta, draw)
+    d = _experiment_doc(s, meta, os.path.join(run_dir, name))
+    top = docmod.Doc(d.base_dir)
+    top.h(1, "loopbench — experiment %s" % name)
+    top.p(_machine_line(meta))
+    top.extend(d)
+    with open(os.path.join(run_dir, name, "report.md"), "w") as f:
+        f.write(top.markdown())
+    return s
+
+
+def _machine_line(meta):
+    c = meta.get("cpu", {})
+    g = meta.get("git", {})
+    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs."
+            % (meta.get("mode"), meta.get("date_utc"), (g.get("commit") or "?")[:12],
+               " (dirty tree)" if g.get("dirty") else "", meta.get("kernel", {}).get("release"),
+               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us")))
+
+
+def claim_rows(summaries, provisional):
+    ran = [s["name"] for s in summaries]
+    vs = [verdict.Verdict(**v) for s in summaries for v in s["verdicts"]]
+    rows = []
+    for cid, (text, evidence) in CLAIMS.items():
+        v, why = verdict.combine(cid, vs, ran)
+        rows.append((cid, text, verdict.label(v, provisional), ", ".join(evidence), why, v))
+    return rows
+
+
+def write_run(run_dir, redo=False):
+    meta = metamod.read(os.path.join(run_dir, "meta.json"))
+    mods = _mods(meta)
+    summaries = []
+    for m in mods:
+        sp = os.path.join(run_dir, m.NAME, "summary.json")
+        if redo or not os.path.exists(sp):
+            summaries.append(write_experiment(run_dir, m.NAME))
+        else:
+            with open(sp) as f:
+                summaries.append(json.load(f))
+    provisional = meta.get("mode") != "full"
+    d = docmod.Doc(run_dir)
+    name = os.path.basename(os.path.realpath(run_dir))
+    d.h(1, "loopbench report — %s" % name)
+    d.p("Equivalent servers, one per concurrency model, driven by one load generator and "
+        "measured with /proc, perf, strace and callgrind, to test the usual claims about "
+        "event-driven servers. Every number below comes from `data.csv` in this directory; "
+        "`docs/harness.md` says how each is measured and how each verdict is decided.")
+    d.table(["", ""], _meta_rows(meta), caption="Machine and run")
+    if provisional:
+        d.p("**%s run: every verdict is provisional** (one repetition per point, %g s windows). "
+            "`make bench-full` runs three repetitions with 5 s windows."
+            % (meta.get("mode", "quick").capitalize(), exp.WINDOW.get(meta.get("mode"), 2)))
+    la0 = (meta.get("loadavg_start") or [0])[0]
+    la1 = (meta.get("loadavg_end") or [0])[0]
+    if la0 > 1.0 or la1 > 3.0:
+        # Before the run the machine should be idle (< 1); during it the server and the
+        # generator alone keep about 2 tasks runnable.
+        d.p("**Other work was running on this machine** (1-minute load average %s at the start, "
+            "%s at the end; the benchmark alone keeps it near 2): timings, latencies and the "
+            "system-wide kernel memory figures are disturbed; instruction counts are not."
+            % (la0, la1))
+    if meta.get("status") != "complete":
+        d.p("**This run did not complete (%s): some experiments are missing or partial.**"
+            % meta.get("status"))
+    d.h(2, "Verdicts", anchor="verdicts")
+    rows = claim_rows(summaries, provisional)
+    d.table(["claim", "as the literature puts it", "verdict", "evidence", "how it was reached"],
+            [[r[0], r[1], "**%s**" % r[2], r[3], r[4]] for r in rows])
+    unsup = meta.get("unsupported") or {}
+    if unsup:
+        d.h(3, "What this machine could not measure")
+        d.items(["`%s`: %s" % (k, v) for k, v in sorted(unsup.items())])
+    if meta.get("checks"):
+        d.h(3, "Counting-rule violations (server vs load generator)")
+        d.items(meta["checks"][:50])
+    if meta.get("failures"):
+        d.h(3, "Points that failed")
+        d.items(meta["failures"][:50])
+    d.h(2, "Experiments")
+    d.items(["[%s](#exp-%s): %s" % (s["name"], s["name"], s["title"]) for s in summaries])
+    for s in summaries:
+        d.extend(_experiment_doc(s, meta, run_dir, fig_prefix=s["name"]))
+    md = d.markdown()
+    with open(os.path.join(run_dir, "report.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(run_dir, "report.html"), "w") as f:
+        f.write(d.html("loopbench report — %s" % name))
+    return summaries
+
+
+def _meta_rows(meta):
+    c = meta.get("cpu", {})
+    g = meta.get("git", {})
+    lim = meta.get("limits", {})
+    comp = meta.get("compiler", {})
+    tools = meta.get("tools", {})
+    exps = meta.get("experiments", {})
+    cpus = "; ".join("%s: server %s, generator %s" % (n, e["server_cpus"], e["gen_cpus"])
+                     for n, e in exps.items())
+    return [
+        ["date (UTC)", meta.get("date_utc")],
+        ["mode", "%s (%s)" % (meta.get("mode"), meta.get("status"))],
+        ["wall time", "%s s" % meta.get("wall_s") if meta.get("wall_s") is not None else "—"],
+        ["commit", "%s%s" % (g.get("commit"), " + uncommitted changes" if g.get("dirty") else "")],
+        ["kernel", meta.get("kernel", {}).get("release")],
+        ["CPU", "%s, %s cores (online %s), %s MiB RAM" % (c.get("model"), c.get("cores"),
+                                                         c.get("online"),
+                                                         (c.get("mem_total_kb") or 0) // 1024)],
+        ["steal time", "%s%% at start, %s%% at end" % (meta.get("steal_pct_start"),
+                                                      meta.get("steal_pct_end"))],
+        ["load average (1, 5, 15 min)", "%s at start, %s at end" % (meta.get("loadavg_start"),
+                                                                   meta.get("loadavg_end"))],
+        ["transparent huge pages", "%s (defrag %s)" % (meta.get("thp", {}).get("enabled"),
+                                                       meta.get("thp", {}).get("defrag"))],
+        ["limits", "nofile %s/%s, somaxconn %s, ports %s, pid_max %s" % (
+            lim.get("nofile_soft"), lim.get("nofile_hard"), lim.get("somaxconn"),
+            " ".join(str(lim.get("ip_local_port_range")).split()), lim.get("pid_max"))],
+        ["compiler", "%s; `%s`" % (comp.get("cc"), comp.get("cflags"))],
+        ["K (cpu-iters-per-us)", "%s (samples %s)" % (meta.get("cpu_iters_per_us"),
+                                                     (meta.get("calibration") or {}).get("samples"))],
+        ["CPU sets", cpus],
+        ["tools", ", ".join("%s: %s" % (k, v) for k, v in tools.items() if v)],
+        ["tools missing", ", ".join(k for k, v in tools.items() if not v) or "none"],
+    ]
+
+
+def verdict_lines(run_dir):
+    meta = metamod.read(os.path.join(run_dir, "meta.json"))
+    sums = []
+    for m in _mods(meta):
+        sp = os.path.join(run_dir, m.NAME, "summary.json")
+        if os.path.exists(sp):
+            with open(sp) as f:
+                sums.append(json.load(f))
+    out = []
+    for r in claim_rows(sums, meta.get("mode") != "full"):
+        out.append("%s %-30s %s" % (r[0], r[2], r[4][:150]))
+    return out

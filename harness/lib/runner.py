@@ -1,0 +1,409 @@
+"""Running one point: start the server, open idle connections, attach the capture
+the point asks for, run the load generator, take /proc snapshots at its `measure
+start` and `measure end` lines, stop everything, and turn it all into rows.
+
+Every wait has a deadline; everything started is stopped in a `finally`, whatever
+happened.  A point that fails raises PointFailed with a message that says why; the
+suite goes on with the next point.
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+from . import capture, idleconns, loadgen, models, procs, server, tracers
+from .csvio import SCHEMA
+
+
+# The load generator closes its connections within microseconds of `measure end`,
+# and a thread-per-connection server's threads exit with them, taking their context
+# switch counts along (the kernel keeps no per-process total that /proc shows).  So
+# the state under load (threads, memory, context switches) is read this long before
+# the window ends; CPU time, which /proc keeps for exited threads, is read at the end.
+PRE_END_S = 0.03
+
+
+class PointFailed(RuntimeError):
+    pass
+
+
+class PointSkipped(RuntimeError):
+    pass
+
+
+class Env:
+    """What a whole run shares: paths, mode, K, capacities measured so far, and what
+    this machine could not measure."""
+
+    def __init__(self, root, build, run_dir, mode, k=None):
+        self.root, self.build, self.run_dir, self.mode, self.k = root, build, run_dir, mode, k
+        self.capacity = {}
+        self.unsupported = {}
+        self.checks = []
+        self.failures = []
+        self.harness_dir = os.path.join(root, "harness")
+
+    def unsupported_add(self, what, why):
+        self.unsupported.setdefault(what, why)
+
+
+def server_extra(p):
+    a = []
+    if p.offload and models.supports(p.model, "offload"):
+        a += ["--offload", str(p.offload)]
+    if p.reactors and p.reactors > 1 and models.supports(p.model, "reactors"):
+        a += ["--reactors", str(p.reactors)]
+    if p.pool_threads and models.supports(p.model, "threads"):
+        a += ["--threads", str(p.pool_threads)]
+    return a
+
+
+def _resolve_rate(env, p):
+    if p.rate_of:
+        key, frac = p.rate_of
+        cap = env.capacity.get(key)
+        if not cap:
+            raise PointSkipped("no capacity was measured for %s (its probe failed)" % key)
+        p.resolved_rate = max(1.0, cap * frac)
+    else:
+        p.resolved_rate = p.rate
+
+
+def _perf_mode(p):
+    """Per-CPU counting when the server has CPUs the generator does not use."""
+    from .plan import cpu_list
+    own = set(cpu_list(p.server_cpus)) - set(cpu_list(p.gen_cpus))
+    if own == set(cpu_list(p.server_cpus)) and tracers.perf_system_wide_allowed():
+        return "cpu"
+    return "pid"
+
+
+def run_point(env, p, raw_base):
+    if p.capture == "callgrind":
+        return run_callgrind_point(env, p, raw_base)
+    _resolve_rate(env, p)
+    sys0 = capture.system()
+    srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
+                        extra=server_extra(p))
+    idle = perf = strace = fault = lg = None
+    info = {"point": p.describe(), "notes": []}
+    s0 = s1 = s_pre = None
+    samples = []
+    counts = {}
+    calls = {}
+    try:
+        try:
+            srv.start()
+        except (server.ServerError, procs.ChildError) as e:
+            raise PointFailed(str(e)) from None
+        info["server_cmd"] = srv.cmdline
+        if p.idle_conns:
+            fd0 = capture.fd_count(srv.pid)
+            idle = idleconns.IdleConns(srv.port, p.idle_conns).open()
+            # Wait until the server holds the connections (one descriptor each), so
+            # its memory is measured with all of them in place.
+            deadline = time.monotonic() + 5.0 + p.idle_conns / 1000.0
+            while (capture.fd_count(srv.pid) < fd0 + idle.connected
+                   and time.monotonic() < deadline and srv.alive()):
+                time.sleep(0.1)
+            info["idle"] = idle.summary()
+            info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fd0
+        if p.capture == "syscalls":
+            mode = _perf_mode(p)
+            pids = capture.tree(srv.pid)
+            perf = tracers.PerfStat(raw_base + ".perf.txt",
+                                    ["raw_syscalls:sys_enter", "context-switches"],
+                                    cpus=p.server_cpus if mode == "cpu" else None,
+                                    pids=pids if mode == "pid" else None)
+            info["perf_mode"] = mode
+            if not perf.start():
+                env.unsupported_add("perf stat raw_syscalls:sys_enter", perf.error)
+        if p.capture == "strace":
+            strace = tracers.StraceProfile(raw_base + ".strace.txt", capture.tree(srv.pid))
+            if not strace.start():
+                env.unsupported_add("strace -c -f -p", strace.error)
+        argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
+        lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+        try:
+            lg.start()
+        except procs.ChildError as e:
+            raise PointFailed(str(e)) from None
+        if p.faults:
+            with open(raw_base + ".faults.log", "w") as flog:
+                fault = procs.spawn(
+                    ["taskset", "-c", p.gen_cpus, sys.executable,
+                     os.path.join(env.harness_dir, "lib", "faultgen.py"),
+                     "--target", "127.0.0.1:%d" % srv.port, "--rate", str(p.fault_rate),
+                     "--duration", "%g" % (p.warmup + p.duration + 0.5),
+                     "--json", raw_base + ".faults.json"], stderr=flog)
+        budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
+                  + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0)
+        deadline = time.monotonic() + budget
+        last_sample = 0.0
+        pre_at = None
+        while True:
+            wait = 0.25
+            if pre_at is not None and s_pre is None:
+                wait = max(0.0, min(wait, pre_at - time.monotonic()))
+            ev = lg.next_event(wait)
+            now = time.monotonic()
+            if ev:
+                name, t = ev
+                if name == "measure start" and s0 is None:
+                    if perf and perf.error is None:
+                        perf.enable()
+                    s0 = capture.snapshot(srv.pid)
+                    s0["line_t"] = t
+                    last_sample = now
+                    if p.requests is None:
+                        # See PRE_END_S: the state under load is read just before
+                        # the window ends, leaving time for the ctx walk.
+                        cost = s0["t_end"] - s0["t"]
+                        pre_at = t + p.duration - max(PRE_END_S, 1.5 * cost)
+                elif name == "measure end" and s1 is None:
+                    if perf and perf.error is None:
+                        perf.disable()
+                    s1 = capture.snapshot(srv.pid)
+                    s1["line_t"] = t
+                elif name == "eof":
+                    break
+            if pre_at is not None and s_pre is None and s1 is None and time.monotonic() >= pre_at:
+                s_pre = capture.snapshot(srv.pid)
+            if s0 is not None and s1 is None and now - last_sample >= 0.5:
+                samples.append(capture.snapshot(srv.pid, with_ctx=False))
+                last_sample = now
+            if now > deadline:
+                raise PointFailed("loadgen did not finish within %.0f s (killed)" % budget)
+        rc = lg.finish(grace=5.0)
+        lg = None
+        if rc != 0:
+            raise PointFailed("loadgen exited with code %s: %s" % (rc, server._tail(raw_base + ".loadgen.log", 3)))
+        if s0 is None or s1 is None:
+            raise PointFailed("loadgen never printed 'measure start'/'measure end'")
+        if not s1["alive"]:
+            info["notes"].append("server died during the window")
+        if perf:
+            counts = perf.finish()
+            if perf.error:
+                env.unsupported_add("perf stat raw_syscalls:sys_enter (%s mode, %d threads)"
+                                    % (info.get("perf_mode"), s1["threads"]), perf.error)
+            perf = None
+        if strace:
+            calls = strace.finish()
+            if not calls and not strace.error:
+                env.unsupported_add("strace -c -f -p", "no summary written")
+            strace = None
+    finally:
+        if lg is not None:
+            procs.stop(lg.proc, grace=1.0)
+        if fault is not None:
+            procs.stop(fault, grace=3.0)
+        if perf is not None:
+            perf.finish()
+        if strace is not None:
+            strace.finish()
+        if idle is not None:
+            idle.close()
+        stats, note = srv.stop()
+        if note:
+            info["notes"].append(note)
+        info["server_stats"] = stats
+        with open(raw_base + ".proc.json", "w") as f:
+            json.dump({"baseline": sys0, "start": s0, "pre_end": s_pre, "end": s1, "samples": samples,
+                       "perf": counts or None, "strace_calls": calls or None,
+                       "info": info}, f, indent=1)
+    j = loadgen.read_json(raw_base + ".loadgen.json")
+    if j is None:
+        raise PointFailed("loadgen wrote no JSON result")
+    rows = make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre)
+    _check_counts(env, p, j, stats, info, idle)
+    if p.probe_key and rows and rows[0].get("rps"):
+        env.capacity[p.probe_key] = rows[0]["rps"]
+    return rows, info
+
+
+def _check_counts(env, p, j, stats, info, idle):
+    """DESIGN.md's counting rule: server.requests >= warmup + measured requests and
+    <= that + abandoned + errors.  A broken rule is reported, never fixed up."""
+    if p.proto != "http" or p.faults or not stats or "requests" not in stats:
+        return
+    # Each idle connection sent one request: answered while the harness watched, or
+    # (the pool, once a worker frees up) maybe later.
+    extra = idle.answered if idle else 0
+    late_idle = (idle.connected - idle.answered) if idle else 0
+    lo = j.get("warmup_requests", 0) + j.get("requests", 0) + extra
+    # A request the generator gave up on (a timeout, in the window or the warm-up)
+    # may still be answered, and counted, by the server.
+    errs = sum((j.get("errors") or {}).values()) + sum((j.get("warmup_errors") or {}).values())
+    hi = lo + j.get("abandoned", 0) + errs + late_idle
+    got = stats["requests"]
+    if not (lo <= got <= hi):
+        env.checks.append("%s %s: server counted %d requests, loadgen says %d..%d"
+                          % (p.experiment, p.describe(), got, lo, hi))
+
+
+def _lat(d, k):
+    """A latency percentile, or None when nothing was measured (an empty histogram
+    reports 0, which must not reach the CSV as a latency)."""
+    if not d or d.get(k) is None or not d.get("count", 1):
+        return None
+    return d.get(k)
+
+
+def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
+    errs = j.get("errors") or {}
+    duration = j.get("duration_s")
+    reqs = j.get("requests")
+    event_like = models.supports(p.model, "offload")
+    base = {
+        "schema": SCHEMA, "experiment": p.experiment, "model": p.model,
+        "variant": p.variant, "proto": p.proto,
+        "offload": (p.offload or 0) if event_like else None,
+        "reactors": (p.reactors or 1) if event_like else None,
+        "conns": p.conns, "idle_conns": p.idle_conns,
+        "pipeline": (p.pipeline or 1) if p.proto == "http" else None,
+        "size": p.size if p.proto == "echo" else None,
+        "rate": round(p.resolved_rate) if p.resolved_rate else None,
+        "work_path": p.work_path, "work_us": p.work_us, "rep": p.rep,
+        "duration_s": duration,
+    }
+    lat = j.get("latency_us") or {}
+    total = dict(base)
+    total.update({
+        "path": "*", "requests": reqs, "rps": j.get("rps"),
+        "mbps": (j.get("bytes_in") / duration / 1e6) if duration and j.get("bytes_in") is not None else None,
+        "p50_us": _lat(lat, "p50"), "p90_us": _lat(lat, "p90"), "p99_us": _lat(lat, "p99"),
+        "p999_us": _lat(lat, "p999"), "max_us": _lat(lat, "max"),
+        "errors": sum(v for k, v in errs.items() if k != "timeout"),
+        "timeouts": errs.get("timeout"),
+        "abandoned": j.get("abandoned"),
+        "late": j.get("late") if p.resolved_rate else None,
+    })
+    selfc = j.get("self") or {}
+    total["gen_cpu_us_per_req"] = selfc.get("cpu_us_per_request")
+    gb = selfc.get("generator_bound")
+    total["gen_bound"] = bool(gb) if gb is not None else None
+    if s0 and s1:
+        u = s1["cpu_user_s"] - s0["cpu_user_s"]
+        s = s1["cpu_sys_s"] - s0["cpu_sys_s"]
+        total["cpu_user_s"] = round(u, 3)
+        total["cpu_sys_s"] = round(s, 3)
+        if reqs:
+            total["cpu_us_per_req"] = (u + s) * 1e6 / reqs
+        st = s_pre or s1
+        if s_pre:
+            # Counted up to the pre-end snapshot and extended pro rata over the
+            # last few tens of milliseconds of the window (see PRE_END_S).
+            mid = lambda x: (x["t"] + x["t_end"]) / 2
+            span = mid(s_pre) - mid(s0)
+            win = s1["line_t"] - s0["line_t"]
+            total["ctx_switches"] = round((s_pre["ctx_switches"] - s0["ctx_switches"])
+                                          * (win / span if span > 0 else 1.0))
+        else:
+            total["ctx_switches"] = s1["ctx_switches"] - s0["ctx_switches"]
+        total["rss_kb"] = st["rss_kb"]
+        total["hwm_kb"] = s1["hwm_kb"]
+        total["threads"] = st["threads"]
+        if st.get("kernel_stack_kb") is not None and sys0.get("kernel_stack_kb") is not None:
+            total["kernel_stack_kb"] = st["kernel_stack_kb"] - sys0["kernel_stack_kb"]
+        if st.get("sock_mem_kb") is not None and sys0.get("sock_mem_kb") is not None:
+            total["sock_mem_kb"] = st["sock_mem_kb"] - sys0["sock_mem_kb"]
+    if p.capture == "syscalls":
+        n = (counts or {}).get("raw_syscalls:sys_enter")
+        if n is not None:
+            total["syscalls"] = int(n)
+            if reqs:
+                total["syscalls_per_req"] = n / reqs
+    if p.capture == "strace" and calls.get("total"):
+        # strace covered warm-up, window and drain: divide by what the server
+        # counted over its life (nginx keeps no count: the generator's total).
+        total["syscalls"] = calls["total"]
+        served = (stats or {}).get("requests") or ((j.get("warmup_requests") or 0) + (reqs or 0))
+        if served:
+            total["syscalls_per_req"] = calls["total"] / served
+    rows = [total]
+    for path, pj in sorted((j.get("paths") or {}).items()):
+        if not p.mix:
+            break
+        r = dict(base)
+        pl = pj.get("latency_us") or {}
+        r.update({"path": path, "requests": pj.get("requests"),
+                  "rps": (pj.get("requests") / duration) if duration and pj.get("requests") is not None else None,
+                  "p50_us": _lat(pl, "p50"), "p90_us": _lat(pl, "p90"), "p99_us": _lat(pl, "p99"),
+                  "p999_us": _lat(pl, "p999"), "max_us": _lat(pl, "max")})
+        rows.append(r)
+    return rows
+
+
+def run_callgrind_point(env, p, raw_base):
+    """One C model under callgrind: start, answer p.requests requests (0 for the
+    start-up-and-shutdown baseline), stop, read the instruction total."""
+    out = raw_base + ".callgrind.out"
+    wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+               "--dump-line=no", "--compress-strings=no"]
+    srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
+                        extra=server_extra(p), wrapper=wrapper, start_timeout=60.0)
+    info = {"point": p.describe(), "notes": []}
+    j = None
+    lg = None
+    try:
+        try:
+            srv.start()
+        except (server.ServerError, procs.ChildError) as e:
+            raise PointFailed(str(e)) from None
+        if p.requests:
+            p.resolved_rate = None
+            argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
+            lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+            lg.start()
+            deadline = time.monotonic() + 120 + p.requests / 500.0
+            while True:
+                ev = lg.next_event(0.25)
+                if ev and ev[0] == "eof":
+                    break
+                if time.monotonic() > deadline:
+                    raise PointFailed("loadgen under callgrind did not finish in time")
+            rc = lg.finish(grace=5.0)
+            lg = None
+            if rc != 0:
+                raise PointFailed("loadgen exited with code %s" % rc)
+            j = loadgen.read_json(raw_base + ".loadgen.json")
+    finally:
+        if lg is not None:
+            procs.stop(lg.proc, grace=1.0)
+        old = server.STOP_GRACE_S
+        server.STOP_GRACE_S = 60.0
+        try:
+            stats, note = srv.stop()
+        finally:
+            server.STOP_GRACE_S = old
+        if note:
+            info["notes"].append(note)
+    ir = callgrind_total(out)
+    if ir is None:
+        raise PointFailed("callgrind wrote no instruction total (%s)" % out)
+    served = (stats or {}).get("requests")
+    if served is None:
+        # No stats JSON (the server did not shut down cleanly): the generator's count
+        # of answered requests stands in, and the report says so.
+        served = ((j or {}).get("requests") or 0) + ((j or {}).get("warmup_requests") or 0)
+        info["notes"].append("requests per the load generator (no server stats)")
+    info["instr"] = {"model": p.model, "series": p.series, "conns": p.conns, "rep": p.rep,
+                     "requests_asked": p.requests or 0, "requests_served": served,
+                     "ir_total": ir}
+    rows = []
+    if j is not None:
+        rows = make_rows(p, j, None, None, {}, {}, {}, stats)
+    return rows, info
+
+
+def callgrind_total(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return None

@@ -1,0 +1,205 @@
+"""Starting and stopping one server under test.
+
+Every model is started the same way: pinned with taskset, `--port 0`, the idle
+timeout off (a measured load must never be cut by it), the run's calibrated K, and
+the stats JSON to a file.  The first stdout line says the port.  nginx, the outside
+anchor, gets a generated configuration on a free port in a temporary directory.
+"""
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import tempfile
+import threading
+import time
+
+from . import models, procs
+
+LISTEN_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
+# DESIGN.md: a server drains for at most SERVER_DRAIN_MS (15 s) before it gives up.
+STOP_GRACE_S = 20.0
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def _tail(path, n=6):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+        return " | ".join(lines[-n:])
+    except FileNotFoundError:
+        return ""
+
+
+class Server:
+    def __init__(self, build, model, proto, cpus, raw_base, k=None, extra=(),
+                 wrapper=(), start_timeout=10.0, idle_timeout_ms=0):
+        self.build, self.model, self.proto = build, model, proto
+        self.cpus, self.raw_base, self.k = cpus, raw_base, k
+        self.extra, self.wrapper = list(extra), list(wrapper)
+        self.start_timeout = start_timeout
+        self.idle_timeout_ms = idle_timeout_ms
+        self.proc = None
+        self.port = None
+        self.pid = None
+        self.stats_path = raw_base + ".stats.json"
+        self.log_path = raw_base + ".server.log"
+        self._tmp = None
+
+    def argv(self):
+        b = models.binary(self.build, self.model)
+        if b is None:
+            raise ServerError("no binary for model %s in %s" % (self.model, self.build))
+        a = ["taskset", "-c", self.cpus] + self.wrapper + [
+            b, "--proto", self.proto, "--port", "0",
+            "--idle-timeout-ms", str(self.idle_timeout_ms),
+            "--stats-file", self.stats_path, "--quiet"]
+        if self.k:
+            a += ["--cpu-iters-per-us", str(self.k)]
+        return a + self.extra
+
+    def start(self):
+        if self.model == "nginx":
+            return self._start_nginx()
+        argv = self.argv()
+        self.cmdline = " ".join(argv)
+        log = open(self.log_path, "w")
+        log.write("# %s\n" % self.cmdline)
+        log.flush()
+        import subprocess
+        self.proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        self.pid = self.proc.pid
+        lines = queue.Queue()
+
+        def pump():
+            # The first line goes to the harness; the rest to the log, so a chatty
+            # server can never block on a full pipe.
+            first = True
+            with open(self.log_path, "a") as out:
+                for raw in self.proc.stdout:
+                    line = raw.decode(errors="replace")
+                    if first:
+                        lines.put(line)
+                        first = False
+                    out.write(line)
+                    out.flush()
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            line = lines.get(timeout=self.start_timeout)
+        except queue.Empty:
+            line = None
+        m = LISTEN_RE.search(line or "")
+        if not m:
+            rc, _ = procs.stop(self.proc, grace=2.0)
+            why = ("exited with code %s" % rc) if line is None else ("said %r" % line.strip())
+            raise ServerError("srv-%s did not start (%s; no 'listening on' line within %.0f s): %s"
+                              % (self.model, why, self.start_timeout, _tail(self.log_path)))
+        self.port = int(m.group(2))
+        return self.port
+
+    def _start_nginx(self):
+        self._tmp = tempfile.mkdtemp(prefix="lb-nginx-")
+        last = ""
+        for _ in range(3):
+            # nginx cannot be told "port 0", so take a port the kernel just handed
+            # out and give it back; retry if someone else grabs it in between.
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            conf = os.path.join(self._tmp, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF % port)
+            argv = ["taskset", "-c", self.cpus, models.binary(self.build, "nginx"),
+                    "-p", self._tmp, "-c", conf, "-e", os.path.join(self._tmp, "error.log")]
+            self.cmdline = " ".join(argv)
+            log = open(self.log_path, "w")
+            log.write("# %s\n" % self.cmdline)
+            log.flush()
+            self.proc = procs.spawn(argv, stdout=log, stderr=log)
+            log.close()
+            self.pid = self.proc.pid
+            if _http_ok(port, self.start_timeout, self.proc):
+                self.port = port
+                return port
+            procs.stop(self.proc, grace=2.0)
+            last = _tail(os.path.join(self._tmp, "error.log")) or _tail(self.log_path)
+        raise ServerError("nginx did not start: %s" % last)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, wait for the drain, read the stats JSON.  Returns (stats or None,
+        note): the note says what went wrong (exit code, killed, no stats)."""
+        if self.proc is None:
+            return None, "not started"
+        sig = signal.SIGQUIT if self.model == "nginx" else signal.SIGTERM
+        was_alive = self.alive()
+        rc, killed = procs.stop(self.proc, sig=sig, grace=STOP_GRACE_S)
+        note = ""
+        if not was_alive:
+            note = "server had exited (code %s) before the harness stopped it" % rc
+        elif killed:
+            note = "server did not stop within %.0f s of SIGTERM; killed" % STOP_GRACE_S
+        elif rc not in (0, None):
+            note = "server exited with code %s" % rc
+        stats = None
+        if self.model != "nginx":
+            try:
+                with open(self.stats_path) as f:
+                    stats = json.loads(f.read().strip().splitlines()[-1])
+            except (FileNotFoundError, ValueError, IndexError):
+                note = (note + "; " if note else "") + "no stats JSON"
+        if self._tmp:
+            import shutil
+            for name in ("error.log",):
+                p = os.path.join(self._tmp, name)
+                if os.path.exists(p):
+                    shutil.copy(p, self.raw_base + ".nginx-error.log")
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        return stats, note
+
+
+def _http_ok(port, timeout, proc):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+# One worker, no access log, the body of GET / that every model sends (nginx adds
+# Server and Date headers, which our models do not: its responses are ~150 bytes
+# longer).  Mirrors the project's anchors/nginx-plaintext.conf.
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid nginx.pid;
+error_log error.log;
+events { worker_connections 20000; }
+worker_rlimit_nofile 20000;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%d reuseport backlog=4096;
+        keepalive_requests 100000000;
+        keepalive_timeout 3600s;
+        location / { default_type text/plain; return 200 "Hello, World!"; }
+    }
+}
+"""

@@ -1,0 +1,239 @@
+"""harness/run: plan every point of the chosen experiments, run them in order with a
+progress line, write data.csv, raw/, meta.json, figures and reports."""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+
+from . import (analysis, calibrate, csvio, exp, idleconns, meta as metamod, models,
+               procs, progress, report, runner)
+from .plan import cpu_list
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse(argv):
+    from experiments import ORDER
+    ap = argparse.ArgumentParser(
+        prog="harness/run",
+        description="Run loopbench experiments and write results/<UTC time>-<name>/ "
+                    "(data.csv, meta.json, raw/, figures, report.md, report.html).")
+    ap.add_argument("experiment", nargs="?",
+                    help="an experiment, a comma-separated list, or 'all': " + ", ".join(ORDER))
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="few points, one repetition, 2 s windows (default; make bench)")
+    g.add_argument("--full", dest="mode", action="store_const", const="full",
+                   help="every point, 3 repetitions, 5 s windows (make bench-full)")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                   help="a tiny sweep, for the harness's own smoke test")
+    ap.add_argument("--models", help="only these models (comma-separated)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "results"),
+                    help="parent directory of the run directory (default results/)")
+    ap.add_argument("--build", default=os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build")),
+                    help="where the srv-* binaries and loadgen are (default build/)")
+    ap.add_argument("--list", action="store_true", help="print the plan and exit")
+    a = ap.parse_args(argv)
+    a.mode = a.mode or "quick"
+    if not a.experiment:
+        ap.error("name an experiment or 'all'")
+    names = ORDER if a.experiment == "all" else a.experiment.split(",")
+    bad = [n for n in names if n not in ORDER]
+    if bad:
+        ap.error("unknown experiment %s (known: %s)" % (", ".join(bad), ", ".join(ORDER)))
+    a.names = names
+    a.only = a.models.split(",") if a.models else None
+    return a
+
+
+def main(argv):
+    a = parse(argv)
+    from experiments import get
+    procs.install_handlers()
+    build = os.path.abspath(a.build)
+    avail = models.available(build)
+    if a.only:
+        unknown = [m for m in a.only if m not in models.MODELS]
+        if unknown:
+            print("harness/run: unknown model %s" % ", ".join(unknown), file=sys.stderr)
+            return 2
+    loadgen = os.path.join(build, "loadgen")
+    if not os.access(loadgen, os.X_OK):
+        print("harness/run: %s is missing: run `make` first" % loadgen, file=sys.stderr)
+        return 2
+    if not [m for m in avail if m != "nginx"]:
+        print("harness/run: no server binaries (build/srv-*) in %s: run `make` first" % build,
+              file=sys.stderr)
+        return 2
+    mods = [get(n) for n in a.names]
+    ctx = exp.Ctx(a.mode, avail, a.only, os.cpu_count() or 1)
+    plans = [(m, m.plan(ctx)) for m in mods]
+    total = sum(len(p) for _, p in plans)
+    if a.list:
+        for m, pts in plans:
+            print("%s (%d points):" % (m.NAME, len(pts)))
+            for p in pts:
+                print("   ", p.describe())
+        return 0
+    if total == 0:
+        print("harness/run: nothing to run (no model of these experiments is built%s)"
+              % (" or selected" if a.only else ""), file=sys.stderr)
+        return 2
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    label = "all" if a.experiment == "all" else "+".join(a.names)
+    out_root = os.path.abspath(a.out)
+    run_dir = os.path.join(out_root, "%s-%s" % (stamp, label))
+    os.makedirs(run_dir)
+    t_start = time.monotonic()
+    # The harness only waits and reads /proc during a window: keep it off the
+    # server's CPU so it never competes with it.
+    try:
+        gen = set(cpu_list(mods[0].GEN_CPUS)) & os.sched_getaffinity(0)
+        if gen:
+            os.sched_setaffinity(0, gen)
+    except OSError:
+        pass
+    idleconns.raise_fd_limit(20000)
+
+    print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
+    meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+    meta["models"] = {"available": avail, "selected": a.only}
+    calib_raw = os.path.join(run_dir, "calibrate")
+    os.makedirs(calib_raw)
+    k, kinfo = calibrate.calibrate(build, "0", calib_raw)
+    meta["cpu_iters_per_us"] = k
+    meta["calibration"] = kinfo
+    if k is None:
+        print("harness/run: calibration failed (%s); servers will calibrate themselves"
+              % kinfo, file=sys.stderr)
+    else:
+        print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
+    for m, pts in plans:
+        meta["experiments"][m.NAME] = {
+            "title": m.TITLE, "claims": m.CLAIMS, "server_cpus": m.SERVER_CPUS,
+            "gen_cpus": m.GEN_CPUS, "points": len(pts),
+            "models": sorted({p.model for p in pts}, key=analysis.series_key),
+            "missing_models": ctx.missing(getattr(m, "MODELS", [])),
+        }
+    meta["status"] = "running"
+    metamod.write(os.path.join(run_dir, "meta.json"), meta)
+
+    env = runner.Env(ROOT, build, run_dir, a.mode, k)
+    writer = csvio.Writer(os.path.join(run_dir, "data.csv"))
+    prog = progress.Progress([p.est_seconds() for _, pts in plans for p in pts],
+                             log_path=os.path.join(run_dir, "progress.log"))
+    interrupted = False
+    try:
+        for m, pts in plans:
+            exp_dir = os.path.join(run_dir, m.NAME)
+            os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
+            index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
+            for i, p in enumerate(pts, 1):
+                base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
+                prog.begin(m.NAME, p.describe())
+                rec = {"i": i, "base": base, "model": p.model, "series": p.series,
+                       "variant": p.variant, "conns": p.conns, "rep": p.rep,
+                       "what": p.describe()}
+                t0 = time.monotonic()
+                try:
+                    rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+                    for r in rows:
+                        writer.write(r)
+                    rec.update(status="ok", info=_slim(info))
+                    prog.end(_summary(rows, info))
+                except runner.PointSkipped as e:
+                    rec.update(status="skipped", why=str(e))
+                    prog.end("skipped: %s" % e)
+                except (runner.PointFailed, procs.ChildError) as e:
+                    rec.update(status="failed", why=str(e))
+                    env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
+                    prog.end("FAILED: %s" % e)
+                rec["seconds"] = round(time.monotonic() - t0, 2)
+                index.write(json.dumps(rec) + "\n")
+                index.flush()
+            index.close()
+            _finish_experiment(run_dir, m, meta, env)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: stopping every server and load, writing what was measured",
+              file=sys.stderr)
+        procs.cleanup_all()
+    finally:
+        writer.close()
+    wall = time.monotonic() - t_start
+    meta["status"] = "interrupted" if interrupted else "complete"
+    meta["wall_s"] = round(wall, 1)
+    meta["steal_pct_end"] = None if interrupted else _steal()
+    from . import probes
+    meta["loadavg_end"] = probes.loadavg()
+    meta["unsupported"].update(env.unsupported)
+    meta["checks"] = env.checks
+    meta["failures"] = env.failures
+    metamod.write(os.path.join(run_dir, "meta.json"), meta)
+    try:
+        report.write_run(run_dir)
+    except Exception as e:  # the data is safe on disk; say what broke
+        print("harness/run: the report could not be written: %r" % e, file=sys.stderr)
+        raise
+    latest = os.path.join(out_root, "latest")
+    try:
+        if os.path.islink(latest) or os.path.exists(latest):
+            os.unlink(latest)
+        os.symlink(os.path.basename(run_dir), latest)
+    except OSError as e:
+        print("harness/run: could not update %s: %s" % (latest, e), file=sys.stderr)
+    _print_verdicts(run_dir)
+    print("wrote %s/report.html (%d points, %d failed) in %s wall time"
+          % (run_dir, total, len(env.failures), progress.clock(wall)))
+    return 130 if interrupted else 0
+
+
+def _steal():
+    from . import probes
+    return probes.steal()
+
+
+def _finish_experiment(run_dir, m, meta, env):
+    meta["unsupported"].update(env.unsupported)
+    metamod.write(os.path.join(run_dir, "meta.json"), meta)
+    try:
+        report.write_experiment(run_dir, m.NAME)
+    except Exception as e:
+        print("harness/run: figures/report for %s failed: %r" % (m.NAME, e), file=sys.stderr)
+
+
+def _slim(info):
+    return {k: v for k, v in info.items() if k not in ("point",)}
+
+
+def _summary(rows, info):
+    if not rows:
+        if "instr" in info:
+            return "%s instructions" % analysis.fmt_num(info["instr"]["ir_total"])
+        return "ok"
+    r = rows[0]
+    s = "%s req/s" % analysis.fmt_num(csvio.num(r, "rps") if isinstance(r.get("rps"), str) else r.get("rps"))
+    if r.get("p99_us") is not None:
+        s += ", p99 %s" % analysis.fmt_us(r["p99_us"])
+    if r.get("cpu_us_per_req") is not None:
+        s += ", %.1f CPU µs/req" % r["cpu_us_per_req"]
+    bad = (r.get("errors") or 0) + (r.get("timeouts") or 0)
+    if bad:
+        s += ", %d errors/timeouts" % bad
+    if r.get("gen_bound"):
+        s += " [generator-bound]"
+    for n in info.get("notes", []):
+        s += " [%s]" % n
+    return s
+
+
+def _print_verdicts(run_dir):
+    try:
+        for line in report.verdict_lines(run_dir):
+            print(line)
+    except Exception as e:
+        print("(verdicts unavailable: %r)" % e)

@@ -1,0 +1,241 @@
+#!/usr/bin/python3
+"""Harness smoke test (make test-harness-smoke).
+
+1. Runs one tiny experiment end to end (`harness/run concurrency --smoke`, two
+   models, two connection counts, one repetition) into a temporary --out and checks
+   what a reader relies on: data.csv has DESIGN.md's columns in DESIGN.md's order and
+   plausible values; every figure the report lists exists, as SVG and PNG, non-empty;
+   report.md gives each claim of the experiment a verdict from the allowed set, and the
+   run report's table names every claim; report.html embeds every figure; meta.json
+   has the fields DESIGN.md asks for; `latest` points at the run.
+2. Interrupts a second run with SIGINT in the middle of a point and checks that it
+   exits 130 and leaves no server or load generator behind.
+3. Runs against a server that cannot start and checks the harness says why, records
+   the failed points in the report, and still finishes.
+
+No timing assertions: a slow machine passes, a broken harness does not.
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUN = os.path.join(ROOT, "harness", "run")
+BUILD = os.path.join(ROOT, "build")
+
+# DESIGN.md, "Harness": the data.csv columns, in this order.  Written out here, not
+# imported from the harness, so a change on either side fails this test.
+DESIGN_COLUMNS = """schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,
+work_path,work_us,path,rep,duration_s,requests,rps,mbps,p50_us,p90_us,p99_us,p999_us,max_us,
+errors,timeouts,abandoned,late,cpu_user_s,cpu_sys_s,cpu_us_per_req,ctx_switches,syscalls,
+syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound""".replace("\n", "").split(",")
+TEXT_COLUMNS = {"experiment", "model", "variant", "proto", "work_path", "path", "gen_bound"}
+VERDICTS = ("confirmed", "refuted", "mixed", "not testable here")
+
+failures = []
+passed = []
+
+
+def check(cond, what):
+    """Records one check; prints failures at once, passes only as a count (set
+    SMOKE_VERBOSE=1 to see every check)."""
+    if cond:
+        passed.append(what)
+        if os.environ.get("SMOKE_VERBOSE"):
+            print("  ok   " + what)
+    else:
+        print("  FAIL " + what)
+        failures.append(what)
+    return cond
+
+
+def pick_models():
+    have = [m for m in ("epoll", "threads", "pool", "libuv", "libev", "iterative")
+            if os.access(os.path.join(BUILD, "srv-" + m), os.X_OK)]
+    return have[:2]
+
+
+def leftovers(tag):
+    """Processes whose command line mentions our temporary directory (every server
+    gets --stats-file there, every loadgen --json)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if tag in cmd and "smoke.py" not in cmd:
+            out.append("%s: %s" % (d, cmd[:120]))
+    return out
+
+
+def end_to_end(tmp, ms):
+    print("harness/run concurrency --smoke --models %s" % ",".join(ms))
+    t0 = time.monotonic()
+    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", ",".join(ms), "--out", tmp],
+                       capture_output=True, text=True, timeout=180)
+    print("  (%.0f s)" % (time.monotonic() - t0))
+    if not check(r.returncode == 0, "harness/run exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        return
+    latest = os.path.join(tmp, "latest")
+    check(os.path.islink(latest), "results/latest is a symlink")
+    run = os.path.realpath(latest)
+    check(re.match(r"\d{8}T\d{6}Z-concurrency$", os.path.basename(run)) is not None,
+          "run directory is named <UTC timestamp>-<name> (%s)" % os.path.basename(run))
+
+    with open(os.path.join(run, "data.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    check(rows and rows[0] == DESIGN_COLUMNS, "data.csv header is DESIGN.md's columns, in order")
+    recs = [dict(zip(rows[0], r)) for r in rows[1:]]
+    check(all(len(r) == len(DESIGN_COLUMNS) for r in rows), "every row has every column")
+    tot = [r for r in recs if r["path"] == "*"]
+    check(len(tot) == 2 * len(ms), "one total row per model and point (%d rows)" % len(tot))
+    check({r["model"] for r in tot} == set(ms), "both models are in data.csv")
+    check({r["conns"] for r in tot} == {"1", "10"}, "both points (1 and 10 connections)")
+    for r in recs:
+        for c in DESIGN_COLUMNS:
+            if c not in TEXT_COLUMNS and r[c] != "":
+                try:
+                    float(r[c])
+                except ValueError:
+                    check(False, "%s is a number or empty (got %r)" % (c, r[c]))
+    check(all(r["schema"] == "1" and r["experiment"] == "concurrency" for r in recs),
+          "schema 1, experiment concurrency")
+    for r in tot:
+        f = lambda c: float(r[c]) if r[c] != "" else None
+        tag = "%s c=%s" % (r["model"], r["conns"])
+        check((f("requests") or 0) > 0 and (f("rps") or 0) > 0, "%s: requests and rps > 0" % tag)
+        check(f("duration_s") is not None and 0.5 < f("duration_s") < 5, "%s: duration_s plausible" % tag)
+        check(None not in (f("p50_us"), f("p99_us"), f("max_us"))
+              and 0 < f("p50_us") <= f("p99_us") <= f("max_us"), "%s: 0 < p50 <= p99 <= max" % tag)
+        check(f("cpu_user_s") is not None and f("cpu_sys_s") is not None
+              and f("cpu_user_s") + f("cpu_sys_s") > 0, "%s: the server used CPU" % tag)
+        check(f("cpu_us_per_req") is not None and 0 < f("cpu_us_per_req") < 100000,
+              "%s: CPU per request plausible" % tag)
+        check((f("rss_kb") or 0) > 100 and (f("threads") or 0) >= 1, "%s: RSS and threads measured" % tag)
+        check(f("errors") is not None and f("errors") >= 0, "%s: errors counted" % tag)
+        check(r["gen_bound"] in ("true", "false"), "%s: gen_bound true/false" % tag)
+        check(r["syscalls"] == "" and r["late"] == "",
+              "%s: not-captured columns are empty, not zero" % tag)
+
+    exp_dir = os.path.join(run, "concurrency")
+    with open(os.path.join(exp_dir, "summary.json")) as f:
+        summ = json.load(f)
+    figs = summ["figures"]
+    check(len(figs) >= 2, "the experiment drew figures (%d)" % len(figs))
+    for fig in figs:
+        check(not fig["error"], "figure %s drawn without error" % fig["name"])
+        for ext in ("svg", "png"):
+            p = os.path.join(exp_dir, "%s.%s" % (fig["name"], ext))
+            check(os.path.exists(p) and os.path.getsize(p) > 1000, "%s.%s exists, non-empty" % (fig["name"], ext))
+    with open(os.path.join(exp_dir, "report.md")) as f:
+        md = f.read()
+    for claim in ("C1", "C3"):
+        m = re.search(r"\*\*%s: (confirmed|refuted|mixed|not testable here)( \(provisional\))?\.\*\*" % claim, md)
+        check(m is not None, "experiment report gives %s a verdict" % claim)
+    with open(os.path.join(run, "report.md")) as f:
+        runmd = f.read()
+    for n in range(1, 8):
+        check(re.search(r"^\| C%d \|" % n, runmd, re.M) is not None, "run report's table names C%d" % n)
+    with open(os.path.join(run, "report.html")) as f:
+        html = f.read()
+    check(html.count("data:image/png;base64,") == len(figs), "report.html embeds every figure")
+    with open(os.path.join(run, "meta.json")) as f:
+        meta = json.load(f)
+    for k in ("schema", "git", "date_utc", "kernel", "cpu", "steal_pct_start", "thp", "limits",
+              "compiler", "cpu_iters_per_us", "experiments", "tools", "unsupported"):
+        check(k in meta, "meta.json has %s" % k)
+    e = meta.get("experiments", {}).get("concurrency", {})
+    check(e.get("server_cpus") == "0" and e.get("gen_cpus") == "1", "meta.json records the CPU sets")
+    check(isinstance(meta.get("cpu_iters_per_us"), int) and meta["cpu_iters_per_us"] > 0,
+          "K was calibrated")
+
+
+def interrupted(tmp, ms):
+    print("harness/run interrupted by SIGINT")
+    p = subprocess.Popen([RUN, "concurrency", "--smoke", "--models", ms[0], "--out", tmp],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = ""
+    deadline = time.monotonic() + 60
+    # Wait until a load is running (the progress line of the first point is out and a
+    # loadgen process exists), then interrupt as a terminal's Ctrl-C would.
+    while time.monotonic() < deadline:
+        if any("loadgen" in x for x in leftovers(tmp)):
+            break
+        time.sleep(0.05)
+    check(any("loadgen" in x for x in leftovers(tmp)), "a load was running when interrupted")
+    p.send_signal(signal.SIGINT)
+    try:
+        out, _ = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    seen += out
+    check(p.returncode == 130, "interrupted run exits 130 (got %s)" % p.returncode)
+    time.sleep(0.5)
+    left = leftovers(tmp)
+    check(not left, "no server or load generator left behind%s" % ("" if not left else ": " + "; ".join(left)))
+    for pid_cmd in left:
+        try:
+            os.kill(int(pid_cmd.split(":")[0]), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def broken_server(tmp):
+    print("harness/run with a server that cannot start")
+    build = os.path.join(tmp, "build")
+    os.makedirs(build)
+    os.symlink(os.path.join(BUILD, "loadgen"), os.path.join(build, "loadgen"))
+    with open(os.path.join(build, "srv-epoll"), "w") as f:
+        f.write("#!/bin/sh\necho 'srv-epoll: bind 127.0.0.1:0: simulated failure' >&2\nexit 1\n")
+    os.chmod(os.path.join(build, "srv-epoll"), 0o755)
+    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--build", build,
+                        "--out", os.path.join(tmp, "out")], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, "a run whose points all fail still finishes (exit %s)" % r.returncode)
+    check("did not start" in r.stdout and "simulated failure" in r.stdout,
+          "the progress line says the server did not start, and why")
+    try:
+        with open(os.path.join(tmp, "out", "latest", "report.md")) as f:
+            md = f.read()
+    except OSError:
+        md = ""
+    check("Points that failed" in md and "simulated failure" in md, "the report lists the failed points")
+
+
+def main():
+    ms = pick_models()
+    if len(ms) < 2 or not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
+        print("test-harness-smoke: FAILED: needs build/loadgen and two server models (have %s)" % ms)
+        return 1
+    tmp = tempfile.mkdtemp(prefix="lb-harness-smoke-")
+    try:
+        end_to_end(tmp, ms)
+        interrupted(os.path.join(tmp, "int"), ms)
+        broken_server(os.path.join(tmp, "broken"))
+    finally:
+        for x in leftovers(tmp):
+            failures.append("left behind: " + x)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print("test-harness-smoke: %d check(s) failed:" % len(failures))
+        for f in failures:
+            print("  - " + f)
+        return 1
+    print("test-harness-smoke: all %d checks passed" % len(passed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
