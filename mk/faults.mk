@@ -1,0 +1,42 @@
+# Fault tests (tests/faults/, docs/reliability.md): slowloris, resets, clients
+# that vanish during /block, more connections than descriptors, --max-conns,
+# SIGTERM under load -- against every model whose source exists, each case
+# with a server of its own.  The client plumbing is the conformance suite's
+# (tests/conformance/child.c, client.c); SIGTERM under load uses build/loadgen.
+#
+#   make test-faults                 every model, plain build
+#   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
+
+FAULT_MODELS := iterative threads pool epoll libev libuv node
+
+FAULT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)) \
+              $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
+$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)): \
+	CPPFLAGS += -Itests/conformance $(shell pkg-config --cflags cunit 2>/dev/null)
+
+$(BUILD)/test-faults: $(FAULT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit) $(LDLIBS)
+
+fault_source = $(if $(filter node,$(1)),servers/node/server.js,servers/$(1).c)
+FAULT_PRESENT = $(foreach m,$(FAULT_MODELS),$(if $(wildcard $(call fault_source,$(m))),$(m)))
+
+# A model whose source exists but whose binary does not build is a failure.
+.PHONY: test-faults
+test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
+	@log=$$(mktemp); rc=0; summary=; \
+	for m in $(FAULT_PRESENT); do \
+	  if ! $(MAKE) --no-print-directory $(BUILD)/srv-$$m >$$log 2>&1; then \
+	    cat $$log; summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  start=$$(date +%s); \
+	  timeout -k 10 600 $(BUILD)/test-faults --server $(BUILD)/srv-$$m --loadgen $(BUILD)/loadgen >$$log 2>&1; r=$$?; \
+	  cat $$log; \
+	  line=$$(grep '^faults summary:' $$log | tail -1); \
+	  [ -n "$$line" ] || line="faults summary: model=$$m crashed or timed out (exit $$r)"; \
+	  summary="$$summary\n  $${line#faults summary: } ($$(( $$(date +%s) - start )) s)"; \
+	  [ $$r -eq 0 ] || rc=1; \
+	done; rm -f $$log; \
+	printf "fault tests per model ($(BUILD)):$$summary\n"; \
+	exit $$rc
+
+TEST_TARGETS += test-faults
+## make test-faults  fault tests against every model: slowloris, resets, vanishing clients, EMFILE, --max-conns, SIGTERM under load
