@@ -3,6 +3,7 @@
 #include "suite.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,12 +336,73 @@ static void test_unsupported(void)
 		not_applicable("unsupported options", "the model supports every optional option");
 }
 
+/* The --offload argument among the extra args, else 0. */
+static int offload_arg(void)
+{
+	for (int i = 0; i + 1 < cfg.nextra; i++)
+		if (strcmp(cfg.extra[i], "--offload") == 0)
+			return atoi(cfg.extra[i + 1]);
+	return 0;
+}
+
+/* The seed's point about CPU-bound work, as an ordering, not a timing: a cheap
+ * GET / sent while another connection's /cpu runs is answered after the /cpu
+ * when the work runs on the one loop, and before it when the work runs
+ * elsewhere (--offload, or a thread per connection). */
+static void test_cpu_hol(void)
+{
+	static const char cpu[] = "GET /cpu?us=2000000 HTTP/1.1\r\n\r\n";	/* 2e8 units at K=100 */
+	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	struct child c = { 0 };
+	struct hconn h[2] = { { .fd = -1 }, { .fd = -1 } };
+	struct hresp r;
+	bool on_loop = (cfg.supports & SUP_OFFLOAD) && offload_arg() == 0;
+
+	if (cfg.serializes) {
+		not_applicable("/cpu delays a concurrent GET /", "serves one connection at a time: the second waits by design");
+		return;
+	}
+	if (on_loop && cfg.reactors > 1) {
+		not_applicable("/cpu delays a concurrent GET /",
+			       "with --reactors the two connections may land on different loops");
+		return;
+	}
+	REQUIRE(start_server(&c, "http", NULL) == 0);
+	REQUIRE(hconn_open(&h[0], c.port, IO_MS) == 0);
+	REQUIRE(hconn_open(&h[1], c.port, IO_MS) == 0);
+	REQUIRE(cl_send_all(h[0].fd, cpu, strlen(cpu), IO_MS) == 0);
+	sleep_ms(20);	/* the work has started */
+	REQUIRE(cl_send_all(h[1].fd, get, strlen(get), IO_MS) == 0);
+	REQUIRE(hconn_read(&h[1], &r, false, IO_MS) == 0);
+	CU_ASSERT(r.status == 200);
+	hresp_free(&r);
+	{
+		struct pollfd pfd = { .fd = h[0].fd, .events = POLLIN };
+		bool cpu_first = poll(&pfd, 1, 0) == 1;
+
+		if (cpu_first != on_loop)
+			fprintf(stderr, "\n    %s: GET / was answered %s the /cpu (expected %s)\n", cfg.model,
+				cpu_first ? "after" : "before", on_loop ? "after" : "before");
+		CU_ASSERT(cpu_first == on_loop);
+	}
+	REQUIRE(hconn_read(&h[0], &r, false, IO_MS) == 0);
+	CU_ASSERT(r.status == 200 && r.body_len == 8);
+	hresp_free(&r);
+out:
+	hconn_close(&h[0]);
+	hconn_close(&h[1]);
+	child_stop(&c, STOP_MS);
+}
+
 void register_misc_suites(bool want_http, bool want_echo)
 {
 	CU_pSuite s = CU_add_suite("servers of their own", NULL, NULL);
 
 	if (want_http)
 		CU_add_test(s, "SIGTERM: HTTP stats match the client's count", test_stats_http);
+	if (want_http)
+		CU_add_test(s, "/cpu on the loop delays a concurrent GET /; offloaded it does not",
+			    test_cpu_hol);
 	if (want_echo)
 		CU_add_test(s, "SIGTERM: echo stats match, open connections closed", test_stats_echo);
 	CU_add_test(s, "--max-conns 2: the third waits", test_max_conns);
