@@ -72,6 +72,7 @@ struct loop {
 	int lfd;			/* -1 once closed */
 	int wake_fd;			/* eventfd: work done, or a --max-conns slot freed */
 	atomic_bool paused;		/* at --max-conns: lfd left the epoll set */
+	uint64_t retry_ms;		/* out of descriptors: lfd left the set until then */
 	bool draining;
 	uint64_t now_ms;		/* read once per iteration */
 	struct idle_list idle;		/* --idle-timeout-ms */
@@ -121,6 +122,23 @@ static void listen_resume(struct loop *l)
 		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e);
 }
 
+/* Out of descriptors with nothing shed (net.h): the listener stays readable, so
+ * leave it alone for a while rather than spin on it. */
+static void listen_backoff(struct loop *l)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
+	l->retry_ms = l->now_ms + NET_ACCEPT_BACKOFF_MS;
+}
+
+static void listen_retry(struct loop *l)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &l->lfd };
+
+	l->retry_ms = 0;
+	if (l->lfd >= 0)
+		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e);
+}
+
 static void conn_open(struct loop *l, int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
@@ -162,6 +180,8 @@ static void on_accept(struct loop *l)
 			slot_release(l);
 			if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
 				STAT_ADD(&srv.stats, errors, 1);
+			if (fd == -EBUSY)
+				listen_backoff(l);
 			return;
 		}
 		conn_open(l, fd);
@@ -441,12 +461,20 @@ static void loop_expire(struct loop *l)
 		conn_close(l, conn_of(e, timer));
 }
 
+static int sooner(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* epoll_wait's timeout: the nearest of the idle, linger and listener-retry
+ * deadlines (-1: none). */
 static int loop_timeout(const struct loop *l)
 {
-	int a = idle_wait_ms(&l->idle, l->now_ms);
-	int b = idle_wait_ms(&l->linger, l->now_ms);
+	int t = sooner(idle_wait_ms(&l->idle, l->now_ms), idle_wait_ms(&l->linger, l->now_ms));
 
-	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+	if (l->retry_ms)
+		t = sooner(t, l->retry_ms > l->now_ms ? (int)(l->retry_ms - l->now_ms) : 0);
+	return t;
 }
 
 /* Handlers called from the event batch touch only their own connection: one
@@ -483,6 +511,8 @@ static void loop_run(struct loop *l)
 		loop_expire(l);
 		if (atomic_load(&l->paused) && slots_free(&slots))
 			listen_resume(l);
+		if (l->retry_ms && l->now_ms >= l->retry_ms)
+			listen_retry(l);
 	}
 }
 

@@ -74,6 +74,7 @@ struct loop {
 	ev_io shutdown;			/* srv.shutdown_fd */
 	ev_async wake;			/* work done, or a --max-conns slot freed */
 	atomic_bool paused;		/* at --max-conns: the listener is stopped */
+	ev_timer retry;			/* out of descriptors: the listener is stopped until then */
 	bool draining;
 	struct conn *conns;
 	int nconns;
@@ -126,6 +127,25 @@ static void listen_resume(struct loop *l)
 		ev_io_start(l->ev, &l->listener);
 }
 
+/* Out of descriptors with nothing shed (net.h): the listener stays readable, so
+ * leave it alone for a while rather than spin on it. */
+static void listen_backoff(struct loop *l)
+{
+	ev_io_stop(l->ev, &l->listener);
+	ev_timer_set(&l->retry, NET_ACCEPT_BACKOFF_MS / 1000.0, 0);
+	ev_timer_start(l->ev, &l->retry);
+}
+
+static void listen_retry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct loop *l = w->data;
+
+	(void)ev;
+	(void)revents;
+	if (l->lfd >= 0)
+		ev_io_start(l->ev, &l->listener);
+}
+
 static void conn_open(struct loop *l, int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
@@ -170,6 +190,8 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 			slot_release(l);
 			if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
 				STAT_ADD(&srv.stats, errors, 1);
+			if (fd == -EBUSY)
+				listen_backoff(l);
 			return;
 		}
 		conn_open(l, fd);
@@ -430,6 +452,7 @@ static void loop_drain(struct loop *l)
 	ev_io_stop(l->ev, &l->shutdown);	/* readable forever */
 	slots_resume(&slots, &l->paused);	/* stop waiting for a slot */
 	ev_io_stop(l->ev, &l->listener);
+	ev_timer_stop(l->ev, &l->retry);
 	close(l->lfd);
 	l->lfd = -1;
 	for (c = l->conns; c; c = next) {
@@ -497,6 +520,8 @@ static void loop_init(struct loop *l, int lfd)
 	ev_io_init(&l->listener, on_accept, lfd, EV_READ);
 	l->listener.data = l;
 	ev_io_start(l->ev, &l->listener);
+	ev_init(&l->retry, listen_retry);
+	l->retry.data = l;
 	ev_async_init(&l->wake, on_wake);
 	l->wake.data = l;
 	ev_async_start(l->ev, &l->wake);

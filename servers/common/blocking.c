@@ -75,6 +75,8 @@ int blocking_accept(struct server *srv, int lfd)
 		}
 		if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
 			STAT_ADD(&srv->stats, errors, 1);
+		if (fd == -EBUSY)	/* nothing shed: poll would say readable at once */
+			poll(NULL, 0, NET_ACCEPT_BACKOFF_MS);
 	}
 	return -1;
 }

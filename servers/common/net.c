@@ -86,9 +86,14 @@ static bool pending(int lfd)
 
 /* Out of descriptors: free the reserve, accept-and-close what is pending (so
  * the listener stops being readable and nobody spins), take the reserve back.
- * At most 32 connections per call, so a flood cannot hold us here forever. */
-static void shed_pending(int lfd)
+ * At most 32 connections per call, so a flood cannot hold us here forever.
+ * False when nothing could be shed and a client still waits: another thread
+ * took the descriptor the reserve freed, and the reserve is gone until
+ * descriptors free up. */
+static bool shed_pending(int lfd)
 {
+	bool shed = false;
+
 	pthread_mutex_lock(&reserve_lock);
 	if (reserve_fd < 0)	/* lost last time: descriptors may be free now */
 		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -103,10 +108,12 @@ static void shed_pending(int lfd)
 				break;
 			}
 			close(fd);
+			shed = true;
 		}
 		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	pthread_mutex_unlock(&reserve_lock);
+	return shed || !pending(lfd);
 }
 
 int net_accept(int lfd, bool nonblock)
@@ -123,8 +130,7 @@ int net_accept(int lfd, bool nonblock)
 			return -EAGAIN;
 		if (errno == EMFILE || errno == ENFILE) {
 			int err = errno;
-			shed_pending(lfd);
-			return -err;
+			return shed_pending(lfd) ? -err : -EBUSY;
 		}
 		return -errno;
 	}

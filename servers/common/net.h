@@ -17,8 +17,14 @@ int net_local_port(int fd);
  * listener), -EMFILE after shedding pending connections when out of descriptors
  * (libuv's trick: a reserve descriptor is closed, the pending connection accepted
  * and closed, the reserve reopened, so the listener never stays readable and a
- * loop never spins), or another -errno. */
+ * loop never spins), -EBUSY when out of descriptors with nothing shed (the
+ * reserve is one per process, and another thread accepting at the same moment
+ * took the descriptor it freed: the listener stays readable, so the caller must
+ * stop watching it for NET_ACCEPT_BACKOFF_MS or spin), or another -errno. */
 int net_accept(int lfd, bool nonblock);
+
+/* How long a listener is left alone after net_accept returned -EBUSY. */
+#define NET_ACCEPT_BACKOFF_MS 100
 
 /* Opens the reserve descriptor net_accept uses; call once at start-up. */
 int net_reserve_init(void);
