@@ -44,8 +44,8 @@ def plan(ctx):
     return pts
 
 
-def results(d):
-    """[(series, conns, rep, requests served, Ir/request)] from raw/points.jsonl."""
+def _pairs(d):
+    """{(series, conns, rep): {True: run with requests, False: baseline}}."""
     idx = os.path.join(d.raw_dir, "points.jsonl")
     if not os.path.exists(idx):
         return []
@@ -57,8 +57,13 @@ def results(d):
             if p.get("status") != "ok" or not ins:
                 continue
             runs.setdefault((ins["series"], ins["conns"], ins["rep"]), {})[ins["requests_asked"] > 0] = ins
+    return runs
+
+
+def results(d):
+    """[(series, conns, rep, requests served, Ir with, Ir without, Ir/request)]."""
     out = []
-    for (s, c, rep), pair in sorted(runs.items(), key=lambda kv: (A.series_key(kv[0][0]), kv[0][1:])):
+    for (s, c, rep), pair in sorted(_pairs(d).items(), key=lambda kv: (A.series_key(kv[0][0]), kv[0][1:])):
         if True in pair and False in pair:
             n = (pair[True]["requests_served"] or 0) - (pair[False]["requests_served"] or 0)
             if n > 0:
@@ -67,14 +72,54 @@ def results(d):
     return out
 
 
+# Where the instructions go: each object file's own instructions, grouped.
+PARTS = ["model and servers/common", "libhttp_parser", "event library", "libc", "other"]
+
+
+def _part(obj):
+    if obj.startswith("srv-"):
+        return PARTS[0]
+    if obj.startswith("libhttp_parser"):
+        return PARTS[1]
+    if obj.startswith(("libev.", "libuv.")):
+        return PARTS[2]
+    if obj.startswith("libc."):
+        return PARTS[3]
+    return PARTS[4]
+
+
+def parts(d):
+    """[(series, conns, rep, {part: Ir/request})], from the profiles' per-object
+    self costs, start-up and shutdown subtracted as for the total."""
+    out = []
+    for (s, c, rep), pair in sorted(_pairs(d).items(), key=lambda kv: (A.series_key(kv[0][0]), kv[0][1:])):
+        if True not in pair or False not in pair:
+            continue
+        n = (pair[True]["requests_served"] or 0) - (pair[False]["requests_served"] or 0)
+        with_, without = pair[True].get("ir_by_object"), pair[False].get("ir_by_object")
+        if n <= 0 or not with_ or not without:
+            continue
+        per = dict.fromkeys(PARTS, 0.0)
+        for obj in set(with_) | set(without):
+            per[_part(obj)] += (with_.get(obj, 0) - without.get(obj, 0)) / n
+        out.append((s, c, rep, per))
+    return out
+
+
 def derive(d):
-    """instr/instr.csv: data.csv has no column for instructions, so they live here."""
+    """instr/instr.csv: data.csv has no column for instructions, so they live here;
+    instr/instr_parts.csv: the same per request, split by object file."""
     res = results(d)
     with open(os.path.join(d.exp_dir, "instr.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["series", "conns", "rep", "requests", "ir_total", "ir_baseline", "ir_per_req"])
         for r in res:
             w.writerow(list(r[:6]) + ["%.1f" % r[6]])
+    with open(os.path.join(d.exp_dir, "instr_parts.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["series", "conns", "rep"] + PARTS)
+        for s, c, rep, per in parts(d):
+            w.writerow([s, c, rep] + ["%.1f" % per[k] for k in PARTS])
 
 
 def figures(d):
@@ -97,9 +142,14 @@ def tables(d):
     res = results(d)
     body = [[s, c, rep, n, A.fmt_num(ir1), A.fmt_num(ir0), "%.0f" % per]
             for s, c, rep, n, ir1, ir0, per in res]
-    return [("Instructions per request", ["series", "connections", "rep", "requests",
-                                          "Ir (with requests)", "Ir (start-up only)",
-                                          "Ir per request"], body)] if body else []
+    out = [("Instructions per request", ["series", "connections", "rep", "requests",
+                                         "Ir (with requests)", "Ir (start-up only)",
+                                         "Ir per request"], body)] if body else []
+    split = [[s, c, rep] + ["%.0f" % per[k] for k in PARTS] for s, c, rep, per in parts(d)]
+    if split:
+        out.append(("Where the instructions per request go (each object file's own, callgrind)",
+                    ["series", "connections", "rep"] + PARTS, split))
+    return out
 
 
 def verdicts(d):
@@ -116,8 +166,19 @@ def context(d):
             per.setdefault(s, []).append(x)
     med = {s: sorted(v)[len(v) // 2] for s, v in per.items()}
     base = med.get("epoll")
-    parts = []
+    items = []
     for s in sorted(med, key=A.series_key):
-        parts.append("%s %.0f%s" % (s, med[s], "" if not base or s == "epoll"
+        items.append("%s %.0f%s" % (s, med[s], "" if not base or s == "epoll"
                                     else " (%+.0f%% vs epoll)" % (100 * (med[s] / base - 1))))
-    return ["Instructions per request: " + ", ".join(parts) + "."]
+    lines = ["Instructions per request: " + ", ".join(items) + "."]
+    lib = {}
+    for s, c, rep, split in parts(d):
+        if s.startswith(("libev", "libuv")):
+            lib.setdefault(s, []).append(split[PARTS[2]])
+    if lib:
+        lines.append("Of which in the event library itself: " + ", ".join(
+            "%s %.0f" % (s, sorted(v)[len(v) // 2])
+            for s, v in sorted(lib.items(), key=lambda kv: A.series_key(kv[0]))) +
+            "; the protocol core and libhttp_parser are the same in every model "
+            "(table: where the instructions go).")
+    return lines

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from . import capture, idleconns, loadgen, models, procs, server, tracers
+from . import callgrind, capture, idleconns, loadgen, models, procs, server, tracers
 from .csvio import SCHEMA
 
 
@@ -341,7 +341,7 @@ def run_callgrind_point(env, p, raw_base):
     start-up-and-shutdown baseline), stop, read the instruction total."""
     out = raw_base + ".callgrind.out"
     wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-               "--dump-line=no", "--compress-strings=no"]
+               "--dump-line=no", "--compress-strings=no", "--compress-pos=no"]
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
                         extra=server_extra(p), wrapper=wrapper, start_timeout=60.0)
     info = {"point": p.describe(), "notes": []}
@@ -380,7 +380,7 @@ def run_callgrind_point(env, p, raw_base):
             server.STOP_GRACE_S = old
         if note:
             info["notes"].append(note)
-    ir = callgrind_total(out)
+    ir = callgrind.total(out)
     if ir is None:
         raise PointFailed("callgrind wrote no instruction total (%s)" % out)
     served = (stats or {}).get("requests")
@@ -391,19 +391,8 @@ def run_callgrind_point(env, p, raw_base):
         info["notes"].append("requests per the load generator (no server stats)")
     info["instr"] = {"model": p.model, "series": p.series, "conns": p.conns, "rep": p.rep,
                      "requests_asked": p.requests or 0, "requests_served": served,
-                     "ir_total": ir}
+                     "ir_total": ir, "ir_by_object": callgrind.by_object(out)}
     rows = []
     if j is not None:
         rows = make_rows(p, j, None, None, {}, {}, {}, stats)
     return rows, info
-
-
-def callgrind_total(path):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(("summary:", "totals:")):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    return None
