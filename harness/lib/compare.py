@@ -6,9 +6,8 @@ import os
 
 from . import analysis as A
 from . import doc as docmod
-from . import exp, meta as metamod, plots, report, verdict
+from . import exp, meta as metamod, plots, report
 from .csvio import num
-from .verdict import CLAIMS
 
 METRICS = [("rps", "req/s", A.fmt_num), ("p99_us", "p99", A.fmt_us),
            ("cpu_us_per_req", "CPU µs/req", A.fmt_num), ("rss_kb", "RSS kB", A.fmt_num),

@@ -7,7 +7,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 
-from . import analysis, palette
+from . import analysis
 
 PLOTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plots")
 

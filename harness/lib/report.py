@@ -4,7 +4,6 @@ RUN_DIR` can redo them at any time."""
 import json
 import os
 
-from . import analysis as A
 from . import doc as docmod
 from . import exp, meta as metamod, plots, verdict
 from .verdict import CLAIMS

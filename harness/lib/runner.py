@@ -8,7 +8,6 @@ suite goes on with the next point.
 """
 import json
 import os
-import signal
 import sys
 import time
 
