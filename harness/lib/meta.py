@@ -54,6 +54,7 @@ def collect(root, build, mode, argv):
         "cpu": probes.cpu(),
         "steal_pct_start": probes.steal(),
         "loadavg_start": probes.loadavg(),
+        "cpu_busy_start": probes.cpu_busy(),
         "thp": probes.thp(),
         "limits": probes.limits(),
         "compiler": compiler(root),

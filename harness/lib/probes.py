@@ -4,6 +4,7 @@ import re
 import resource
 import shutil
 import subprocess
+import time
 
 from . import capture, tracers
 
@@ -118,6 +119,22 @@ def unsupported(perf=None):
 
 def steal():
     return capture.steal_sample(1.0)
+
+
+def cpu_busy(seconds=1.0):
+    """The machine's busy share of all CPUs over `seconds`, from /proc/stat: what
+    runs right now, unlike the load average, which still remembers the build that
+    `make bench` ran a minute ago."""
+    def sample():
+        f = [int(x) for x in _read("/proc/stat").split("\n", 1)[0].split()[1:]]
+        return sum(f), f[3] + f[4]          # all, idle + iowait
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (AttributeError, ValueError, IndexError):
+        return None
+    return round(1 - (i1 - i0) / (t1 - t0), 3) if t1 > t0 else None
 
 
 def loadavg():

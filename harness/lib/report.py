@@ -165,15 +165,14 @@ def write_run(run_dir, redo=False):
         d.p("**%s run: every verdict is provisional** (one repetition per point, %g s windows). "
             "`make bench-full` runs three repetitions with 5 s windows."
             % (meta.get("mode", "quick").capitalize(), exp.WINDOW.get(meta.get("mode"), 2)))
-    la0 = (meta.get("loadavg_start") or [0])[0]
-    la1 = (meta.get("loadavg_end") or [0])[0]
-    if la0 > 1.0 or la1 > 3.0:
-        # Before the run the machine should be idle (< 1); during it the server and the
-        # generator alone keep about 2 tasks runnable.
-        d.p("**Other work was running on this machine** (1-minute load average %s at the start, "
-            "%s at the end; the benchmark alone keeps it near 2): timings, latencies and the "
-            "system-wide kernel memory figures are disturbed; instruction counts are not."
-            % (la0, la1))
+    busy = meta.get("cpu_busy_start")
+    if busy is not None and busy > 0.25:
+        # Measured over one second just before the first point.  Not the load
+        # average: it remembers the build `make bench` just ran, and during the run the
+        # thread-per-connection points keep the benchmark's own threads runnable.
+        d.p("**Other work was running on this machine** (%.0f%% of its CPUs busy in the "
+            "second before the run started): timings, latencies and the system-wide kernel "
+            "memory figures may be disturbed; instruction counts are not." % (100 * busy))
     if meta.get("status") != "complete":
         d.p("**This run did not complete (%s): some experiments are missing or partial.**"
             % meta.get("status"))
@@ -225,6 +224,8 @@ def _meta_rows(meta):
                                                       meta.get("steal_pct_end"))],
         ["load average (1, 5, 15 min)", "%s at start, %s at end" % (meta.get("loadavg_start"),
                                                                    meta.get("loadavg_end"))],
+        ["CPU busy before the run", "-" if meta.get("cpu_busy_start") is None
+         else "%.0f%% (over 1 s)" % (100 * meta["cpu_busy_start"])],
         ["transparent huge pages", "%s (defrag %s)" % (meta.get("thp", {}).get("enabled"),
                                                        meta.get("thp", {}).get("defrag"))],
         ["limits", "nofile %s/%s, somaxconn %s, ports %s, pid_max %s" % (
