@@ -33,6 +33,12 @@ help:
 	@echo '  make SAN=address,undefined   instrumented build into build/san-address-undefined/'
 	@sed -n 's/^## /  /p' $(sort $(wildcard mk/*.mk))
 
+# The suites' server variants, as test-binary arguments: `$(VARIANT_ARGS)` in a
+# recipe's shell loop sets $$args from $$v (none, offload, reactors).
+VARIANT_ARGS = case $$v in none) args=;; \
+  offload) args="--server-arg --offload --server-arg 2";; \
+  reactors) args="--server-arg --reactors --server-arg 2";; esac
+
 include mk/deps.mk
 include $(sort $(filter-out mk/deps.mk,$(wildcard mk/*.mk)))
 

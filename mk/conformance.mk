@@ -47,8 +47,7 @@ define conf_run
 	  variants="none"; \
 	  case " $(CONF_EVENT_MODELS) " in *" $$m "*) variants="none offload reactors";; esac; \
 	  for v in $$variants; do \
-	    case $$v in none) args=;; offload) args="--server-arg --offload --server-arg 2";; \
-	      reactors) args="--server-arg --reactors --server-arg 2";; esac; \
+	    $(VARIANT_ARGS); \
 	    $$dir/test-conformance --server $$dir/srv-$$m $$args >$$log 2>&1; r=$$?; \
 	    cat $$log; \
 	    line=$$(grep '^conformance summary:' $$log | tail -1); \

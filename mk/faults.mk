@@ -35,7 +35,7 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 	  variants="none"; \
 	  case " $(FAULT_REACTOR_MODELS) " in *" $$m "*) variants="none reactors";; esac; \
 	  for v in $$variants; do \
-	    case $$v in none) args=;; reactors) args="--server-arg --reactors --server-arg 2";; esac; \
+	    $(VARIANT_ARGS); \
 	    start=$$(date +%s); \
 	    timeout -k 10 600 $(BUILD)/test-faults --server $(BUILD)/srv-$$m $$args --loadgen $(BUILD)/loadgen >$$log 2>&1; r=$$?; \
 	    cat $$log; \
