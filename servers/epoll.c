@@ -178,7 +178,7 @@ static void on_accept(struct loop *l)
 		int fd = net_accept(l->lfd, true);
 		if (fd < 0) {
 			slot_release(l);
-			if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
+			if (fd != -EAGAIN)	/* -EMFILE: a client shed; -EBUSY: none (net.h) */
 				STAT_ADD(&srv.stats, errors, 1);
 			if (fd == -EBUSY)
 				listen_backoff(l);

@@ -188,7 +188,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 		int fd = net_accept(l->lfd, true);
 		if (fd < 0) {
 			slot_release(l);
-			if (fd != -EAGAIN)	/* -EMFILE: net_accept shed the client */
+			if (fd != -EAGAIN)	/* -EMFILE: a client shed; -EBUSY: none (net.h) */
 				STAT_ADD(&srv.stats, errors, 1);
 			if (fd == -EBUSY)
 				listen_backoff(l);
