@@ -9,7 +9,7 @@ threads and pool block only the connection's own thread.
 from lib import analysis as A
 from lib import plots, verdict
 from lib.csvio import num
-from lib.exp import event_models
+from lib.exp import event_models, with_offload
 from lib.plan import Point, interleave
 
 NAME = "blocking"
@@ -26,14 +26,7 @@ ABOUT = __doc__.split("\n", 2)[2].strip()
 
 
 def series(ctx):
-    out = []
-    for m in ctx.pick(MODELS):
-        if ctx.mode != "full" and m in QUICK_SKIP:
-            continue
-        out.append((m, None))
-        if m in event_models([m]):
-            out.append((m, OFFLOAD))
-    return out
+    return with_offload(ctx, MODELS, QUICK_SKIP, OFFLOAD)
 
 
 def plan(ctx):

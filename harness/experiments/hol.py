@@ -9,7 +9,7 @@ threads and the loop keeps answering.
 """
 from lib import analysis as A
 from lib import plots, verdict
-from lib.exp import event_models
+from lib.exp import event_models, with_offload
 from lib.plan import Point
 
 NAME = "hol"
@@ -28,14 +28,7 @@ RATE_RELATIVE = True   # rates follow each run's measured capacity
 
 
 def series(ctx):
-    out = []
-    for m in ctx.pick(MODELS):
-        if ctx.mode != "full" and m in QUICK_SKIP:
-            continue
-        out.append((m, None))
-        if m in event_models([m]):
-            out.append((m, OFFLOAD))
-    return out
+    return with_offload(ctx, MODELS, QUICK_SKIP, OFFLOAD)
 
 
 def plan(ctx):

@@ -79,3 +79,16 @@ def load(run_dir, name, meta):
 
 def event_models(ms):
     return [m for m in ms if models.is_event(m)]
+
+
+def with_offload(ctx, ms, quick_skip, offload):
+    """[(model, offload)]: each model of ms this run picks (less quick_skip outside
+    full mode) as it is, and each event model again with --offload offload."""
+    out = []
+    for m in ctx.pick(ms):
+        if ctx.mode != "full" and m in quick_skip:
+            continue
+        out.append((m, None))
+        if models.is_event(m):
+            out.append((m, offload))
+    return out

@@ -323,3 +323,11 @@ int child_run(const char *bin, const char *const argv[], int timeout_ms,
 	kill(-pid, SIGKILL);
 	return exit_code(st);
 }
+
+void child_on_fatal(int sig)
+{
+	child_stop_all();
+	child_tmp_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}

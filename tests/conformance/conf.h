@@ -45,6 +45,20 @@ void child_stop_all(void);
 /* Removes the temporary directory of the stats files (atexit; fatal signals). */
 void child_tmp_remove(void);
 
+/* A fatal-signal handler for a suite's main(): stops the children, removes the
+ * stats directory, then dies of the same signal. */
+void child_on_fatal(int sig);
+
+/* CU_ASSERT that ends the test (goto out, where it releases what it holds)
+ * instead of longjmp-ing past its cleanup: a leaked connection would block a
+ * serializing server for every later case.  (Needs <CUnit/CUnit.h>.) */
+#define REQUIRE(cond) do { \
+		bool ok_ = (cond); \
+		CU_assertImplementation(ok_, __LINE__, #cond, __FILE__, "", CU_FALSE); \
+		if (!ok_) \
+			goto out; \
+	} while (0)
+
 /* --- time --- */
 
 uint64_t now_ms(void);

@@ -125,14 +125,6 @@ bool check_error(const char *what, const struct hresp *r, int status, const char
 			  malformed_input);
 }
 
-static void on_fatal(int sig)
-{
-	child_stop_all();
-	child_tmp_remove();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-conformance --server PATH [--server-arg ARG]... [--model NAME]\n"
@@ -210,10 +202,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_fatal);
-	signal(SIGTERM, on_fatal);
-	signal(SIGSEGV, on_fatal);
-	signal(SIGABRT, on_fatal);
+	signal(SIGINT, child_on_fatal);
+	signal(SIGTERM, child_on_fatal);
+	signal(SIGSEGV, child_on_fatal);
+	signal(SIGABRT, child_on_fatal);
 	atexit(child_stop_all);
 
 	printf("conformance: %s (%s)%s%s, %s comparison\n", cfg.model, cfg.server,

@@ -59,16 +59,6 @@ bool check_resp(const char *what, const struct hresp *r, int status, const char 
 bool check_error(const char *what, const struct hresp *r, int status, const char *allow,
 		 const char *conn, bool malformed_input);
 
-/* CU_ASSERT that ends the test (goto out, where it releases what it holds)
- * instead of longjmp-ing past its cleanup: a leaked connection would block a
- * serializing server for every later case. */
-#define REQUIRE(cond) do { \
-		bool ok_ = (cond); \
-		CU_assertImplementation(ok_, __LINE__, #cond, __FILE__, "", CU_FALSE); \
-		if (!ok_) \
-			goto out; \
-	} while (0)
-
 /* Sends req on h and reads one response into r. */
 int xfer(struct hconn *h, const char *req, size_t len, struct hresp *r, bool head);
 #define XFER(h, req, r) xfer((h), (req), strlen(req), (r), false)

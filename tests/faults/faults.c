@@ -242,14 +242,6 @@ int get_status(int port, const char *path, int want_status, int timeout_ms)
 	return rc;
 }
 
-static void on_fatal(int sig)
-{
-	child_stop_all();
-	child_tmp_remove();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-faults --server PATH [--server-arg ARG]... [--model NAME]\n"
@@ -316,10 +308,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_fatal);
-	signal(SIGTERM, on_fatal);
-	signal(SIGSEGV, on_fatal);
-	signal(SIGABRT, on_fatal);
+	signal(SIGINT, child_on_fatal);
+	signal(SIGTERM, child_on_fatal);
+	signal(SIGSEGV, child_on_fatal);
+	signal(SIGABRT, child_on_fatal);
 	atexit(child_stop_all);
 
 	printf("faults: %s (%s)%s%s\n", fcfg.model, fcfg.server, extra[0] ? " with " : "", extra);

@@ -62,13 +62,6 @@ long long json_sum_object(const char *json, const char *key);
  * -errno / -EPROTO. */
 int get_status(int port, const char *path, int want_status, int timeout_ms);
 
-/* CU_ASSERT that ends the test (goto out) so it can release what it holds. */
-#define REQUIRE(cond) do { \
-		bool ok_ = (cond); \
-		CU_assertImplementation(ok_, __LINE__, #cond, __FILE__, "", CU_FALSE); \
-		if (!ok_) \
-			goto out; \
-	} while (0)
 
 void register_fault_suites(void);
 
