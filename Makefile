@@ -20,6 +20,16 @@ CFLAGS  ?=
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS  += -pthread
 
+# Flags of a library that `make deps` installs, as *shell* command substitutions:
+# $(call pkg_cflags,libuv) puts the text `$(pkg-config --cflags libuv)` into a
+# recipe, so pkg-config runs when the recipe runs -- after deps-ok has installed
+# the package -- and never while make parses this file.  On a new machine the
+# packages arrive only after parsing: a value computed then (`:= $(shell
+# pkg-config ...)`) would stay empty for the whole run and the link would fail.
+# tests/build/parse-time.sh fails if anything deps installs runs at parse time.
+pkg_cflags = $$(pkg-config --cflags $(1))
+pkg_libs   = $$(pkg-config --libs $(1))
+
 .DEFAULT_GOAL := all
 .PHONY: all help clean deps test bench
 

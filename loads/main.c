@@ -1,4 +1,4 @@
-/* loadgen: the load generator of loopbench (DESIGN.md, "Load generator").
+/* loadgen: the load generator of loopbench (docs/contract.md, "Load generator").
  *
  * main parses the command line, sets up one worker thread per -t (each with its
  * own epoll loop, see loop.c), fixes the phases once every connection is up, marks
@@ -218,7 +218,7 @@ static void add_counts(struct counts *d, const struct counts *s)
 }
 
 /* Sums the threads' counters and merges their histograms into the first
- * thread's, then applies DESIGN.md's rule for generator_bound. */
+ * thread's, then applies the contract's rule for generator_bound. */
 static void merge(struct worker *ws, struct result *res, double *busy)
 {
 	const struct lg_opts *o = run.o;

@@ -1,4 +1,4 @@
-/* The load generator's command line (DESIGN.md, "Load generator"). */
+/* The load generator's command line (docs/contract.md, "Load generator"). */
 #ifndef LOADS_OPTS_H
 #define LOADS_OPTS_H
 

@@ -1,5 +1,5 @@
 /* The result of a run, and its three outputs: the human summary, the JSON of
- * DESIGN.md, and (in timeline.c) the per-second CSV. */
+ * docs/contract.md, and (in timeline.c) the per-second CSV. */
 #ifndef LOADS_REPORT_H
 #define LOADS_REPORT_H
 

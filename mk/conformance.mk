@@ -13,8 +13,8 @@ CONF_EVENT_MODELS := epoll libev libuv node
 CONF_SAN          := address,undefined
 CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
 
-CONF_CUNIT_CFLAGS := $(shell pkg-config --cflags cunit 2>/dev/null)
-CONF_CUNIT_LIBS   := $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit)
+CONF_CUNIT_CFLAGS := $(call pkg_cflags,cunit)
+CONF_CUNIT_LIBS   := $(call pkg_libs,cunit)
 
 CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
 CONF_OBJS   := $(CONF_COMMON) \

@@ -1,23 +1,25 @@
-# Debian packages the project needs.  Every other target depends (order-only) on
-# deps-ok, so a new machine needs nothing but `make test` or `make bench`.
+# What the project needs from outside (mk/deps.sh says how each is installed):
+# Debian packages, llhttp's C sources (from Debian's node-llhttp, into
+# build/llhttp/) and node's modules (servers/node/package-lock.json).  Every
+# other target depends (order-only) on deps-ok, so a new machine needs nothing
+# but `make test` or `make bench`.
+#
+# Packages, by what needs them: build and test; the event libraries; CUnit;
+# node (a separate build on these machines: never removed or replaced, see
+# mk/deps.sh); PostgreSQL and libpq (/db); liburing (srv-uring); the harness
+# (gnuplot, perf, strace, valgrind, wrk and nginx-light for harness/wrk-compare,
+# iproute2 for network namespaces, openssh-server for the ssh transport's test);
+# the notebooks (Debian's python3 with nbconvert, ipykernel and pandas).
 DEB_PACKAGES := gcc make pkg-config clang libclang-rt-14-dev \
                 libuv1-dev libev-dev libcunit1-dev libhttp-parser-dev \
-                nodejs gnuplot-nox linux-perf strace valgrind curl \
-                jupyter-nbconvert python3-ipykernel python3-pandas
+                nodejs postgresql libpq-dev liburing-dev \
+                gnuplot-nox linux-perf strace valgrind curl wrk nginx-light \
+                iproute2 openssh-server \
+                python3 jupyter-nbconvert python3-ipykernel python3-pandas
 
-.PHONY: deps-ok
+.PHONY: deps deps-ok
 deps-ok:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
-	  done); \
-	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory deps; fi
+	@mk/deps.sh check $(DEB_PACKAGES) || $(MAKE) --no-print-directory deps
 
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
-	  done); \
-	if [ -z "$$missing" ]; then echo 'deps: every package is installed'; exit 0; fi; \
-	echo "deps: missing:" $$missing; \
-	if [ "$$(id -u)" != 0 ]; then \
-	  echo "deps: run as root:  apt-get update && apt-get install -y $$missing" >&2; exit 1; fi; \
-	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+	@mk/deps.sh install $(DEB_PACKAGES)

@@ -17,10 +17,10 @@ FAULT_REACTOR_MODELS := epoll libev libuv
 FAULT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)) \
               $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
 $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)): \
-	CPPFLAGS += -Itests/conformance $(shell pkg-config --cflags cunit 2>/dev/null)
+	CPPFLAGS += -Itests/conformance $(call pkg_cflags,cunit)
 
 $(BUILD)/test-faults: $(FAULT_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(or $(shell pkg-config --libs cunit 2>/dev/null),-lcunit) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,cunit) $(LDLIBS)
 
 fault_source = $(if $(filter node,$(1)),servers/node/server.js,servers/$(1).c)
 FAULT_PRESENT = $(foreach m,$(FAULT_MODELS),$(if $(wildcard $(call fault_source,$(m))),$(m)))

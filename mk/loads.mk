@@ -12,13 +12,13 @@ LOADS_TEST_OBJS := $(LOADS_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 LOADS_TESTSRV_OBJ := $(BUILD)/obj/tests/loads/lg_testsrv.o
 
 $(LOADS_TEST_OBJS): CPPFLAGS += -Iloads
-$(LOADS_TEST_OBJS): CFLAGS += $(shell pkg-config --cflags cunit 2>/dev/null)
+$(LOADS_TEST_OBJS): CFLAGS += $(call pkg_cflags,cunit)
 
 $(BUILD)/loadgen: $(LOADS_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LOADS_LIBS) $(LDLIBS)
 
 $(BUILD)/test-loads: $(LOADS_TEST_OBJS) $(LOADS_LIBOBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs cunit) $(LOADS_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,cunit) $(LOADS_LIBS) $(LDLIBS)
 
 $(BUILD)/lg-testsrv: $(LOADS_TESTSRV_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -30,7 +30,7 @@ loadgen: $(BUILD)/loadgen
 test-loads: $(BUILD)/test-loads
 	$(BUILD)/test-loads
 
-# Integration: loadgen against every C server model (the counting rule of DESIGN.md,
+# Integration: loadgen against every C server model (the counting rule of docs/contract.md,
 # a server stopped mid-run) and a small test server (error counts).  The servers are
 # built first; a model whose source is missing fails the target, never skips.
 LOADS_IT_MODELS := iterative threads pool epoll libev libuv

@@ -10,8 +10,8 @@ MODELS      := $(basename $(notdir $(wildcard servers/*.c)))
 MODEL_BINS  := $(MODELS:%=$(BUILD)/srv-%)
 
 LIBS_libev  := -lev
-LIBS_libuv  := $(shell pkg-config --libs libuv 2>/dev/null)
-CFLAGS_libuv := $(shell pkg-config --cflags libuv 2>/dev/null)
+LIBS_libuv   := $(call pkg_libs,libuv)
+CFLAGS_libuv := $(call pkg_cflags,libuv)
 
 ALL_BINS   += $(MODEL_BINS)
 ## make servers      build build/srv-<model> for every servers/<model>.c

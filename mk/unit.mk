@@ -5,8 +5,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  := $(BUILD)/test-unit
 
-CUNIT_CFLAGS := $(shell pkg-config --cflags cunit 2>/dev/null)
-CUNIT_LIBS   := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
+CUNIT_CFLAGS := $(call pkg_cflags,cunit)
+CUNIT_LIBS   := $(call pkg_libs,cunit)
 
 TEST_TARGETS += test-unit
 ## make test-unit    the CUnit unit tests of servers/common

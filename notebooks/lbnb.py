@@ -1,7 +1,7 @@
 """Helpers the loopbench notebooks share: find a run, load its data.csv, show its
 figures and verdicts.  Kept here so each notebook reads as prose and a few calls.
 
-A run is a directory written by harness/run (DESIGN.md, "Harness"): data.csv,
+A run is a directory written by harness/run (docs/contract.md, "Harness"): data.csv,
 meta.json, and one directory per experiment with its figures (*.png, *.svg) and a
 summary.json (figure captions, tables, verdicts).
 """

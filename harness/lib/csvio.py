@@ -1,4 +1,4 @@
-"""data.csv: the columns DESIGN.md fixes, in its order, and nothing else.
+"""data.csv: the columns docs/contract.md fixes, in its order, and nothing else.
 
 Every value is written as text; a value that was not measured or does not apply is
 the empty string, never a zero made up to fill the cell.
@@ -54,12 +54,12 @@ class Writer:
 
 
 def read(path):
-    """Rows of a data.csv as dicts of strings; checks the header is DESIGN.md's."""
+    """Rows of a data.csv as dicts of strings; checks the header is the contract's."""
     with open(path, newline="") as f:
         r = csv.reader(f)
         header = next(r, None)
         if header != COLUMNS:
-            raise ValueError("%s: header is not DESIGN.md's data.csv columns" % path)
+            raise ValueError("%s: header is not the contract's data.csv columns" % path)
         return [dict(zip(COLUMNS, rec)) for rec in r if rec]
 
 

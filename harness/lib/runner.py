@@ -223,7 +223,7 @@ def run_point(env, p, raw_base):
 
 
 def _check_counts(env, p, j, stats, info, idle):
-    """DESIGN.md's counting rule: server.requests >= warmup + measured requests and
+    """The contract's counting rule: server.requests >= warmup + measured requests and
     <= that + abandoned + errors.  A broken rule is reported, never fixed up."""
     if p.proto != "http" or p.faults or not stats or "requests" not in stats:
         return

@@ -18,7 +18,7 @@ import time
 from . import models, procs
 
 LISTEN_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
-# DESIGN.md: a server drains for at most SERVER_DRAIN_MS (15 s) before it gives up.
+# docs/contract.md: a server drains for at most SERVER_DRAIN_MS (15 s) before it gives up.
 STOP_GRACE_S = 20.0
 
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NGINX_CONF = os.path.join(ROOT, "..", "shared", "anchors", "nginx-plaintext.conf")
+NGINX_CONF = os.path.join(ROOT, "harness", "anchors", "nginx-plaintext.conf")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CPU, LOAD_CPU = "0", "1"
 

@@ -1,5 +1,5 @@
 /* HTTP/1.1 on libhttp-parser 2.9.4: routes, limits and the exact response
- * bytes of DESIGN.md.
+ * bytes of docs/contract.md.
  *
  * One request at a time.  The parser is paused in two callbacks:
  *

@@ -1,4 +1,4 @@
-/* The command line every server shares (DESIGN.md, "Servers"). */
+/* The command line every server shares (docs/contract.md, "Servers"). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>

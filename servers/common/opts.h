@@ -1,4 +1,4 @@
-/* Command line shared by every server (DESIGN.md, "Servers"). */
+/* Command line shared by every server (docs/contract.md, "Servers"). */
 #ifndef LB_OPTS_H
 #define LB_OPTS_H
 

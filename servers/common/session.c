@@ -1,7 +1,7 @@
 /* One connection's protocol state: the buffers, the output queue, echo, and
  * the glue from the session API to the HTTP code in http.c.
  *
- * Memory per connection, and why (DESIGN.md's C2 counts it at 10,000 idle
+ * Memory per connection, and why (the contract's C2 counts it at 10,000 idle
  * connections):
  *
  * - Reads go into one 64 KiB buffer per *thread* (session_input_buf), not per

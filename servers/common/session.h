@@ -15,7 +15,7 @@
  * four after each.  Nothing here blocks, sleeps, allocates per request on the hot
  * path, or touches a socket.
  *
- * Idle timer (DESIGN.md, --idle-timeout-ms): the model (re)starts it at accept,
+ * Idle timer (docs/contract.md, --idle-timeout-ms): the model (re)starts it at accept,
  * whenever session_output_sent() is called with n > 0, and whenever
  * session_input() returns true (echo: any byte received); it stops it while work
  * is running off the connection's thread.  Those rules give both halves of the

@@ -1,4 +1,4 @@
-/* Server counters and their JSON (DESIGN.md, "Servers"). */
+/* Server counters and their JSON (docs/contract.md, "Servers"). */
 #include <errno.h>
 
 #include "stats.h"

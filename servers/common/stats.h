@@ -1,4 +1,4 @@
-/* Server counters, written as JSON at shutdown (DESIGN.md).  Updated from any
+/* Server counters, written as JSON at shutdown (docs/contract.md).  Updated from any
  * thread with relaxed atomics: they are totals, not synchronisation. */
 #ifndef LB_STATS_H
 #define LB_STATS_H

@@ -1,4 +1,4 @@
-/* The work behind /cpu and /block (DESIGN.md, "Work unit"). */
+/* The work behind /cpu and /block (docs/contract.md, "Work unit"). */
 #include <errno.h>
 #include <time.h>
 

@@ -1,4 +1,4 @@
-/* The work behind /cpu and /block (DESIGN.md, "Work unit").  Pure functions: safe
+/* The work behind /cpu and /block (docs/contract.md, "Work unit").  Pure functions: safe
  * to call from any thread. */
 #ifndef LB_WORK_H
 #define LB_WORK_H

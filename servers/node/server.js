@@ -1,5 +1,5 @@
 'use strict';
-// srv-node: the reference server in the seeds' own system (DESIGN.md, "Servers").
+// srv-node: the reference server in the seeds' own system (docs/contract.md, "Servers").
 //
 // Node's own `http` and `net` modules, which is what Node users run, with the same
 // routes, statuses, bodies, limits and command line as the C models.  Node's http
@@ -35,7 +35,7 @@ const wt = require('node:worker_threads');
 const FNV_BASIS = 2166136261;
 const FNV_PRIME = 16777619;
 
-// N x K FNV-1a work units over i & 0xff (DESIGN.md, "Work unit").  Units run in
+// N x K FNV-1a work units over i & 0xff (docs/contract.md, "Work unit").  Units run in
 // blocks of 256 so that i & 0xff is the inner counter and every loop variable
 // stays a small integer the JIT keeps in a register; `units` itself may exceed
 // 2^32 (10^7 us x K), which a Number holds exactly below 2^53.
@@ -364,7 +364,7 @@ function socketOpened(socket) {
 	});
 }
 
-// --- idle timeout (DESIGN.md, --idle-timeout-ms) --------------------------------
+// --- idle timeout (docs/contract.md, --idle-timeout-ms) --------------------------------
 //
 // HTTP: one timer per socket, (re)started at accept and when the last response in
 // progress has been handed to the kernel.  Bytes of an incomplete request do not

@@ -127,7 +127,7 @@ size_t hconn_pending(const struct hconn *h);
 /* Waits for close like cl_wait_close, counting buffered bytes as extra data. */
 int hconn_wait_close(struct hconn *h, int timeout_ms);
 
-/* The response the C models send, byte for byte (DESIGN.md), into buf:
+/* The response the C models send, byte for byte (docs/contract.md), into buf:
  * conn is NULL, "close" or "keep-alive"; allow NULL or the methods.  Returns the
  * length (body included). */
 size_t expect_bytes(char *buf, size_t cap, int status, const char *ctype,
@@ -148,7 +148,7 @@ char *test_pattern(size_t n, unsigned seed);
 /* Prints a byte string escaped (\r\n shown), at most max bytes, to stderr. */
 void show_bytes(const char *label, const void *p, size_t len, size_t max);
 
-/* FNV-1a work units (DESIGN.md, "Work unit"): the expected /cpu checksum. */
+/* FNV-1a work units (docs/contract.md, "Work unit"): the expected /cpu checksum. */
 uint32_t fnv_units(uint64_t units);
 
 #endif

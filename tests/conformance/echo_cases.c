@@ -1,4 +1,4 @@
-/* Echo protocol cases (DESIGN.md, "Echo protocol"): every byte back, in order, as
+/* Echo protocol cases (docs/contract.md, "Echo protocol"): every byte back, in order, as
  * soon as possible; back-pressure; the idle timer restarted by any byte. */
 #include "suite.h"
 

@@ -5,7 +5,7 @@
  *
  * The first C model is the reference.  A C model's cell is "=" when its answer is
  * byte-for-byte the reference's; node's is "~" when status, Content-Type and body
- * match (status alone for malformed input: DESIGN.md's rule for node), "=" if it
+ * match (status alone for malformed input: the contract's rule for node), "=" if it
  * even matches byte for byte.  Anything else is "DIFF" and the exit status is 1.
  * Every server gets the same --cpu-iters-per-us, so /cpu checksums must agree. */
 #include "conf.h"

@@ -1,4 +1,4 @@
-/* HTTP/1.1 cases (DESIGN.md, "HTTP/1.1 — routes and exact bytes") on a server
+/* HTTP/1.1 cases (docs/contract.md, "HTTP/1.1 — routes and exact bytes") on a server
  * with the default options.  The limits and the idle timeout: http_limits.c. */
 #include "suite.h"
 

@@ -8,7 +8,7 @@
 
 #include "conf.h"
 
-/* Options a model supports beyond the common ones (DESIGN.md, "One command line"). */
+/* Options a model supports beyond the common ones (docs/contract.md, "One command line"). */
 enum {
 	SUP_THREADS = 1 << 0,
 	SUP_OFFLOAD = 1 << 1,

@@ -1,7 +1,7 @@
-/* The fault cases (DESIGN.md's C7: a fault in one request or connection never
+/* The fault cases (the contract's C7: a fault in one request or connection never
  * takes the server down).  Each starts its own server and ends with SIGTERM,
  * which must give exit status 0.  "Exact" models (the C ones) are also held to
- * DESIGN.md's counters; node is checked on behaviour only. */
+ * the contract's counters; node is checked on behaviour only. */
 #include "faults.h"
 
 #include <errno.h>
@@ -479,7 +479,7 @@ static int wait_pid(pid_t pid, int ms)
 }
 
 /* 32 connections of mixed work; SIGTERM 1.5 s in.  The server writes its
- * stats and exits 0, and DESIGN.md's counting rule holds: every response the
+ * stats and exits 0, and the contract's counting rule holds: every response the
  * client completed was counted by the server, and every one the server
  * counted beyond those is an error or an abandoned request on the client. */
 static void test_sigterm_under_load(void)

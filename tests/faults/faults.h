@@ -18,7 +18,7 @@ struct faults_cfg {
 	const char *loadgen;		/* build/loadgen, for SIGTERM under load */
 	const char *extra[16];		/* --server-arg ..., NULL-terminated */
 	int nextra;
-	bool exact;			/* a C model: its stats follow DESIGN.md exactly */
+	bool exact;			/* a C model: its stats follow docs/contract.md exactly */
 	bool serializes;		/* one connection at a time (iterative) */
 	bool event;			/* supports --offload and --reactors */
 };

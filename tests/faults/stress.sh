@@ -17,7 +17,7 @@
 #      work in flight.
 # It fails when the server does not start, reports a data race (or any
 # sanitizer error: its stderr is searched), does not exit 0 after SIGTERM, or
-# breaks DESIGN.md's counting rule over the four phases:
+# breaks the contract's counting rule over the four phases:
 #   completed <= server requests <= completed + abandoned + errors.
 # Every step is bounded in time; the server is killed on any failure.
 set -u

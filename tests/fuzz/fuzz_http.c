@@ -10,7 +10,7 @@
  *
  * What must hold, beyond ASan/UBSan/LSan:
  * - the output is a sequence of well-formed HTTP/1.1 responses, one per
- *   request in order, each the one DESIGN.md prescribes (status, Allow,
+ *   request in order, each the one docs/contract.md prescribes (status, Allow,
  *   Connection, body), as an independent request parser (the same library,
  *   fed byte by byte, with the routing rules restated here) predicts;
  * - nothing follows a response that says Connection: close;
@@ -78,7 +78,7 @@ static int query_u64(const char *q, size_t qlen, const char *key, uint64_t max, 
 	size_t klen = strlen(key);
 	const char *end = q + qlen;
 
-	/* DESIGN.md: the first pair with that key decides; digits only. */
+	/* docs/contract.md: the first pair with that key decides; digits only. */
 	while (q < end) {
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *pe = amp ? amp : end;
@@ -333,7 +333,7 @@ static void track(struct tracker *t, const uint8_t *in, size_t len, uint64_t max
 
 /* ---- the responses, checked against the expectations ---- */
 
-/* DESIGN.md's phrases (RFC 9110), not http_parser's older table. */
+/* The contract's phrases (RFC 9110), not http_parser's older table. */
 static const char *reason(int code)
 {
 	switch (code) {
@@ -425,7 +425,7 @@ static int ck_value(http_parser *p, const char *at, size_t n)
 	if (!c->in_value) {
 		c->in_value = true;
 		c->nheaders++;
-		/* Exactly these headers, in this order (DESIGN.md). */
+		/* Exactly these headers, in this order (docs/contract.md). */
 		FUZZ_CHECK(strcmp(c->field, "Content-Type") == 0 || strcmp(c->field, "Content-Length") == 0 ||
 			   strcmp(c->field, "Allow") == 0 || strcmp(c->field, "Connection") == 0,
 			   "unexpected header '%s'", c->field);

@@ -3,11 +3,11 @@
 
 1. Runs one tiny experiment end to end (`harness/run concurrency --smoke`, two
    models, two connection counts, one repetition) into a temporary --out and checks
-   what a reader relies on: data.csv has DESIGN.md's columns in DESIGN.md's order and
+   what a reader relies on: data.csv has the contract's columns in the contract's order and
    plausible values; every figure the report lists exists, as SVG and PNG, non-empty;
    report.md gives each claim of the experiment a verdict from the allowed set, and the
    run report's table names every claim; report.html embeds every figure; meta.json
-   has the fields DESIGN.md asks for; `latest` points at the run.
+   has the fields docs/contract.md asks for; `latest` points at the run.
 2. Interrupts a second run with SIGINT in the middle of a point and checks that it
    exits 130 and leaves no server or load generator behind.
 3. Runs against a server that cannot start and checks the harness says why, records
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RUN = os.path.join(ROOT, "harness", "run")
 BUILD = os.path.join(ROOT, "build")
 
-# DESIGN.md, "Harness": the data.csv columns, in this order.  Written out here, not
+# docs/contract.md, "Harness": the data.csv columns, in this order.  Written out here, not
 # imported from the harness, so a change on either side fails this test.
 DESIGN_COLUMNS = """schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,
 work_path,work_us,path,rep,duration_s,requests,rps,mbps,p50_us,p90_us,p99_us,p999_us,max_us,
@@ -96,7 +96,7 @@ def end_to_end(tmp, ms):
 
     with open(os.path.join(run, "data.csv"), newline="") as f:
         rows = list(csv.reader(f))
-    check(rows and rows[0] == DESIGN_COLUMNS, "data.csv header is DESIGN.md's columns, in order")
+    check(rows and rows[0] == DESIGN_COLUMNS, "data.csv header is the contract's columns, in order")
     recs = [dict(zip(rows[0], r)) for r in rows[1:]]
     check(all(len(r) == len(DESIGN_COLUMNS) for r in rows), "every row has every column")
     tot = [r for r in recs if r["path"] == "*"]

@@ -163,7 +163,7 @@ def case_file_limit():
 
 
 def counting_rule(res, srv):
-    """DESIGN.md: warmup + requests <= server.requests <= that + abandoned + errors."""
+    """docs/contract.md: warmup + requests <= server.requests <= that + abandoned + errors."""
     low = res["warmup_requests"] + res["requests"]
     high = low + res["abandoned"] + errors_total(res) + errors_total(res, "warmup_errors")
     check(low <= srv["requests"] <= high,
@@ -445,7 +445,7 @@ def case_json_schema():
     check(all(h[i][0] < h[i + 1][0] for i in range(len(h) - 1)), "histogram not sorted")
     due = res["requests"] + errors_total(res) + res["abandoned"] + res["unsent"]
     check(due == 250, f"{due} requests due at 500/s in 0.5 s, want 250")
-    return f"all DESIGN.md keys; {len(h)} histogram buckets"
+    return f"all docs/contract.md keys; {len(h)} histogram buckets"
 
 
 def main():

@@ -44,7 +44,7 @@ struct http_case {
 };
 
 /* K = 3 in test_server(): /cpu?us=N runs 3N units.  The checksums are FNV-1a
- * over i & 0xff as DESIGN.md defines it, cross-checked with node and Math.imul
+ * over i & 0xff as docs/contract.md defines it, cross-checked with node and Math.imul
  * (see test_work.c). */
 static const struct http_case cases[] = {
 	{ "hello", GET("/"), HELLO, false, 0 },

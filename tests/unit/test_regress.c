@@ -1,6 +1,6 @@
 /* Regressions: each case is an input that the fuzzers (tests/fuzz/) or the
  * fault tests (tests/faults/) once made the server core get wrong, reduced to
- * its essence, with the answer DESIGN.md requires.  Each runs whole, split at
+ * its essence, with the answer docs/contract.md requires.  Each runs whole, split at
  * every byte, and a byte at a time, then EOF. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* The work unit (DESIGN.md): FNV-1a over i & 0xff.
+/* The work unit (docs/contract.md): FNV-1a over i & 0xff.
  *
  * Expected values are not computed by the code under test.  units = 0 is the
  * FNV offset basis; units = 1 is FNV-1a of one zero byte, the well-known
