@@ -1,0 +1,277 @@
+"""A throwaway PostgreSQL for one run: made, filled, started, stopped, removed.
+
+The database behind `/db` and `/queries` is the one TechEmpower uses: a table
+`World(id int primary key, randomNumber int)` of 10,000 rows.  Each run gets a
+cluster of its own, made with `initdb` in a temporary directory (never Debian's
+`pg_createcluster`, whose configuration turns SSL on and lives in /etc), so that
+nothing of a run survives it and nothing outside it is touched:
+
+- settings for benchmarking, not for keeping data: fsync, synchronous_commit and
+  full_page_writes off (the table is rebuilt at every start anyway);
+- it listens on 127.0.0.1 only, at a free port, plus a Unix socket in its
+  directory; authentication is `trust`, for loopback only;
+- as root, initdb and the server run as Debian's `postgres` user (initdb refuses
+  to run as root); otherwise as the calling user;
+- the directory holds `owner.pid`, the PID of the process that made it: a
+  cluster whose owner is gone is a leftover of a killed run, and the next
+  `Cluster.start()` stops its server and removes it.
+
+Use it as a context manager (`with Cluster() as db: ... db.uri ...`), or
+through `harness/pg` from a shell.  The server's log is `log_path` until
+`stop()`; pass `keep_log=PATH` to keep a copy with the run.
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROWS = 10000
+DB_NAME = "loopbench"
+DB_USER = "loopbench"
+DIR_PREFIX = "loopbench-pg."
+START_TIMEOUT_S = 30.0
+
+
+class PgError(RuntimeError):
+    pass
+
+
+def bindir():
+    """The newest installed server's bin directory (Debian keeps it off PATH)."""
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                  key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if not dirs:
+        raise PgError("PostgreSQL's server is not installed (make deps installs "
+                      "Debian's postgresql)")
+    return os.path.dirname(dirs[-1])
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now.  PostgreSQL binds it a moment later; if
+    something takes it in between, the start fails with a clear message."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid):
+    """True while pid runs; a zombie (killed, not yet reaped) counts as gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Cluster:
+    def __init__(self, max_connections=200, port=None, parent=None, keep_log=None,
+                 quiet=True):
+        self.max_connections = max_connections
+        self.port = port
+        self.parent = parent or tempfile.gettempdir()
+        self.keep_log = keep_log
+        self.quiet = quiet
+        self.dir = None
+        self.bin = bindir()
+        self.as_postgres = os.geteuid() == 0
+
+    # ---- addresses ----
+
+    @property
+    def data(self):
+        return os.path.join(self.dir, "data")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "postgres.log")
+
+    @property
+    def uri(self):
+        """For libpq and node's pg alike; sslmode=disable because the cluster has
+        no certificate and a client that tries SSL first would only waste a round
+        trip."""
+        return "postgresql://%s@127.0.0.1:%d/%s?sslmode=disable" % (
+            DB_USER, self.port, DB_NAME)
+
+    # ---- running commands as the cluster's owner ----
+
+    def _cmd(self, argv):
+        if self.as_postgres:
+            return ["runuser", "-u", "postgres", "--"] + argv
+        return argv
+
+    def _run(self, argv, stdin=None):
+        r = subprocess.run(self._cmd(argv), input=stdin, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise PgError("%s failed (exit %d): %s" % (
+                os.path.basename(argv[0]), r.returncode, r.stdout.strip()[-800:]))
+        return r.stdout
+
+    def _pg_ctl(self, *args):
+        return self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data] + list(args))
+
+    # ---- life cycle ----
+
+    def start(self):
+        """Makes the cluster, starts it, fills World.  Removes leftovers first."""
+        remove_leftovers(self.parent, quiet=self.quiet)
+        self.dir = tempfile.mkdtemp(prefix=DIR_PREFIX, dir=self.parent)
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        try:
+            self._initdb()
+            self.start_server()
+            self._fill()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _initdb(self):
+        self._run([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", DB_USER,
+                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
+        if self.port is None:
+            self.port = free_port()
+        conf = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": "'%s'" % self.dir,
+            "max_connections": str(self.max_connections),
+            "ssl": "off",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+        }
+        with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as f:
+            for k, v in conf.items():
+                f.write("%s = %s\n" % (k, v))
+
+    def start_server(self, timeout=START_TIMEOUT_S):
+        """Starts the server of an existing cluster (also after stop_server())."""
+        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", self.log_path)
+
+    def stop_server(self, mode="fast"):
+        """Stops the server and keeps the cluster: `fast` ends every session
+        cleanly, `immediate` is a crash as far as clients can tell."""
+        if self.dir and os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._pg_ctl("stop", "-w", "-m", mode)
+
+    def restart(self, mode="fast"):
+        self.stop_server(mode)
+        self.start_server()
+
+    def _fill(self):
+        self.psql("CREATE DATABASE %s;" % DB_NAME, db="postgres")
+        self.psql(
+            "CREATE TABLE World (id integer NOT NULL PRIMARY KEY,"
+            " randomNumber integer NOT NULL DEFAULT 0);\n"
+            "INSERT INTO World (id, randomNumber)"
+            " SELECT x, 1 + floor(random() * 10000)::int"
+            " FROM generate_series(1, %d) AS x;\n"
+            "VACUUM ANALYZE World;\n" % ROWS)
+
+    def psql(self, sql, db=DB_NAME):
+        """Runs SQL through psql on the cluster's Unix socket; returns its output
+        (unaligned, tuples only).  Read from stdin, each statement runs in a
+        transaction of its own (VACUUM cannot run inside one)."""
+        return self._run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                          "-h", self.dir, "-p", str(self.port), "-U", DB_USER,
+                          "-d", db, "-f", "-"], stdin=sql)
+
+    def rows(self):
+        """The whole table, {id: randomNumber}: what every answer must come from."""
+        out = self.psql("SELECT id, randomNumber FROM World ORDER BY id")
+        table = {}
+        for line in out.splitlines():
+            if "|" in line:
+                i, r = line.split("|")
+                table[int(i)] = int(r)
+        return table
+
+    def pids(self):
+        """The postmaster and every backend and helper process: the database's
+        CPU is the sum over these."""
+        pm = _read_int(os.path.join(self.data, "postmaster.pid")) if self.dir else None
+        if not pm or not _alive(pm):
+            return []
+        kids = subprocess.run(["pgrep", "-P", str(pm)], stdout=subprocess.PIPE,
+                              text=True).stdout.split()
+        return [pm] + [int(k) for k in kids]
+
+    def stop(self):
+        """Stops the server and removes the cluster; keeps the log if asked."""
+        if not self.dir:
+            return
+        try:
+            self.stop_server("fast")
+        except PgError:
+            _kill_postmaster(self.data)
+        if self.keep_log and os.path.exists(self.log_path):
+            shutil.copyfile(self.log_path, self.keep_log)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _kill_postmaster(data):
+    """SIGQUIT is the postmaster's immediate shutdown: it takes its backends
+    with it."""
+    pm = _read_int(os.path.join(data, "postmaster.pid"))
+    if pm and _alive(pm):
+        try:
+            os.kill(pm, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        for _ in range(100):
+            if not _alive(pm):
+                return
+            time.sleep(0.05)
+        os.kill(pm, signal.SIGKILL)
+
+
+def leftovers(parent=None):
+    """Clusters whose owner process is gone."""
+    found = []
+    for d in glob.glob(os.path.join(parent or tempfile.gettempdir(), DIR_PREFIX + "*")):
+        owner = _read_int(os.path.join(d, "owner.pid"))
+        if owner is None or not _alive(owner):
+            found.append(d)
+    return found
+
+
+def remove_leftovers(parent=None, quiet=True):
+    for d in leftovers(parent):
+        _kill_postmaster(os.path.join(d, "data"))
+        shutil.rmtree(d, ignore_errors=True)
+        if not quiet:
+            print("pg: removed the leftover cluster %s" % d, flush=True)
+
+
+def running_anywhere():
+    """PIDs of postgres servers started from a loopbench cluster directory:
+    a test asserts there are none after `make test`."""
+    out = subprocess.run(["pgrep", "-a", "postgres"], stdout=subprocess.PIPE,
+                         text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if DIR_PREFIX in line]
