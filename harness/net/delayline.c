@@ -24,8 +24,12 @@
  * queue), its CPU time per packet, and its accuracy -- how late each packet
  * left compared with when it was due, as a histogram's p50/p99/max.
  *
- * usage: delayline --ns-a NS --ns-b NS [--dev NAME] [--rtt-ms MS] [--loss P]
- *                  [--rate-mbit R] [--queue-mb MB] [--seed N]
+ * With --tap the devices are TAP instead of TUN: Ethernet frames rather than
+ * IP packets, so one end can join a bridge (a switch with several hosts behind
+ * it) while the other is a host's own interface.
+ *
+ * usage: delayline --ns-a NS --ns-b NS [--dev NAME] [--tap] [--rtt-ms MS]
+ *                  [--loss P] [--rate-mbit R] [--queue-mb MB] [--seed N]
  *                  [--stats-file PATH]
  */
 #include <errno.h>
@@ -71,6 +75,7 @@ struct direction {
 
 static struct {
 	const char *ns_a, *ns_b, *dev, *stats_file;
+	bool tap;
 	double rtt_ms, loss, rate_mbit;
 	size_t queue_bytes;
 	uint64_t seed;
@@ -127,7 +132,7 @@ static int tun_open_in(const char *ns, const char *name)
 	if (fd < 0)
 		die("/dev/net/tun: %s", strerror(errno));
 	memset(&ifr, 0, sizeof ifr);
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;	/* bare IP packets, no header */
+	ifr.ifr_flags = (opt.tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;	/* no extra header */
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		die("creating %s in %s: %s", name, ns, strerror(errno));
@@ -335,12 +340,13 @@ static void write_stats(struct direction dirs[2], double wall_s)
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: delayline --ns-a NS --ns-b NS [--dev NAME] [--rtt-ms MS] [--loss P]\n"
-		"                 [--rate-mbit R] [--queue-mb MB] [--seed N]\n"
+		"usage: delayline --ns-a NS --ns-b NS [--dev NAME] [--tap] [--rtt-ms MS]\n"
+		"                 [--loss P] [--rate-mbit R] [--queue-mb MB] [--seed N]\n"
 		"                 [--stats-file PATH]\n"
-		"Creates TUN device NAME in each namespace and forwards IP packets between\n"
-		"them, each held for half of --rtt-ms, until SIGINT/SIGTERM; then writes\n"
-		"its counters and CPU cost as JSON (--stats-file, else stdout).\n");
+		"Creates a TUN (--tap: TAP) device NAMEa in namespace A and NAMEb in B,\n"
+		"prints \"ready NAMEa NAMEb\", and forwards packets between them, each held\n"
+		"for half of --rtt-ms, until SIGINT/SIGTERM; then writes its counters, CPU\n"
+		"cost and lateness as JSON (--stats-file, else stdout).\n");
 	exit(code);
 }
 
@@ -358,6 +364,7 @@ static void parse(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "ns-a", 1, 0, 'a' }, { "ns-b", 1, 0, 'b' }, { "dev", 1, 0, 'd' },
+		{ "tap", 0, 0, 't' },
 		{ "rtt-ms", 1, 0, 'r' }, { "loss", 1, 0, 'l' }, { "rate-mbit", 1, 0, 'R' },
 		{ "queue-mb", 1, 0, 'q' }, { "seed", 1, 0, 's' },
 		{ "stats-file", 1, 0, 'f' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
@@ -373,6 +380,7 @@ static void parse(int argc, char **argv)
 				die("--dev %s: at most %d characters", optarg, IFNAMSIZ - 3);
 			opt.dev = optarg;
 			break;
+		case 't': opt.tap = true; break;
 		case 'r': opt.rtt_ms = num("rtt-ms", optarg, 0, 10000); break;
 		case 'l': opt.loss = num("loss", optarg, 0, 1); break;
 		case 'R': opt.rate_mbit = num("rate-mbit", optarg, 0, 1e6); break;
