@@ -39,13 +39,13 @@ FUZZ_INC = $(if $(findstring fuzz_resp,$<),-Iloads,-Iservers)
 
 $(FUZZ_BUILD)/obj/%.o: %.c | deps-ok
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) $(call pkg_cflags,libpq) -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz-http: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_http.o $(FUZZ_COMMON_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser -pthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(COMMON_LIBS) -pthread
 
 $(FUZZ_BUILD)/fuzz-echo: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_echo.o $(FUZZ_COMMON_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser -pthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(COMMON_LIBS) -pthread
 
 $(FUZZ_BUILD)/fuzz-resp: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_resp.o $(FUZZ_BUILD)/obj/loads/http_resp.o
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser

@@ -25,8 +25,8 @@
  * "Connection: keep-alive" (then echoed back).  Closing after the response:
  * when the client asked, after 400 (malformed), 413 and 431, while draining,
  * and after an Upgrade or CONNECT request (the rest of the stream is not HTTP).
- * A bad query value (400), 404 and 405 keep the connection: the request was
- * well-formed.  stats.errors counts malformed requests, 413 and 431.
+ * A bad query value (400), 404, 405 and 503 (no database) keep the connection:
+ * the request was well-formed.  stats.errors counts malformed requests, 413 and 431.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@
 
 static const char CT_TEXT[] = "text/plain";
 static const char CT_OCTET[] = "application/octet-stream";
+static const char CT_JSON[] = "application/json";
 static const char CONTINUE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 #define MAX_WORK_US	10000000ULL
@@ -51,6 +52,7 @@ static const char *reason(int code)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
 	default:  return "Internal Server Error";
 	}
 }
@@ -167,6 +169,43 @@ static void respond_bytes(struct session *s, uint64_t n)
 	finish_response(s);
 }
 
+/* /db and /queries: the rows come back through session_work_done(), or 503
+ * at once when the server has no database (or no memory for the rows). */
+static void db_start(struct session *s)
+{
+	struct http_req *r = &s->req;
+
+	if (!s->srv->opts.db) {
+		respond_status(s, 503);
+		return;
+	}
+	if (db_query_init(&s->db, (unsigned)r->arg, r->act == ACT_QUERIES) < 0) {
+		STAT_ADD(s->st, errors, 1);
+		respond_status(s, 503);
+		return;
+	}
+	s->work.kind = WORK_DB;
+	s->work.db = &s->db;
+	s->work_pending = true;
+}
+
+static void respond_db(struct session *s)
+{
+	const struct db_query *q = &s->db;
+	size_t len;
+	char *p;
+
+	if (q->failed) {
+		respond_status(s, 503);
+		return;
+	}
+	len = db_json_len(q);
+	if (put_head(s, 200, CT_JSON, len) < 0 || !(p = out_reserve(s, len)))
+		return;
+	out_commit(s, db_json(q, p));
+	finish_response(s);
+}
+
 /* Malformed, 413 or 431: answer and close.  If a streamed response has begun
  * there is no way to answer; just close. */
 static void fail(struct session *s, int code)
@@ -274,6 +313,16 @@ static int route(struct session *s)
 			route_status(r, 400, NULL);
 		else
 			r->act = ACT_BYTES;
+	} else if (path_is(path, plen, "/db") || path_is(path, plen, "/queries")) {
+		if (method != HTTP_GET) {
+			route_status(r, 405, "GET");
+		} else if (plen == 3) {
+			r->act = ACT_DB;
+			r->arg = 1;
+		} else {
+			r->act = ACT_QUERIES;
+			r->arg = db_queries_count(query, qlen, "n");
+		}
 	} else if (path_is(path, plen, "/echo")) {
 		if (method != HTTP_POST)
 			route_status(r, 405, "POST");
@@ -525,6 +574,10 @@ static void message_done(struct session *s)
 	case ACT_BYTES:
 		respond_bytes(s, r->arg);
 		break;
+	case ACT_DB:
+	case ACT_QUERIES:
+		db_start(s);
+		break;
 	case ACT_ECHO:
 		finish_response(s);
 		break;
@@ -606,14 +659,22 @@ size_t http_feed(struct session *s, const char *p, size_t len)
 
 void http_work_done(struct session *s)
 {
-	if (s->work.kind == WORK_CPU) {
-		static const char hex[] = "0123456789abcdef";
-		char b[8];
+	static const char hex[] = "0123456789abcdef";
+	char b[8];
+
+	switch (s->work.kind) {
+	case WORK_CPU:
 		for (int i = 0; i < 8; i++)
 			b[i] = hex[(s->work.checksum >> (28 - 4 * i)) & 0xf];
 		respond(s, 200, CT_TEXT, b, 8);
-	} else {
+		break;
+	case WORK_BLOCK:
 		respond(s, 200, CT_TEXT, "ok", 2);
+		break;
+	case WORK_DB:
+		respond_db(s);
+		db_query_release(&s->db);
+		break;
 	}
 }
 

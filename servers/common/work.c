@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "dbpool.h"
 #include "session.h"
 #include "work.h"
 
@@ -62,8 +63,15 @@ uint64_t work_calibrate(void)
 
 void work_run(struct work *w)
 {
-	if (w->kind == WORK_CPU)
+	switch (w->kind) {
+	case WORK_CPU:
 		w->checksum = work_fnv_units(w->units);
-	else
+		break;
+	case WORK_BLOCK:
 		work_block_us(w->us);
+		break;
+	case WORK_DB:
+		dbpool_run(w->db);
+		break;
+	}
 }

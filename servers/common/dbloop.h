@@ -1,0 +1,63 @@
+/* The event models' database client: libpq, non-blocking and in pipeline
+ * mode, driven by the model's own loop.  One per loop, with that loop's share
+ * of --db-conns connections; many requests share each connection, their
+ * queries sent back to back without waiting for the answers.
+ *
+ * It touches no event library.  It tells the model which sockets to watch and
+ * for what through a callback (as c-ares does with its socket-state callback);
+ * the model calls dbloop_ready() when one is ready and gets back the queries
+ * that finished.  Watching those sockets is the lesson of each model file:
+ * epoll_ctl, ev_io, uv_poll_t.
+ *
+ * Nothing here blocks after dbloop_new(), which waits (at most connect_timeout)
+ * for the first connections so the first requests find them.  Whatever is not
+ * connected is reconnected when a request comes, with back-off; a request that
+ * finds no connection up gets 503 at once.  Single-threaded: every call for one
+ * dbloop from that loop's thread.
+ */
+#ifndef LB_DBLOOP_H
+#define LB_DBLOOP_H
+
+#include <stdbool.h>
+
+#include "db.h"
+
+struct dbloop;
+
+enum { DBLOOP_READ = 1, DBLOOP_WRITE = 2 };
+
+/* Called whenever what the client wants from one of its sockets changes:
+ * watch `fd` (connection `slot`, 0..nconns-1) for `events` (DBLOOP_READ and/or
+ * DBLOOP_WRITE) from now on, level-triggered; events == 0: stop watching fd
+ * now -- it is closed right after the call.  A slot's fd may change (a
+ * reconnection); the old one always gets its 0 first.  The descriptors are the
+ * client's own duplicates of libpq's, so libpq closing a socket never pulls one
+ * out from under the loop. */
+typedef void dbloop_watch_fn(void *arg, int slot, int fd, unsigned events);
+
+/* A client of nconns connections (>= 1) to uri, which the caller has checked
+ * (dbconn_check).  Waits up to connect_timeout for them; those that do not
+ * come up are retried when requests arrive.  NULL when out of memory. */
+struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, void *arg);
+
+/* Sends q's queries on the connection with the fewest queries in flight.
+ * True: q is on its way and comes back from dbloop_ready.  False: q->failed is
+ * set now (no connection up: 503) and the client will never return it. */
+bool dbloop_submit(struct dbloop *dl, struct db_query *q);
+
+/* Connection `slot`'s socket is ready for `events` (what the loop reported;
+ * errors and hang-ups count as both).  Returns the queries that finished, a
+ * list through q->next in the order they were submitted on that connection;
+ * each has its rows, or `failed` set (then the connection was lost, or the
+ * database refused that request). */
+struct db_query *dbloop_ready(struct dbloop *dl, int slot, unsigned events);
+
+/* Queries submitted and not yet returned. */
+int dbloop_pending(const struct dbloop *dl);
+
+/* Closes every connection (stop watching first, through the callback) and
+ * frees the client.  Queries still in flight are abandoned, never returned:
+ * call it once dbloop_pending() is 0. */
+void dbloop_free(struct dbloop *dl);
+
+#endif
