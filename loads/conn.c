@@ -19,7 +19,7 @@
 #define BACKOFF_MAX_SHIFT 8	/* 1 ms doubling up to 256 ms */
 
 const char *const err_kind_name[ERR_KINDS] = {
-	"connect", "read", "write", "timeout", "status", "echo",
+	"connect", "read", "write", "timeout", "status", "echo", "unavailable",
 };
 
 void conn_list_push(struct conn_list *l, struct conn *c)
@@ -268,7 +268,7 @@ static void on_eof(struct conn *c, uint64_t now)
 	int answered;
 
 	if (w->o->proto == LG_HTTP && c->head != c->tail && http_resp_eof(&c->resp) == 1)
-		req_complete(c, c->resp.status >= 200 && c->resp.status < 300, now);
+		req_complete(c, c->resp.status, now);
 	if (c->head != c->tail) {
 		conn_fail(c, ERR_READ, now);
 		return;

@@ -52,7 +52,7 @@ void conn_count_errors(struct worker *w, int acc, enum err_kind kind, uint64_t n
 void conn_flush(struct conn *c);
 
 /* The oldest request in flight is answered (ok: a 2xx, or the echo came back). */
-void req_complete(struct conn *c, int ok, uint64_t now);
+void req_complete(struct conn *c, int status, uint64_t now);
 
 /* n bytes read: match them to the requests in flight.  Return the number of
  * requests completed, or -1 if the connection failed (and was closed).  They set

@@ -238,6 +238,24 @@ def case_status_500():
     return f"status errors {e['status']} = server's 500 responses {srv['responses']}"
 
 
+def case_status_503():
+    """503 is counted apart from other statuses: the `unavailable` kind."""
+    p, port = test_server("503")
+    try:
+        res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "10",
+                         "-d", "1"])
+    finally:
+        srv = test_server_stats(p)
+    e = res["errors"]
+    check(res["requests"] == 0, f"requests {res['requests']} from a server that answers 503")
+    check(e["unavailable"] > 0 and e["status"] == 0, f"errors {e}")
+    check(e["unavailable"] + res["abandoned"] == srv["responses"],
+          f"unavailable {e['unavailable']} + abandoned {res['abandoned']} != server "
+          f"responses {srv['responses']}")
+    check(errors_total(res) == e["unavailable"], f"other errors: {e}")
+    return f"unavailable errors {e['unavailable']} = server's 503 responses {srv['responses']}"
+
+
 def case_close_every():
     p, port = test_server("close")
     try:
@@ -427,7 +445,8 @@ def case_json_schema():
               "latency_uncorrected_us", "paths", "self", "histogram"]:
         check(k in res, f"missing key {k}")
     check(res["schema"] == 1, "schema")
-    check(set(res["errors"]) == {"connect", "read", "write", "timeout", "status", "echo"},
+    check(set(res["errors"]) == {"connect", "read", "write", "timeout", "status", "echo",
+                                 "unavailable"},
           f"error kinds {list(res['errors'])}")
     for k in ["p50", "p90", "p99", "p999", "p9999", "max", "mean", "stdev"]:
         check(k in res["latency_us"], f"latency_us.{k}")
@@ -461,7 +480,7 @@ def main():
     cases += [make_counting_case("epoll", ["--pipeline", "4"], " (pipeline 4)"),
               make_counting_case("epoll", ["--rate", "3000"], " (open loop)"),
               make_counting_case("epoll", ["--close"], " (--close)")]
-    cases += [case_sigstop, case_status_500, case_close_every, case_echo_corrupt,
+    cases += [case_sigstop, case_status_500, case_status_503, case_close_every, case_echo_corrupt,
               case_echo_large("lg-testsrv"), case_echo_large("epoll"), case_dead_server,
               case_hung_server, case_n_requests, case_n_stalled, case_open_loop_count,
               case_mix_pipeline, case_close_mode, case_10k, case_json_schema]
