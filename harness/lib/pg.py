@@ -289,7 +289,7 @@ class Cluster:
         try:
             self.stop_server("fast")
         except PgError:
-            _kill_postmaster(self.data)
+            kill_postmaster(self.data)
         if self.keep_log and os.path.exists(self.log_path):
             shutil.copyfile(self.log_path, self.keep_log)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -302,7 +302,7 @@ class Cluster:
         self.stop()
 
 
-def _kill_postmaster(data):
+def kill_postmaster(data):
     """SIGQUIT is the postmaster's immediate shutdown: it takes its backends
     with it."""
     pm = _read_int(os.path.join(data, "postmaster.pid"))
@@ -344,7 +344,7 @@ def leftovers(parent=None):
 
 def remove_leftovers(parent=None, quiet=True):
     for d in leftovers(parent):
-        _kill_postmaster(os.path.join(d, "data"))
+        kill_postmaster(os.path.join(d, "data"))
         shutil.rmtree(d, ignore_errors=True)
         if not quiet:
             print("pg: removed the leftover cluster %s" % d, flush=True)
