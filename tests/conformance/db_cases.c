@@ -352,8 +352,31 @@ out:
 	hconn_close(&h);
 }
 
-/* SIGTERM with a request waiting on the database: it is answered (Connection:
- * close), and the server exits 0. */
+/* Holds an exclusive lock on World for ms milliseconds from a psql of the
+ * test's own, so that the servers' queries wait for it.  Returns once the lock
+ * is taken; pclose() waits for the end.  NULL if psql could not take it. */
+static FILE *lock_world(int ms)
+{
+	char cmd[512], line[128];
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd, "psql '%s' -XAtq -c BEGIN"
+		 " -c 'LOCK TABLE World IN ACCESS EXCLUSIVE MODE' -c \"SELECT 'locked'\""
+		 " -c 'SELECT pg_sleep(%.3f)' -c COMMIT 2>&1", db_uri, ms / 1000.0);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return NULL;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "locked", 6) == 0)
+			return f;
+	pclose(f);
+	return NULL;
+}
+
+/* SIGTERM while a request waits on the database (World is locked for 800 ms;
+ * the signal comes at 250 ms, once the server surely holds the request): the
+ * answer comes when the lock goes, with Connection: close, and the server
+ * exits 0. */
 static void test_db_sigterm_in_flight(void)
 {
 	static const char req[] = "GET /queries?n=500 HTTP/1.1\r\n\r\n";
@@ -361,21 +384,27 @@ static void test_db_sigterm_in_flight(void)
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
+	FILE *lock = NULL;
 
 	if (!need_db("SIGTERM while a request waits on the database"))
 		return;
 	REQUIRE(start_server(&c, "http", args) == 0);
 	REQUIRE(hconn_open(&h, c.port, IO_MS) == 0);
+	lock = lock_world(800);
+	REQUIRE(lock != NULL);
 	REQUIRE(cl_send_all(h.fd, req, sizeof req - 1, IO_MS) == 0);
-	sleep_ms(5);	/* received, most likely; either way it must be answered */
+	sleep_ms(250);
 	kill(c.pid, SIGTERM);
 	REQUIRE(hconn_read(&h, &r, false, IO_MS) == 0);
 	CU_ASSERT(check_json_head("/queries?n=500 across SIGTERM", &r, "close"));
 	CU_ASSERT(world_array(r.body, r.body_len) == 500);
 	hresp_free(&r);
+	CU_ASSERT(hconn_wait_close(&h, IO_MS) == 0);
 	CU_ASSERT(child_wait(&c, STOP_MS) == 0);
 out:
 	hconn_close(&h);
+	if (lock)
+		pclose(lock);
 	child_stop(&c, STOP_MS);
 }
 
