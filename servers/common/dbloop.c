@@ -46,6 +46,7 @@
 
 #include "dbconn.h"
 #include "dbloop.h"
+#include "server.h"
 
 enum state { DOWN, CONNECTING, UP };
 
@@ -305,6 +306,21 @@ struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, v
 	return dl;
 }
 
+struct dbloop *dbloop_for_loop(const struct server *srv, dbloop_watch_fn *watch, void *arg)
+{
+	static int next;	/* loops are set up one after another, by one thread */
+	int loops = srv->opts.reactors, i = next++ % loops, total = srv->opts.db_conns;
+	int share = total / loops + (i < total % loops);
+	struct dbloop *dl;
+
+	if (!srv->opts.db)
+		return NULL;
+	dl = dbloop_new(srv->opts.db, share > 0 ? share : 1, watch, arg);
+	if (!dl)
+		die("out of memory");
+	return dl;
+}
+
 void dbloop_free(struct dbloop *dl)
 {
 	if (!dl)
@@ -317,7 +333,7 @@ void dbloop_free(struct dbloop *dl)
 
 int dbloop_pending(const struct dbloop *dl)
 {
-	return dl->pending;
+	return dl ? dl->pending : 0;
 }
 
 /* ---- queries ---- */

@@ -23,6 +23,7 @@
 #include "db.h"
 
 struct dbloop;
+struct server;
 
 enum { DBLOOP_READ = 1, DBLOOP_WRITE = 2 };
 
@@ -40,6 +41,12 @@ typedef void dbloop_watch_fn(void *arg, int slot, int fd, unsigned events);
  * come up are retried when requests arrive.  NULL when out of memory. */
 struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, void *arg);
 
+/* A model's loop_init: the client of the next of srv's loops, with that loop's
+ * share of --db-conns (N / --reactors, one more for the first N % --reactors,
+ * at least one each), or NULL without --db.  die()s when out of memory.  Call
+ * once per loop, from the thread that sets the loops up. */
+struct dbloop *dbloop_for_loop(const struct server *srv, dbloop_watch_fn *watch, void *arg);
+
 /* Sends q's queries on the connection with the fewest queries in flight.
  * True: q is on its way and comes back from dbloop_ready.  False: q->failed is
  * set now (no connection up: 503) and the client will never return it. */
@@ -52,12 +59,12 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q);
  * database refused that request). */
 struct db_query *dbloop_ready(struct dbloop *dl, int slot, unsigned events);
 
-/* Queries submitted and not yet returned. */
+/* Queries submitted and not yet returned (0 for NULL: no client). */
 int dbloop_pending(const struct dbloop *dl);
 
 /* Closes every connection (stop watching first, through the callback) and
- * frees the client.  Queries still in flight are abandoned, never returned:
- * call it once dbloop_pending() is 0. */
+ * frees the client (NULL: nothing).  Queries still in flight are abandoned,
+ * never returned: call it once dbloop_pending() is 0. */
 void dbloop_free(struct dbloop *dl);
 
 #endif
