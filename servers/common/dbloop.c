@@ -76,6 +76,8 @@ struct dbloop {
 	dbloop_watch_fn *watch;
 	void *arg;
 	int pending;		/* submitted, not yet returned */
+	struct db_query *done;	/* finished, for dbloop_finished */
+	struct db_query **done_tail;
 	int n;
 	struct dbconn conns[];
 };
@@ -91,8 +93,8 @@ static void set_watch(struct dbloop *dl, struct dbconn *c, unsigned want)
 {
 	if (c->fd < 0 || want == c->watching)
 		return;
+	dl->watch(dl->arg, slot_of(dl, c), c->fd, c->watching, want);
 	c->watching = want;
-	dl->watch(dl->arg, slot_of(dl, c), c->fd, want);
 }
 
 static void drop_fd(struct dbloop *dl, struct dbconn *c)
@@ -100,7 +102,7 @@ static void drop_fd(struct dbloop *dl, struct dbconn *c)
 	if (c->fd < 0)
 		return;
 	if (c->watching)
-		dl->watch(dl->arg, slot_of(dl, c), c->fd, 0);
+		dl->watch(dl->arg, slot_of(dl, c), c->fd, c->watching, 0);
 	close(c->fd);
 	c->fd = -1;
 	c->watching = 0;
@@ -129,22 +131,22 @@ static int track_fd(struct dbloop *dl, struct dbconn *c)
 
 /* ---- losing and finding a connection ---- */
 
-static void put_finished(struct dbloop *dl, struct db_query *q, struct db_query ***out)
+static void put_finished(struct dbloop *dl, struct db_query *q)
 {
 	q->next = NULL;
-	**out = q;
-	*out = &q->next;
+	*dl->done_tail = q;
+	dl->done_tail = &q->next;
 	dl->pending--;
 }
 
-static void fail_all(struct dbloop *dl, struct dbconn *c, struct db_query ***out)
+static void fail_all(struct dbloop *dl, struct dbconn *c)
 {
 	struct db_query *q;
 
 	while ((q = c->head) != NULL) {
 		c->head = q->next;
 		q->failed = true;
-		put_finished(dl, q, out);
+		put_finished(dl, q);
 	}
 	c->tail = NULL;
 	c->inflight = 0;
@@ -161,9 +163,9 @@ static void close_conn(struct dbloop *dl, struct dbconn *c)
 }
 
 /* The connection broke: its queries fail, and the next request reopens it. */
-static void conn_broken(struct dbloop *dl, struct dbconn *c, struct db_query ***out)
+static void conn_broken(struct dbloop *dl, struct dbconn *c)
 {
-	fail_all(dl, c, out);
+	fail_all(dl, c);
 	close_conn(dl, c);
 	db_backoff_broken(&c->retry, dbconn_now_ms());
 }
@@ -295,6 +297,7 @@ struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, v
 	}
 	dl->watch = watch;
 	dl->arg = arg;
+	dl->done_tail = &dl->done;
 	dl->n = nconns;
 	for (int i = 0; i < nconns; i++) {
 		dl->conns[i].fd = -1;
@@ -384,8 +387,8 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q)
 		return false;
 	if (send_query(best, q) < 0 || watch_up(dl, best) < 0) {
 		/* Part of q may be in the pipeline: the connection is unusable.
-		 * Its queries are failed from dbloop_ready, which the socket
-		 * (readable or writable, error or not) brings soon. */
+		 * Its queries are failed at its next dbloop_ready, which the
+		 * socket (readable or writable, error or not) brings soon. */
 		best->broken = true;
 		set_watch(dl, best, DBLOOP_READ | DBLOOP_WRITE);
 		return false;
@@ -403,8 +406,7 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q)
 
 /* One PQgetResult for the head of the FIFO (or the prepare before it).
  * -1 when the stream makes no sense: the connection is then dropped. */
-static int on_result(struct dbloop *dl, struct dbconn *c, PGresult *res,
-		     struct db_query ***out)
+static int on_result(struct dbloop *dl, struct dbconn *c, PGresult *res)
 {
 	struct db_query *q = c->head;
 	int r = 0;
@@ -446,42 +448,49 @@ static int on_result(struct dbloop *dl, struct dbconn *c, PGresult *res,
 		if (!c->head)
 			c->tail = NULL;
 		c->inflight--;
-		put_finished(dl, q, out);
+		put_finished(dl, q);
 		break;
 	}
 	PQclear(res);
 	return r;
 }
 
-static int read_results(struct dbloop *dl, struct dbconn *c, struct db_query ***out)
+static int read_results(struct dbloop *dl, struct dbconn *c)
 {
 	while ((c->preparing || c->head) && !PQisBusy(c->pg))
-		if (on_result(dl, c, PQgetResult(c->pg), out) < 0)
+		if (on_result(dl, c, PQgetResult(c->pg)) < 0)
 			return -1;
 	return 0;
 }
 
-struct db_query *dbloop_ready(struct dbloop *dl, int slot, unsigned events)
+struct db_query *dbloop_finished(struct dbloop *dl)
 {
-	struct db_query *done = NULL, **out = &done;
+	struct db_query *q = dl->done;
+
+	dl->done = NULL;
+	dl->done_tail = &dl->done;
+	return q;
+}
+
+void dbloop_ready(struct dbloop *dl, int slot, unsigned events)
+{
 	struct dbconn *c;
 	bool ok;
 
 	if (slot < 0 || slot >= dl->n)
-		return NULL;
+		return;
 	c = &dl->conns[slot];
 	if (c->state == CONNECTING) {
 		if (ready_for(c, c->connect_wants))
 			connect_poll(dl, c);
-		return NULL;
+		return;
 	}
 	if (c->state != UP)
-		return NULL;		/* a stale event for a closed socket */
+		return;			/* a stale event for a closed socket */
 	ok = !c->broken && (!(events & DBLOOP_READ) || PQconsumeInput(c->pg));
 	/* Results complete before a failure are still delivered. */
-	if (read_results(dl, c, &out) < 0)
+	if (read_results(dl, c) < 0)
 		ok = false;
 	if (!ok || PQstatus(c->pg) == CONNECTION_BAD || watch_up(dl, c) < 0)
-		conn_broken(dl, c, &out);
-	return done;
+		conn_broken(dl, c);
 }

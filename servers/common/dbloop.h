@@ -5,9 +5,9 @@
  *
  * It touches no event library.  It tells the model which sockets to watch and
  * for what through a callback (as c-ares does with its socket-state callback);
- * the model calls dbloop_ready() when one is ready and gets back the queries
- * that finished.  Watching those sockets is the lesson of each model file:
- * epoll_ctl, ev_io, uv_poll_t.
+ * the model calls dbloop_ready() when one is ready, then takes the queries that
+ * finished with dbloop_finished().  Watching those sockets is the lesson of
+ * each model file: epoll_ctl, ev_io, uv_poll_t.
  *
  * Nothing here blocks after dbloop_new(), which waits (at most connect_timeout)
  * for the first connections so the first requests find them.  Whatever is not
@@ -28,13 +28,13 @@ struct server;
 enum { DBLOOP_READ = 1, DBLOOP_WRITE = 2 };
 
 /* Called whenever what the client wants from one of its sockets changes:
- * watch `fd` (connection `slot`, 0..nconns-1) for `events` (DBLOOP_READ and/or
- * DBLOOP_WRITE) from now on, level-triggered; events == 0: stop watching fd
- * now -- it is closed right after the call.  A slot's fd may change (a
- * reconnection); the old one always gets its 0 first.  The descriptors are the
- * client's own duplicates of libpq's, so libpq closing a socket never pulls one
- * out from under the loop. */
-typedef void dbloop_watch_fn(void *arg, int slot, int fd, unsigned events);
+ * watch `fd` (connection `slot`, 0..nconns-1) for `now` (DBLOOP_READ and/or
+ * DBLOOP_WRITE), level-triggered, instead of `was` (0: not watched until now);
+ * now == 0: stop watching fd -- it is closed right after the call.  A slot's
+ * fd may change (a reconnection); the old one always gets its 0 first.  The
+ * descriptors are the client's own duplicates of libpq's, so libpq closing a
+ * socket never pulls one out from under the loop. */
+typedef void dbloop_watch_fn(void *arg, int slot, int fd, unsigned was, unsigned now);
 
 /* A client of nconns connections (>= 1) to uri, which the caller has checked
  * (dbconn_check).  Waits up to connect_timeout for them; those that do not
@@ -53,11 +53,14 @@ struct dbloop *dbloop_for_loop(const struct server *srv, dbloop_watch_fn *watch,
 bool dbloop_submit(struct dbloop *dl, struct db_query *q);
 
 /* Connection `slot`'s socket is ready for `events` (what the loop reported;
- * errors and hang-ups count as both).  Returns the queries that finished, a
- * list through q->next in the order they were submitted on that connection;
- * each has its rows, or `failed` set (then the connection was lost, or the
- * database refused that request). */
-struct db_query *dbloop_ready(struct dbloop *dl, int slot, unsigned events);
+ * errors and hang-ups count as both): reads and writes what it can. */
+void dbloop_ready(struct dbloop *dl, int slot, unsigned events);
+
+/* Takes the queries that finished since the last call: a list through q->next,
+ * each connection's in the order they were submitted on it.  Each has its rows,
+ * or `failed` set (the connection was lost, or the database refused that
+ * request).  NULL when none did. */
+struct db_query *dbloop_finished(struct dbloop *dl);
 
 /* Queries submitted and not yet returned (0 for NULL: no client). */
 int dbloop_pending(const struct dbloop *dl);

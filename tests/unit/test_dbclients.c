@@ -241,14 +241,14 @@ static void test_pool_unreachable(void)
 
 /* The model's side: what each slot's socket is watched for.  The client's
  * promises are checked on every call: a slot's old socket is always released
- * (events 0) before a new one is watched. */
+ * (now 0) before a new one is watched, and `was` is what it said last. */
 struct watcher {
 	int fd[SLOTS];
 	unsigned ev[SLOTS];
 	int broken_promises;
 };
 
-static void watch(void *arg, int slot, int fd, unsigned events)
+static void watch(void *arg, int slot, int fd, unsigned was, unsigned events)
 {
 	struct watcher *w = arg;
 
@@ -256,6 +256,8 @@ static void watch(void *arg, int slot, int fd, unsigned events)
 		w->broken_promises++;
 		return;
 	}
+	if (was != w->ev[slot] || (was == 0 && w->fd[slot] >= 0))
+		w->broken_promises++;
 	if (events == 0) {
 		if (w->fd[slot] != fd)
 			w->broken_promises++;
@@ -301,7 +303,8 @@ static int turn(struct dbloop *dl, struct watcher *w, int timeout_ms, int *ok, i
 			ev |= DBLOOP_WRITE;
 		if (!ev)
 			continue;
-		for (struct db_query *q = dbloop_ready(dl, slot[j], ev), *next; q; q = next) {
+		dbloop_ready(dl, slot[j], ev);
+		for (struct db_query *q = dbloop_finished(dl), *next; q; q = next) {
 			next = q->next;
 			back++;
 			if (q->failed)
