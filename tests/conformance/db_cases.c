@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,51 @@ out:
 	child_stop(&c, STOP_MS);
 }
 
+/* /db never goes to the --offload pool: with one worker busy on a 1.5 s
+ * /block, a /db on another connection is answered first. */
+static void test_db_not_offloaded(void)
+{
+	static const char block[] = "GET /block?us=1500000 HTTP/1.1\r\n\r\n";
+	static const char db[] = "GET /db HTTP/1.1\r\n\r\n";
+	const char *args[] = { "--db", db_uri, "--offload", "1", NULL };
+	struct child c = { 0 };
+	struct hconn a = { .fd = -1 }, b = { .fd = -1 };
+	struct hresp r;
+
+	if (!need_db("/db never waits for the --offload pool"))
+		return;
+	if (!(cfg.supports & SUP_OFFLOAD)) {
+		not_applicable("/db never waits for the --offload pool", "no --offload in this model");
+		return;
+	}
+	REQUIRE(start_server(&c, "http", args) == 0);
+	REQUIRE(hconn_open(&a, c.port, IO_MS) == 0);
+	REQUIRE(hconn_open(&b, c.port, IO_MS) == 0);
+	REQUIRE(cl_send_all(a.fd, block, sizeof block - 1, IO_MS) == 0);
+	sleep_ms(50);	/* the worker has taken the /block */
+	REQUIRE(cl_send_all(b.fd, db, sizeof db - 1, IO_MS) == 0);
+	REQUIRE(hconn_read(&b, &r, false, IO_MS) == 0);
+	CU_ASSERT(check_json_head("/db beside a busy --offload 1", &r, NULL));
+	CU_ASSERT(is_world_object(&r));
+	hresp_free(&r);
+	{
+		struct pollfd pfd = { .fd = a.fd, .events = POLLIN };
+		bool block_first = poll(&pfd, 1, 0) == 1;
+
+		if (block_first)
+			fprintf(stderr, "\n    %s: /db was answered after the /block that held the only "
+				"--offload worker\n", cfg.model);
+		CU_ASSERT(!block_first);
+	}
+	REQUIRE(hconn_read(&a, &r, false, IO_MS) == 0);
+	CU_ASSERT(r.status == 200);
+	hresp_free(&r);
+out:
+	hconn_close(&a);
+	hconn_close(&b);
+	child_stop(&c, STOP_MS);
+}
+
 /* ---- registration ---- */
 
 /* A port where nothing listens: connections to it are refused at once. */
@@ -471,4 +517,5 @@ void register_db_suites(void)
 	CU_add_test(s, "64 clients waiting at once", test_db_many_waiting);
 	CU_add_test(s, "clients leave while their queries are in flight", test_db_client_leaves);
 	CU_add_test(s, "SIGTERM while a request waits", test_db_sigterm_in_flight);
+	CU_add_test(s, "never on the --offload pool", test_db_not_offloaded);
 }
