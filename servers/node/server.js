@@ -1,5 +1,5 @@
 'use strict';
-// srv-node: the reference server in the seeds' own system (docs/contract.md, "Servers").
+// srv-node: the reference server, in the system the claims are about (docs/contract.md, "Servers").
 //
 // Node's own `http` and `net` modules, which is what Node users run, with the same
 // routes, statuses, bodies, limits and command line as the C models.  Node's http
