@@ -38,15 +38,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/idle.h"
-#include "common/loopshare.h"
+#include "common/doneq.h"
+#include "common/slots.h"
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
 #include "common/workq.h"
 
 #define MAX_EVENTS	256	/* events taken per epoll_wait */
-#define ACCEPT_BATCH	64	/* per wake-up: a connect flood must not starve open connections */
 
 struct conn {
 	int fd;				/* -1 once closed */
@@ -95,7 +96,7 @@ static struct slots slots;		/* --max-conns, across loops */
 static void conn_advance(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
 
-/* --max-conns counts connections across loops (loopshare.h): a slot is taken
+/* --max-conns counts connections across loops (slots.h): a slot is taken
  * before accepting and given back at close.  A loop with no slot left takes its
  * listener out of the set and checks again after each iteration; a freed slot
  * wakes the other paused loops, which may be asleep. */
@@ -170,7 +171,7 @@ static void conn_open(struct loop *l, int fd)
  * again next iteration, after the open connections have had their turn. */
 static void on_accept(struct loop *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < NET_ACCEPT_BATCH; i++) {
 		if (!slots_take(&slots)) {
 			listen_pause(l);
 			return;
@@ -249,7 +250,7 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	work_run(w);
 	/* The loop's clock stopped at the last epoll_wait: timers restarted after
 	 * the work must count from now, not from before it. */
-	l->now_ms = idle_now_ms();
+	l->now_ms = clock_ms();
 	session_work_done(c->s);
 }
 
@@ -489,7 +490,7 @@ static void loop_run(struct loop *l)
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
-		l->now_ms = idle_now_ms();
+		l->now_ms = clock_ms();
 		for (int i = 0; i < n; i++) {
 			void *p = l->events[i].data.ptr;
 
@@ -534,7 +535,7 @@ static void loop_init(struct loop *l, int lfd)
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
 	doneq_init(&l->done);
-	l->now_ms = idle_now_ms();
+	l->now_ms = clock_ms();
 
 	e.data.ptr = &l->lfd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, lfd, &e) < 0)

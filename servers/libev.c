@@ -40,13 +40,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/loopshare.h"
+#include "common/doneq.h"
+#include "common/slots.h"
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
 #include "common/workq.h"
 
-#define ACCEPT_BATCH	64	/* per wake-up: a connect flood must not starve open connections */
 
 struct conn {
 	ev_io io;			/* first: its callback gets &c->io; fd -1 once closed */
@@ -97,7 +97,7 @@ static void on_conn_event(struct ev_loop *ev, ev_io *w, int revents);
 static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents);
 static void loop_maybe_exit(struct loop *l);
 
-/* --max-conns counts connections across loops (loopshare.h): a slot is taken
+/* --max-conns counts connections across loops (slots.h): a slot is taken
  * before accepting and given back at close.  A loop with no slot left stops its
  * listener; a freed slot wakes every paused loop, this one too, through its
  * ev_async. */
@@ -180,7 +180,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 
 	(void)ev;
 	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < NET_ACCEPT_BATCH; i++) {
 		if (!slots_take(&slots)) {
 			listen_pause(l);
 			return;

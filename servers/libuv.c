@@ -45,7 +45,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "common/loopshare.h"
+#include "common/doneq.h"
+#include "common/slots.h"
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
@@ -114,7 +115,7 @@ static void conn_free(struct conn *c);
 static void loop_maybe_exit(struct loop *l);
 static void listen_open(struct loop *l, int fd);
 
-/* --max-conns counts connections across loops (loopshare.h): a slot is taken
+/* --max-conns counts connections across loops (slots.h): a slot is taken
  * before accepting and given back at close.  A loop with no slot left leaves
  * its client with libuv; a freed slot wakes every paused loop, this one too,
  * through its uv_async. */

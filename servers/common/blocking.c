@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "blocking.h"
-#include "idle.h"
+#include "clock.h"
 #include "net.h"
 #include "server.h"
 #include "session.h"
@@ -101,7 +101,7 @@ enum end { END_DONE, END_TIMEOUT, END_ERROR };
 static enum end serve(struct server *srv, struct session *s, int fd)
 {
 	int timeout = srv->opts.idle_timeout_ms;
-	uint64_t deadline = idle_now_ms() + (uint64_t)timeout;
+	uint64_t deadline = clock_ms() + (uint64_t)timeout;
 	bool drained = false;
 
 	for (;;) {
@@ -126,7 +126,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 			if (n < 0)
 				return errno == EAGAIN ? END_TIMEOUT : END_ERROR;
 			session_output_sent(s, (size_t)n);
-			deadline = idle_now_ms() + (uint64_t)timeout;
+			deadline = clock_ms() + (uint64_t)timeout;
 			continue;
 		}
 
@@ -141,7 +141,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 		};
 		int wait = -1;
 		if (timeout > 0) {
-			uint64_t now = idle_now_ms();
+			uint64_t now = clock_ms();
 			wait = deadline > now ? (int)(deadline - now) : 0;
 		}
 		int r = poll(pfd, drained ? 1 : 2, wait);
@@ -150,7 +150,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 		if (r < 0)
 			return END_ERROR;
 		if (r == 0) {
-			if (idle_now_ms() >= deadline)
+			if (clock_ms() >= deadline)
 				return END_TIMEOUT;
 			continue;	/* woke a little early */
 		}
@@ -167,7 +167,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 		if (n == 0)
 			session_input_eof(s);
 		else if (session_input(s, (size_t)n))
-			deadline = idle_now_ms() + (uint64_t)timeout;
+			deadline = clock_ms() + (uint64_t)timeout;
 	}
 }
 
