@@ -15,6 +15,8 @@
  *     hands it back through the loop's done queue and a wake-up
  *     (reactor_woken);
  *   - the connections of a loop, for the counts and for the drain's walk;
+ *   - reactor_advance, the driver of session.h's loop over the model's own
+ *     steps (struct reactor_steps: work, write, linger, watch);
  *   - reactor_discard, the read that drops what a lingering connection sends;
  *   - container_of.
  *
