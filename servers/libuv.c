@@ -52,8 +52,6 @@
 #include "common/server.h"
 #include "common/session.h"
 
-#define LISTEN_BACKOFF_MS 100	/* out of descriptors, libuv's reserve lost: listen again after */
-
 struct conn {
 	uv_tcp_t tcp;			/* first: stream callbacks get &c->tcp */
 	uv_timer_t timer;		/* idle timeout, then NET_LINGER_MS */
@@ -80,7 +78,7 @@ struct loop {
 	struct reactor r;
 	uv_loop_t uv;
 	uv_tcp_t listener;
-	bool listening;			/* false while closed for LISTEN_BACKOFF_MS */
+	bool listening;			/* false while closed for NET_ACCEPT_BACKOFF_MS */
 	int lfd_spare;			/* the listening socket again: reopened from it */
 	uv_timer_t backoff;
 	uv_poll_t shutdown;		/* srv.shutdown_fd */
@@ -507,7 +505,7 @@ static void on_backoff(uv_timer_t *t)
 	int fd = fcntl(l->lfd_spare, F_DUPFD_CLOEXEC, 0);
 
 	if (fd < 0)		/* still out of descriptors */
-		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
+		uv_timer_start(&l->backoff, on_backoff, NET_ACCEPT_BACKOFF_MS, 0);
 	else
 		listen_open(l, fd);
 }
@@ -517,7 +515,7 @@ static void on_listener_closed(uv_handle_t *h)
 	struct loop *l = h->data;
 
 	if (!l->r.draining)
-		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
+		uv_timer_start(&l->backoff, on_backoff, NET_ACCEPT_BACKOFF_MS, 0);
 }
 
 /* Each connection finishes the request in progress; one at a worker or
