@@ -407,7 +407,7 @@ static int loop_timeout(const struct loop *l)
 	return t;
 }
 
-/* From a worker or another loop. */
+/* From a worker or any loop (this one too): the eventfd is loop_run's. */
 static void loop_wake(struct reactor *r)
 {
 	eventfd_write(container_of(r, struct loop, r)->wake_fd, 1);

@@ -107,7 +107,7 @@ static void on_conn_event(struct ev_loop *ev, ev_io *w, int revents)
 	}
 }
 
-/* From a worker or another loop: work done, or a slot freed. */
+/* A worker finished, or a --max-conns slot was freed (by any loop). */
 static void on_wake(struct ev_loop *ev, ev_async *w, int revents)
 {
 	struct loop *l = w->data;
@@ -387,8 +387,8 @@ static void loop_maybe_exit(struct loop *l)
 		ev_break(l->ev, EVBREAK_ALL);
 }
 
-/* From a worker or another loop: ev_async_send is the one libev call that
- * is safe from another thread. */
+/* From a worker or any loop: ev_async_send is the one libev call that is
+ * safe from another thread. */
 static void loop_wake(struct reactor *r)
 {
 	struct loop *l = container_of(r, struct loop, r);

@@ -113,7 +113,7 @@ static void loop_run(struct reactor *r)
 	uv_run(&container_of(r, struct loop, r)->uv, UV_RUN_DEFAULT);
 }
 
-/* From another loop: a --max-conns slot freed. */
+/* A --max-conns slot was freed, by any loop (this one too). */
 static void on_wake(uv_async_t *a)
 {
 	struct loop *l = a->data;
@@ -568,8 +568,8 @@ static void loop_maybe_exit(struct loop *l)
 		uv_close((uv_handle_t *)&l->wake, NULL);
 }
 
-/* From another loop: uv_async_send is the one libuv call that is safe from
- * another thread. */
+/* From any loop's thread: uv_async_send is the one libuv call that is safe
+ * from another thread. */
 static void loop_wake(struct reactor *r)
 {
 	uv_async_send(&container_of(r, struct loop, r)->wake);
