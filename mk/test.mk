@@ -7,7 +7,7 @@
 # ($LOOPBENCH_PG_DIR), and its last part checks that none is left there, and no
 # server started from one (tests/db/pg_left.py) -- other runs on the machine
 # have clusters of their own elsewhere.
-TEST_ORDER := test-build test-unit test-loads test-conformance test-conformance-san \
+TEST_ORDER := test-build test-model-repeats test-unit test-loads test-conformance test-conformance-san \
               test-db-rows test-loads-integration test-faults test-tsan test-fuzz-smoke \
               test-harness-smoke test-labs test-notebooks
 

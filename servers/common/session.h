@@ -30,32 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct db_query;
+#include "work.h"
+
 struct server;
 struct session;
-
-enum work_kind { WORK_CPU, WORK_BLOCK, WORK_DB };
-
-struct work {
-	enum work_kind kind;
-	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
-	uint64_t units;		/* WORK_CPU: N x K */
-	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
-	struct db_query *db;	/* WORK_DB: n ids in, n rows (or a failure) out */
-};
-
-/* True for the kinds a model waits for its own way -- the event models on
- * their loop (the database client's socket), never on the --offload pool.
- * A blocking model runs them with work_run like any other. */
-static inline bool work_is_wait(const struct work *w)
-{
-	return w->kind == WORK_DB;
-}
-
-/* Runs a work item: FNV units, a sleep, or (WORK_DB) the queries on a
- * connection of the process's blocking pool (dbpool.h).  Thread-safe; may
- * take seconds. */
-void work_run(struct work *w);
 
 /* A new session for srv->opts.proto.  NULL when out of memory. */
 struct session *session_new(struct server *srv);
