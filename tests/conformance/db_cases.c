@@ -302,7 +302,7 @@ static void test_db_many_waiting(void)
 	if (!need_db("64 clients waiting on the database at once"))
 		return;
 	for (int i = 0; i < N; i++)
-		h[i].fd = -1;
+		h[i] = (struct hconn){ .fd = -1 };
 	for (int i = 0; i < N; i++) {
 		REQUIRE(hconn_open(&h[i], srv_db.port, IO_MS) == 0);
 		REQUIRE(cl_send_all(h[i].fd, req, sizeof req - 1, IO_MS) == 0);
