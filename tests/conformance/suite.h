@@ -45,6 +45,9 @@ int start_server(struct child *c, const char *proto, const char *const args[]);
 /* Stops it; 0 when it exited 0, else -1 (and says why on stderr). */
 int stop_server(struct child *c, const char *what);
 
+/* The N of --offload N among the extra args (the variant), else 0. */
+int offload_arg(void);
+
 /* Prints "NOT APPLICABLE to <model>: <case>: <reason>" and counts it. */
 void not_applicable(const char *name, const char *reason);
 
