@@ -333,14 +333,12 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
 {
 	switch (w->kind) {
 	case WORK_DB:
-		w->db->owner = c;
-		if (l->db && dbloop_submit(l->db, w->db)) {
+		if (dbloop_submit(l->db, w->db, c)) {
 			c->working = true;
 			uv_timer_stop(&c->timer);
 			return;
 		}
-		w->db->failed = true;
-		session_work_done(c->s);
+		session_work_done(c->s);	/* 503: no connection to the database */
 		return;
 	default:
 		return;

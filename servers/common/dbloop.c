@@ -370,13 +370,16 @@ static void revive(struct dbloop *dl, uint64_t now)
 	}
 }
 
-bool dbloop_submit(struct dbloop *dl, struct db_query *q)
+bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner)
 {
 	struct dbconn *best = NULL;
 
+	q->owner = owner;
 	q->failed = true;
 	q->next = NULL;
 	q->answered = 0;
+	if (!dl)
+		return false;
 	revive(dl, dbconn_now_ms());
 	for (int i = 0; i < dl->n; i++) {
 		struct dbconn *c = &dl->conns[i];

@@ -47,10 +47,11 @@ struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, v
  * once per loop, from the thread that sets the loops up. */
 struct dbloop *dbloop_for_loop(const struct server *srv, dbloop_watch_fn *watch, void *arg);
 
-/* Sends q's queries on the connection with the fewest queries in flight.
- * True: q is on its way and comes back from dbloop_ready.  False: q->failed is
- * set now (no connection up: 503) and the client will never return it. */
-bool dbloop_submit(struct dbloop *dl, struct db_query *q);
+/* Sends q's queries on the connection with the fewest queries in flight, q->owner
+ * set to owner (the model's connection).  True: q is on its way and comes back
+ * from dbloop_finished.  False: q->failed is set now (no client, or no
+ * connection up: 503) and the client will never return it. */
+bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner);
 
 /* Connection `slot`'s socket is ready for `events` (what the loop reported;
  * errors and hang-ups count as both): reads and writes what it can. */

@@ -337,7 +337,7 @@ static void test_loop_pipelined(void)
 	CU_ASSERT(w.fd[0] >= 0 && w.fd[1] >= 0);
 	for (int i = 0; i < NQ; i++) {
 		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 1 + (unsigned)i % 20, true), 0);
-		CU_ASSERT(dbloop_submit(dl, &qs[i]));
+		CU_ASSERT(dbloop_submit(dl, &qs[i], NULL));
 	}
 	CU_ASSERT_EQUAL(dbloop_pending(dl), NQ);
 	until = dbconn_now_ms() + 20000;
@@ -374,7 +374,7 @@ static void test_loop_reconnects(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
 	for (int i = 0; i < 10; i++) {
 		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 5, true), 0);
-		sent += dbloop_submit(dl, &qs[i]);
+		sent += dbloop_submit(dl, &qs[i], NULL);
 	}
 	CU_ASSERT(kill_backends() >= 2);
 	until = dbconn_now_ms() + 10000;
@@ -387,7 +387,7 @@ static void test_loop_reconnects(void)
 	int before = ok;
 	for (int i = 10; i < 40 && ok == before && dbconn_now_ms() < until; i++) {
 		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
-		if (!dbloop_submit(dl, &qs[i])) {
+		if (!dbloop_submit(dl, &qs[i], NULL)) {
 			turn(dl, &w, 100, &ok, &failed, &wrong);	/* let it connect */
 			continue;
 		}
@@ -418,7 +418,7 @@ static void test_loop_unreachable(void)
 	t0 = dbconn_now_ms();
 	dl = dbloop_new(where, 2, watch, &w);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
-	CU_ASSERT(!dbloop_submit(dl, &q));
+	CU_ASSERT(!dbloop_submit(dl, &q, NULL));
 	CU_ASSERT(q.failed);
 	CU_ASSERT(dbconn_now_ms() - t0 < 1000);
 	dbloop_free(dl);
@@ -432,7 +432,7 @@ static void test_loop_unreachable(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
 	CU_ASSERT(took >= 1900 && took < 10000);
 	t0 = dbconn_now_ms();
-	CU_ASSERT(!dbloop_submit(dl, &q));
+	CU_ASSERT(!dbloop_submit(dl, &q, NULL));
 	CU_ASSERT(dbconn_now_ms() - t0 < 500);
 	dbloop_free(dl);
 	close(s);
