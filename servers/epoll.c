@@ -401,7 +401,7 @@ static void on_db_done(struct loop *l)
 {
 	struct db_query *q, *next;
 
-	for (q = l->db ? dbloop_finished(l->db) : NULL; q; q = next) {
+	for (q = dbloop_finished(l->db); q; q = next) {
 		next = q->next;
 		work_back(l, q->owner);
 	}

@@ -468,7 +468,11 @@ static int read_results(struct dbloop *dl, struct dbconn *c)
 
 struct db_query *dbloop_finished(struct dbloop *dl)
 {
-	struct db_query *q = dl->done;
+	struct db_query *q;
+
+	if (!dl)
+		return NULL;
+	q = dl->done;
 
 	dl->done = NULL;
 	dl->done_tail = &dl->done;

@@ -60,7 +60,7 @@ void dbloop_ready(struct dbloop *dl, int slot, unsigned events);
 /* Takes the queries that finished since the last call: a list through q->next,
  * each connection's in the order they were submitted on it.  Each has its rows,
  * or `failed` set (the connection was lost, or the database refused that
- * request).  NULL when none did. */
+ * request).  NULL when none did (or dl is NULL). */
 struct db_query *dbloop_finished(struct dbloop *dl);
 
 /* Queries submitted and not yet returned (0 for NULL: no client). */
