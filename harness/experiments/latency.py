@@ -18,7 +18,7 @@ CLAIMS = []
 SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["threads", "pool", "epoll", "libev", "libuv", "node"]
 QUICK_MODELS = ["threads", "epoll", "node"]
-QUICK_BUDGET_S = 70
+QUICK_BUDGET_S = 75
 FRACTIONS = {"smoke": [0.5], "quick": [0.3, 0.8, 1.0],
              "full": [0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 1.2]}
 CONNS = 100

@@ -27,7 +27,7 @@ CORES = os.cpu_count() or 1
 SERVER_CPUS, GEN_CPUS = ("0,1", "2,3") if CORES >= 4 else ("0,1", "1")
 MODELS = ["epoll", "libev", "libuv", "node"]
 QUICK_MODELS = ["epoll", "node"]
-QUICK_BUDGET_S = 30
+QUICK_BUDGET_S = 27
 CONNS = 100
 RATE = 5000
 MIN_CORES = 4

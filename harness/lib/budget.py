@@ -20,7 +20,7 @@ RESERVED_S = {"wait": 90, "db": 120, "idlefds": 90, "rtt": 90}
 # The run's own costs outside the points: meta.json (steal and busy samples, tool
 # versions, perf probes: about 5 s), the calibration of K (five server starts), and
 # the figures and reports (about 20 s of gnuplot for every experiment).
-FIXED_S = 40
+FIXED_S = 30
 
 
 def estimate(mod, mode="quick", cores=2):

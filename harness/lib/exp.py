@@ -26,7 +26,7 @@ from . import csvio, models, plan as planmod
 # Measured window, warm-up and repetitions per mode.  `smoke` is the harness
 # self-test; `quick` is `make bench` (at least three repetitions of every point,
 # within the time budget in lib/budget.py); `full` is `make bench-full`.
-WINDOW = {"smoke": 1.0, "quick": 1.0, "full": 5.0}
+WINDOW = {"smoke": 1.0, "quick": 1.25, "full": 5.0}
 WARMUP = {"smoke": 0.3, "quick": 0.5, "full": 1.0}
 REPS = {"smoke": 1, "quick": 3, "full": 3}
 TIMEOUT_MS = {"smoke": 1000, "quick": 2000, "full": 5000}

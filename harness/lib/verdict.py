@@ -69,10 +69,25 @@ class Threshold:
         assert self.reason.strip(), self.name
 
 
+# Thresholds more than one experiment's rule uses.
 UNANSWERED_MAX = Threshold(
     "UNANSWERED_MAX", 0, "requests unanswered in the window", "physical",
     "Loopback TCP loses nothing: a request still unanswered after the generator's whole "
     "timeout (2 s in quick mode) was not served, so one such request is a starved client.")
+P99_FACTOR = Threshold(
+    "P99_FACTOR", 3.0, "x (p99 at the larger x / at the smaller, same fixed rate)", "physical",
+    "At the fixed light rates these checks use (5,000 and 1,000 req/s) a request costs an "
+    "event loop 10-50 µs, so the loop is busy 5-25 % of the time and a request's latency is "
+    "its own service plus a short wait.  Even a per-request cost that doubles (the most "
+    "CPU_GROWTH lets pass) at most doubles both; a p99 more than 3x higher is the loop "
+    "slowing down with what the check varies (connections, idle connections), not the "
+    "cost of the requests.")
+P99_SLACK_US = Threshold(
+    "P99_SLACK_US", 1000, "µs added to P99_FACTOR x p99", "source",
+    "One wake-up behind another runnable task: Linux's scheduler gives the running task "
+    "its base slice, 0.7-0.75 ms scaled by log2 of the CPUs (kernel/sched/fair.c, "
+    "sysctl_sched_base_slice), before a woken one runs, so a sub-millisecond p99 can move by "
+    "about 1 ms without the server doing anything differently.")
 
 
 @dataclass
