@@ -16,6 +16,7 @@ An experiment module (harness/experiments/<name>.py) defines:
   verdicts(d) -> [Verdict]        the rule that decides, from the data
   context(d) -> [str]             findings that are context rather than a verdict
 """
+import gzip
 import json
 import os
 import random
@@ -86,19 +87,37 @@ def read_points(exp_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+HISTS = "hist.jsonl"
+
+
 def read_hists(exp_dir):
-    """hist.jsonl: {(seq, path): histogram with the unanswered counted at the
-    timeout} for the experiment's rows."""
-    path = os.path.join(exp_dir, "hist.jsonl")
+    """{(seq, path): histogram with the unanswered counted at the timeout} for the
+    experiment's rows: hist.jsonl.gz once the experiment has finished, hist.jsonl
+    while it runs (or when it was interrupted)."""
     out = {}
-    if not os.path.exists(path):
+    path = os.path.join(exp_dir, HISTS)
+    if os.path.exists(path + ".gz"):
+        f = gzip.open(path + ".gz", "rt")
+    elif os.path.exists(path):
+        f = open(path)
+    else:
         return out
-    with open(path) as f:
+    with f:
         for line in f:
             if line.strip():
                 h = json.loads(line)
                 out[(str(h["seq"]), h["path"])] = h["hist"]
     return out
+
+
+def compress_hists(exp_dir):
+    """hist.jsonl -> hist.jsonl.gz (a quarter of the size) once nothing appends."""
+    path = os.path.join(exp_dir, HISTS)
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+        dst.write(src.read())
+    os.unlink(path)
 
 
 @dataclass

@@ -234,6 +234,13 @@ def write_run(run_dir, redo=False):
         "decided counts as well as their verdicts." % (dec, t, held))
     d.table(["claim", "as the literature puts it", "verdict", "evidence", "how it was reached"],
             [[r[0], r[1], "**%s**" % r[2], r[3], r[4]] for r in rows])
+    n_rows = sum(s["rows"] for s in summaries)
+    n_inv = sum(len(s["points"].get("invalid") or []) for s in summaries)
+    n_dis = sum(len(s["points"].get("disturbed") or []) for s in summaries)
+    d.p("Of the run's %d rows, %d are invalid (the load generator failed to offer what the "
+        "point says; each experiment lists them and no check rests on them) and %d disturbed "
+        "(other processes or the hypervisor used more than 5 %% of the point's CPUs)."
+        % (n_rows, n_inv, n_dis))
     unsup = meta.get("unsupported") or {}
     if unsup:
         d.h(3, "What this machine could not measure")

@@ -158,7 +158,7 @@ def main(argv):
             exp_dir = os.path.join(run_dir, m.NAME)
             os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
             index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
-            hist_out = open(os.path.join(exp_dir, "hist.jsonl"), "a")
+            hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
             t_exp = time.monotonic()
             for i, p in enumerate(pts, 1):
                 base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
@@ -172,8 +172,8 @@ def main(argv):
                     for r in rows:
                         h = r.pop("_hist", None)
                         if h is not None:
-                            hist_out.write(json.dumps({"seq": p.seq, "path": r["path"],
-                                                       "hist": h}) + "\n")
+                            hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
+                                                      separators=(",", ":")) + "\n")
                         writer.write(r)
                     hist_out.flush()
                     rec.update(status="ok", info=_slim(info))
@@ -190,6 +190,7 @@ def main(argv):
                 index.flush()
             index.close()
             hist_out.close()
+            exp.compress_hists(exp_dir)
             meta["experiments"][m.NAME]["seconds"] = round(time.monotonic() - t_exp, 1)
             _finish_experiment(run_dir, m, meta, env)
     except KeyboardInterrupt:

@@ -149,7 +149,8 @@ def end_to_end(tmp, ms):
         check(f("seq") is not None and f("seq") >= 1, "%s: the point's run order (seq)" % tag)
 
     exp_dir = os.path.join(run, "concurrency")
-    with open(os.path.join(exp_dir, "hist.jsonl")) as f:
+    import gzip
+    with gzip.open(os.path.join(exp_dir, "hist.jsonl.gz"), "rt") as f:
         hists = {(str(h["seq"]), h["path"]): h["hist"] for h in map(json.loads, f)}
     for r in tot:
         h = hists.get((r["seq"], "*"))
