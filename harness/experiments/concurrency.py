@@ -275,11 +275,19 @@ def tables(d):
     if b:
         out.append(("Closed loop: requests never answered (outstanding for the whole timeout, "
                     "or abandoned)", h, b))
-    h, b = A.pivot(_rows(d, "closed"), "conns", _conns_seen, fmt=lambda v: v,
-                   col_fmt=lambda c: "%g" % c)
-    if b:
+    closed = _rows(d, "closed")
+    cs = sorted({int(num(r, "conns")) for r in closed})
+    body = []
+    for s_ in sorted({A.series(r) for r in closed}, key=A.series_key):
+        line = [s_]
+        for c in cs:
+            rs = _at(closed, s_, c)
+            line.append(_conns_seen(rs) if rs else "—")
+        body.append(line)
+    if body:
         out.append(("Closed loop: connections the generator had open / established to the port "
-                    "(kernel, backlog included) / held by the server, mid-window", h, b))
+                    "(kernel, backlog included) / held by the server, mid-window (medians)",
+                    ["series"] + ["%d" % c for c in cs], body))
     h, b = A.pivot(_rows(d, "open"), "conns", "p99_us", fmt=A.fmt_us)
     if b:
         out.append(("Open loop at %d requests/s: p99 latency by connections" % OPEN_RATE, h, b))
@@ -306,9 +314,9 @@ def tables(d):
     return out
 
 
-def _conns_seen(r):
-    """'gen/kernel/server' connection counts of one row, as text (for a table)."""
-    return "/".join("—" if r.get(c) in ("", None) else r[c]
+def _conns_seen(rows):
+    """'generator/kernel/server' connection counts of a point (medians), as text."""
+    return "/".join(A.fmt_num(A.median_of(rows, c))
                     for c in ("conns_gen", "conns_kernel", "conns_server"))
 
 
@@ -405,7 +413,7 @@ def c3_checks(d):
         checks.append(verdict.check(
             "threads serves every client at %d connections: no request unanswered (%s; "
             "connections generator/kernel/server %s)"
-            % (top, _f(A.median_of(rows, A.unanswered)), _conns_seen(rows[0]) if rows else "—"),
+            % (top, _f(A.median_of(rows, A.unanswered)), _conns_seen(rows)),
             [rows], lambda r: _holds(A.unanswered(r), lambda v, w: v <= w, UNANSWERED_MAX.value)))
     oc = sorted({int(num(r, "conns")) for r in openr if r["model"] == "threads"})
     ev = event_models(sorted({r["model"] for r in openr}, key=A.series_key))

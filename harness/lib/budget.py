@@ -59,13 +59,18 @@ def lines(mods, mode="quick", cores=2):
     """The plan's estimate, as printed by `harness/run --list` and at the start of a run."""
     rows = table(mods, mode, cores)
     out = ["%-12s %8s %8s" % ("experiment", "estimate", "budget")]
-    est_total, bud_total = FIXED_S, FIXED_S
+    est_now, bud_total, reserved = FIXED_S, FIXED_S, 0
     for name, est, bud in rows:
         out.append("%-12s %8s %8s" % (name, "%.0f s" % est if est is not None else "reserved",
                                        "%d s" % bud if bud is not None else "-"))
-        est_total += est if est is not None else (bud or 0)
+        if est is None:
+            reserved += bud or 0
+        else:
+            est_now += est
         bud_total += bud or 0
     out.append("%-12s %8s %8s" % ("fixed costs", "%d s" % FIXED_S, "%d s" % FIXED_S))
+    out.append("%-12s %8s %8s   (these experiments and the run's fixed costs)"
+               % ("this plan", "%.0f s" % est_now, "%d s" % (bud_total - reserved)))
     out.append("%-12s %8s %8s   (make bench must finish within %d s)"
-               % ("total", "%.0f s" % est_total, "%d s" % bud_total, TOTAL_S))
+               % ("with reserved", "%.0f s" % (est_now + reserved), "%d s" % bud_total, TOTAL_S))
     return out

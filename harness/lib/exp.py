@@ -77,6 +77,14 @@ class Ctx:
         return TIMEOUT_MS[self.mode]
 
 
+def run_reps(meta):
+    """Repetitions per point of a run: recorded in its meta.json (schema 2); runs of
+    schema 1 ran one in quick and smoke mode, three in full."""
+    if meta.get("repetitions"):
+        return meta["repetitions"]
+    return {"full": 3}.get(meta.get("mode"), 1)
+
+
 def read_points(exp_dir):
     """raw/points.jsonl: every point of an experiment, in run order, with its status
     and what the runner noted (the one reader of that file)."""
@@ -145,7 +153,7 @@ class Data:
     @property
     def provisional(self):
         from .verdict import MIN_REPS
-        return REPS.get(self.mode, 1) < MIN_REPS
+        return run_reps(self.meta) < MIN_REPS
 
     def cores(self):
         """The run's machine's cores (meta.json), not the reader's."""
@@ -163,6 +171,9 @@ def load(run_dir, name, meta):
         h = hists.get((r.get("seq", ""), r["path"]))
         if h is not None:
             r["_hist"] = h
+        if r.get("schema") == "1" and r.get("gen_bound") == "true":
+            # Schema 1 had no validity column; its generator-bound rows are invalid.
+            r["valid"], r["invalid"] = "false", "generator-bound"
     return Data(name, rows, exp_dir, meta.get("mode", "quick"), meta)
 
 

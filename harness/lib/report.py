@@ -55,6 +55,7 @@ def experiment_summary(run_dir, mod, meta, draw=True):
                                  % (_row_what(r), r.get("others_pct"), r.get("steal_pct"))
                                  for r in tot if r.get("disturbed") == "true"]},
         "reproduce": reproduce_command(meta, mod.NAME),
+        "thresholds": [[t.name, t.value, t.unit, t.kind] for t in getattr(mod, "THRESHOLDS", [])],
         "provisional": d.provisional,
     }
     with open(os.path.join(d.exp_dir, "summary.json"), "w") as f:
@@ -108,6 +109,9 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
                 dd.p(v["note"])
         else:
             dd.verdict(v["claim"], verdict.label(v["verdict"], s["provisional"]), v["why"])
+    if s.get("thresholds"):
+        dd.p("**Thresholds** (each with its reason in `docs/methodology.md`): " + "; ".join(
+            "`%s` = %g %s (%s)" % tuple(t) for t in s["thresholds"]) + ".")
     if s["context"]:
         dd.items(["Context: " + c for c in s["context"]])
     for f in s["figures"]:
@@ -192,7 +196,7 @@ def write_run(run_dir, redo=False):
         else:
             with open(sp) as f:
                 summaries.append(json.load(f))
-    provisional = exp.REPS.get(meta.get("mode"), 1) < verdict.MIN_REPS
+    provisional = exp.run_reps(meta) < verdict.MIN_REPS
     d = docmod.Doc(run_dir)
     name = os.path.basename(os.path.realpath(run_dir))
     d.h(1, "loopbench report — %s" % name)
@@ -204,13 +208,12 @@ def write_run(run_dir, redo=False):
     if provisional:
         d.p("**%s run: every verdict is provisional** (%d repetition(s) per point: too few to "
             "see the spread a threshold must be judged against). `make bench` runs %d."
-            % (meta.get("mode", "quick").capitalize(), exp.REPS.get(meta.get("mode"), 1),
-               exp.REPS["quick"]))
+            % (meta.get("mode", "quick").capitalize(), exp.run_reps(meta), exp.REPS["quick"]))
     else:
         d.p("%s mode: %d repetitions of every point, %g s windows after %g s of warm-up, "
             "models interleaved and the x-values in a new shuffled order each repetition "
             "(seed %s)." % (meta.get("mode", "quick").capitalize(),
-                            meta.get("repetitions") or exp.REPS.get(meta.get("mode"), 1),
+                            exp.run_reps(meta),
                             meta.get("window_s") or exp.WINDOW.get(meta.get("mode"), 1),
                             meta.get("warmup_s") or exp.WARMUP.get(meta.get("mode"), 1),
                             meta.get("seed")))
@@ -316,7 +319,7 @@ def verdict_lines(run_dir):
             with open(sp) as f:
                 sums.append(json.load(f))
     out = []
-    for r in claim_rows(sums, exp.REPS.get(meta.get("mode"), 1) < verdict.MIN_REPS):
+    for r in claim_rows(sums, exp.run_reps(meta) < verdict.MIN_REPS):
         out.append("%s %-30s %s" % (r[0], r[2], r[4][:150]))
     t, dec, held = decided_counts(sums)
     out.append("%d of %d checks decided, %d of them hold" % (dec, t, held))
