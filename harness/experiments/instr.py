@@ -10,7 +10,6 @@ context switches are in `concurrency`).  Node is left out: a JIT under valgrind
 measures valgrind, not node.
 """
 import csv
-import json
 import os
 
 from lib import analysis as A
