@@ -252,6 +252,11 @@ def broken_server(tmp):
 
 
 def main():
+    # A shell that starts a command in the background ignores SIGINT for it, and an
+    # ignored signal stays ignored across exec: so the interrupted run would never see
+    # its Ctrl-C.  A handled signal goes back to its default at exec, as a terminal's is.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ms = pick_models()
     if len(ms) < 2 or not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
         print("test-harness-smoke: FAILED: needs build/loadgen and two server models (have %s)" % ms)
