@@ -16,7 +16,9 @@ METRICS = [("rps", "req/s", A.fmt_num), ("p99_us", "p99", A.fmt_us),
            ("mbps", "MB/s", A.fmt_num)]
 KEY = ["model", "offload", "reactors", "variant", "proto", "conns", "idle_conns", "pipeline",
        "size", "rate", "work_us", "path"]
-# Two medians agree when they differ by at most this share of the first run's.
+# Two medians agree when they differ by at most this share of the first run's: the
+# tolerance within which two quick runs on one machine must agree for 90 % of their
+# points (requests/s and CPU per request) for the harness to call them reproducible.
 AGREE = 0.10
 AGREEMENT_METRICS = [("rps", "requests/s"), ("cpu_us_per_req", "CPU per request"), ("p99_us", "p99")]
 

@@ -218,10 +218,11 @@ def write_run(run_dir, redo=False):
                             meta.get("warmup_s") or exp.WARMUP.get(meta.get("mode"), 1),
                             meta.get("seed")))
     busy = meta.get("cpu_busy_start")
-    if busy is not None and busy > 0.25:
-        # Measured over one second just before the first point.  Not the load
-        # average: it remembers the build `make bench` just ran, and during the run the
-        # thread-per-connection points keep the benchmark's own threads runnable.
+    if busy is not None and 100 * busy > verdict.DISTURBED.value:
+        # Measured over one second just before the first point, the same bound as a
+        # point's `disturbed` flag.  Not the load average: it remembers the build `make
+        # bench` just ran, and during the run the thread-per-connection points keep the
+        # benchmark's own threads runnable.
         d.p("**Other work was running on this machine** (%.0f%% of its CPUs busy in the "
             "second before the run started): timings, latencies and the system-wide kernel "
             "memory figures may be disturbed; instruction counts are not." % (100 * busy))

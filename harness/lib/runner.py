@@ -24,16 +24,8 @@ import time
 from . import analysis, callgrind, capture, idleconns, loadgen, models, procs, server, tracers
 from .csvio import SCHEMA
 from .plan import cpu_list
-from .verdict import Threshold
+from .verdict import DISTURBED
 
-DISTURBED = Threshold(
-    "DISTURBED", 5.0, "% of the point's CPUs", "noise",
-    "Other processes' (or the hypervisor's) share of the point's CPUs over the window "
-    "above which the point is flagged.  The share is measured to about 1 % (idle time "
-    "per CPU to one 10 ms clock tick, over a window of at least 1 s on two CPUs); 5 % "
-    "of the server's or the generator's core is half the 10 % within which two runs' "
-    "requests/s are taken to agree, so a point below it cannot have been moved "
-    "outside that tolerance by someone else's work.")
 
 
 # The load generator closes its connections within microseconds of `measure end`,

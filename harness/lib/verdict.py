@@ -90,6 +90,16 @@ P99_SLACK_US = Threshold(
     "about 1 ms without the server doing anything differently.")
 
 
+DISTURBED = Threshold(
+    "DISTURBED", 5.0, "% of the point's CPUs", "noise",
+    "Other processes' (or the hypervisor's) share of the point's CPUs over the window "
+    "above which the point is flagged.  The share is measured to about 1 % (idle time "
+    "per CPU to one 10 ms clock tick, over a window of at least 1 s on two CPUs); 5 % "
+    "of the server's or the generator's core is half the 10 % within which two runs' "
+    "requests/s are taken to agree, so a point below it cannot have been moved "
+    "outside that tolerance by someone else's work.")
+
+
 @dataclass
 class Check:
     text: str                     # the sentence, with the numbers that decided it

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 
 from experiments import ORDER, get  # noqa: E402
-from lib import budget, csvio, exp, runner  # noqa: E402
+from lib import budget, csvio, exp  # noqa: E402
 from lib import verdict as V  # noqa: E402
 from lib.verdict import CONFIRMED, MIXED, NOT_DECIDED, REFUTED, UNTESTABLE  # noqa: E402
 
@@ -362,7 +362,7 @@ def all_thresholds():
     for n in ORDER:
         for t in getattr(get(n), "THRESHOLDS", []):
             out[t.name] = t
-    out[runner.DISTURBED.name] = runner.DISTURBED
+    out[V.DISTURBED.name] = V.DISTURBED
     out[V.UNANSWERED_MAX.name] = V.UNANSWERED_MAX
     return out
 
