@@ -22,7 +22,7 @@ POINT_OVERHEAD_S = 0.15
 START_EXTRA_S = {"node": 0.15, "nginx": 0.05}
 CONNECTS_PER_S = 10000.0      # the generator's connect ramp (1,000 connections: +0.05 s)
 IDLE_OPENS_PER_S = 3000.0     # the harness's idle connections, as threads and node take them
-CALLGRIND_START_S = 0.15      # valgrind's start-up, beyond the point's overhead
+CALLGRIND_START_S = 0.25      # valgrind's start-up, beyond the point's overhead
 CALLGRIND_REQS_PER_S = 10000.0
 
 
