@@ -113,6 +113,23 @@ static void json_latency(FILE *f, const struct hist *h)
 		(unsigned long long)h->total);
 }
 
+/* The non-empty buckets as [upper bound, count] pairs, ascending: the whole
+ * distribution, so that the results of several generators merge exactly. */
+static void json_histogram(FILE *f, const struct hist *h)
+{
+	int first = 1;
+
+	fputc('[', f);
+	for (size_t i = 0; i < HIST_LEN; i++) {
+		if (!h->counts[i])
+			continue;
+		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
+			(unsigned long long)hist_highest(i), (unsigned long long)h->counts[i]);
+		first = 0;
+	}
+	fputc(']', f);
+}
+
 static void json_errors(FILE *f, const struct counts *c)
 {
 	fputc('{', f);
@@ -169,8 +186,12 @@ static void json_config(FILE *f, const struct lg_opts *o)
 		json_string(f, o->timeline);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s}",
+	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s, \"start_at\": ",
 		o->quiet ? "true" : "false", o->allow_remote ? "true" : "false");
+	if (o->start_at > 0)
+		fprintf(f, "%.6f}", o->start_at);
+	else
+		fprintf(f, "null}");
 }
 
 int report_json(FILE *f, const struct result *r)
@@ -179,7 +200,6 @@ int report_json(FILE *f, const struct result *r)
 	const struct counts *c = &r->cnt[ACC_WINDOW];
 	const struct counts *wu = &r->cnt[ACC_WARMUP];
 	struct hist_summary lag;
-	int first = 1;
 
 	fprintf(f, "{\"schema\": 1, \"config\": ");
 	json_config(f, o);
@@ -187,6 +207,12 @@ int report_json(FILE *f, const struct result *r)
 	json_string(f, r->addr);
 	fprintf(f, ", \"mode\": \"%s\", \"duration_s\": %.6f, \"ended_early\": %s,\n",
 		r->open_loop ? "open" : "closed", r->duration_s, r->ended_early ? "true" : "false");
+	fprintf(f, " \"window_unix\": [%.6f, %.6f], \"start_late_ms\": ", r->window_unix[0],
+		r->window_unix[1]);
+	if (r->start_late_ms >= 0)
+		fprintf(f, "%.3f,\n", r->start_late_ms);
+	else
+		fprintf(f, "null,\n");
 	fprintf(f, " \"requests\": %llu, \"warmup_requests\": %llu, \"abandoned\": %llu, "
 		"\"late\": %llu, \"unsent\": %llu, \"started\": %llu, \"warmup_started\": %llu,\n",
 		(unsigned long long)c->requests, (unsigned long long)wu->requests,
@@ -214,6 +240,8 @@ int report_json(FILE *f, const struct result *r)
 		json_string(f, o->paths[i].path);
 		fprintf(f, ": {\"requests\": %llu, \"latency_us\": ", (unsigned long long)h->total);
 		json_latency(f, h);
+		fprintf(f, ", \"histogram\": ");
+		json_histogram(f, h);
 		fputc('}', f);
 	}
 	fprintf(f, "},\n");
@@ -230,14 +258,12 @@ int report_json(FILE *f, const struct result *r)
 	for (unsigned i = 0; i < r->nthreads; i++)
 		fprintf(f, "%s%.4f", i ? ", " : "", r->busy[i]);
 	fprintf(f, "], \"generator_bound\": %s},\n", r->generator_bound ? "true" : "false");
-	fprintf(f, " \"histogram\": [");
-	for (size_t i = 0; i < HIST_LEN; i++) {
-		if (!r->lat->counts[i])
-			continue;
-		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
-			(unsigned long long)hist_highest(i), (unsigned long long)r->lat->counts[i]);
-		first = 0;
+	fprintf(f, " \"histogram\": ");
+	json_histogram(f, r->lat);
+	if (r->open_loop) {
+		fprintf(f, ",\n \"histogram_uncorrected\": ");
+		json_histogram(f, r->lat_unc);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "}\n");
 	return ferror(f) ? -EIO : 0;
 }
