@@ -1,0 +1,212 @@
+"""What the hosts tests share: checks that count, the machine's state before and
+after (namespaces, links, processes), and a throwaway sshd.
+
+No timing assertions: a slow machine passes, a broken transport does not.
+"""
+import ctypes
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
+BUILD = os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build"))
+SSHD = "/usr/sbin/sshd"
+
+failures = []
+passed = []
+
+
+def check(cond, what):
+    if cond:
+        passed.append(what)
+        if os.environ.get("HOSTS_VERBOSE"):
+            print("  ok   " + what)
+    else:
+        print("  FAIL " + what, flush=True)
+        failures.append(what)
+    return cond
+
+
+def not_testable(name, why):
+    print("%s: not testable here (%s)" % (name, why))
+    sys.exit(0)
+
+
+def finish(name, t0):
+    print("%s: %d checks passed, %d failed (%.1f s)"
+          % (name, len(passed), len(failures), time.monotonic() - t0))
+    sys.exit(1 if failures else 0)
+
+
+def netns_list():
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def root_links():
+    """Interface names in this machine's own namespace."""
+    r = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    return sorted(m.group(1) for m in re.finditer(r"^\d+: ([^:@]+)", r.stdout, re.M))
+
+
+class MachineState:
+    """The namespaces and links of the machine now, to compare after the test:
+    nothing of the project's may remain (other sessions' may come and go)."""
+
+    def __init__(self):
+        self.links = set(root_links())
+
+    def check_clean(self, what, lab_id=None):
+        ours = [n for n in netns_list() if n.startswith("loopbench-")
+                and (lab_id is None or n.startswith("loopbench-%s-" % lab_id))]
+        check(not ours, "%s: no namespace of ours left (%s)" % (what, " ".join(ours) or "none"))
+        new = [l for l in root_links() if l not in self.links]
+        check(not new, "%s: no new link in the root namespace (%s)" % (what, " ".join(new) or "none"))
+
+
+def processes_matching(text):
+    """PIDs whose command line contains text (our own test's processes only:
+    text is a temporary directory of this test)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            out.append(int(d))
+    return out
+
+
+def wait_gone(pids, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if not pids:
+            return []
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "setns(%s): %s" % (path, os.strerror(e)))
+    finally:
+        os.close(fd)
+
+
+class InNetns:
+    """with InNetns(ns): this process (and the children it starts meanwhile) in
+    network namespace ns, then back where it was -- before the namespace is
+    deleted, which kills whatever is inside.  Use it before any thread starts:
+    setns applies to the calling thread only."""
+
+    def __init__(self, ns):
+        self.ns = ns
+
+    def __enter__(self):
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _setns("/run/netns/" + self.ns)
+        return self
+
+    def __exit__(self, *exc):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(self._home, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns back to the root namespace failed")
+        os.close(self._home)
+
+
+def free_port_in(ns, addr):
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                        "import socket; s = socket.socket(); s.bind((%r, 0)); "
+                        "print(s.getsockname()[1])" % addr], capture_output=True, text=True)
+    return int(r.stdout.strip())
+
+
+class Sshd:
+    """Debian's sshd in a namespace, on a free port, with a throwaway host key and
+    a throwaway user key; started in the foreground and stopped by its PID."""
+
+    def __init__(self, ns, addr, tmp):
+        self.ns, self.addr, self.tmp = ns, addr, tmp
+        self.proc = None
+        self.made_privsep = False
+
+    def start(self):
+        from lib import procs
+        for k in ("host_key", "user_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "loopbench-test",
+                            "-f", os.path.join(self.tmp, k)], check=True)
+        os.rename(os.path.join(self.tmp, "user_key.pub"), os.path.join(self.tmp, "authorized_keys"))
+        self.port = free_port_in(self.ns, self.addr)
+        with open(os.path.join(self.tmp, "host_key.pub")) as f:
+            hostkey = f.read().split()
+        with open(os.path.join(self.tmp, "known_hosts"), "w") as f:
+            f.write("[%s]:%d %s %s\n" % (self.addr, self.port, hostkey[0], hostkey[1]))
+        # Debian's service makes sshd's privilege separation directory; with the
+        # service off, the test makes it (and removes it again if it did).
+        if not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755)
+            self.made_privsep = True
+        self.log_path = os.path.join(self.tmp, "sshd.log")
+        log = open(self.log_path, "w")
+        # StrictModes off: the keys live under /tmp, which is world-writable.
+        self.proc = procs.spawn(
+            ["ip", "netns", "exec", self.ns, SSHD, "-D", "-e", "-f", "/dev/null",
+             "-o", "ListenAddress=%s" % self.addr, "-o", "Port=%d" % self.port,
+             "-o", "HostKey=" + os.path.join(self.tmp, "host_key"),
+             "-o", "AuthorizedKeysFile=" + os.path.join(self.tmp, "authorized_keys"),
+             "-o", "PermitRootLogin=prohibit-password", "-o", "PasswordAuthentication=no",
+             "-o", "UsePAM=no", "-o", "StrictModes=no", "-o", "PidFile=none"],
+            stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(self.log_path) as f:
+                if "Server listening" in f.read():
+                    return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        with open(self.log_path) as f:
+            raise RuntimeError("sshd did not start: " + f.read()[-500:])
+
+    def ssh_options(self):
+        return ["-i", os.path.join(self.tmp, "user_key"), "-o", "IdentitiesOnly=yes",
+                "-o", "UserKnownHostsFile=" + os.path.join(self.tmp, "known_hosts"),
+                "-o", "StrictHostKeyChecking=yes"]
+
+    def spec(self):
+        return "ssh:root@%s:%d" % (self.addr, self.port)
+
+    def stop(self):
+        from lib import procs
+        if self.proc is not None:
+            procs.stop(self.proc, grace=5.0)
+        if self.made_privsep:
+            try:
+                os.rmdir("/run/sshd")
+            except OSError:
+                pass
