@@ -113,8 +113,7 @@ static void json_latency(FILE *f, const struct hist *h)
 		(unsigned long long)h->total);
 }
 
-/* The non-empty buckets as [upper bound, count] pairs, ascending: the whole
- * distribution, so that the results of several generators merge exactly. */
+/* Non-empty buckets as [highest value, count], ascending. */
 static void json_histogram(FILE *f, const struct hist *h)
 {
 	int first = 1;

@@ -183,6 +183,48 @@ def parse(spec, ssh_options=(), address=None):
     raise HostError("%r is not a host: use local, ns:NAME or ssh:[USER@]HOST[:PORT]" % spec)
 
 
+def read_config(path):
+    """A run configuration file (docs/contract.md, "Hosts"), as Placement.parse's
+    keyword arguments."""
+    import tomllib
+    try:
+        with open(path, "rb") as f:
+            c = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise HostError("%s: %s" % (path, e)) from None
+    known = {"hosts", "ssh", "address"}
+    extra = set(c) - known
+    if extra:
+        raise HostError("%s: unknown section %s (known: %s)" % (path, ", ".join(sorted(extra)),
+                                                               ", ".join(sorted(known))))
+    h = c.get("hosts", {})
+    bad = set(h) - {"server", "clients", "db"}
+    if bad:
+        raise HostError("%s: [hosts] knows server, clients and db, not %s" % (path, ", ".join(sorted(bad))))
+    clients = h.get("clients", ["local"])
+    if isinstance(clients, str):
+        clients = [clients]
+    opts = c.get("ssh", {}).get("options", [])
+    if not isinstance(opts, list) or not all(isinstance(o, str) for o in opts):
+        raise HostError("%s: [ssh] options is a list of strings" % path)
+    return {"server": h.get("server", "local"), "clients": clients, "db": h.get("db"),
+            "ssh_options": [os.path.expanduser(o) for o in opts],
+            "addresses": dict(c.get("address", {}))}
+
+
+def from_args(server=None, clients=None, db=None, config=None):
+    """A Placement from --server-host, --client-hosts (a comma-separated list),
+    --db-host and --config; the command line wins over the file."""
+    kw = read_config(config) if config else {"server": "local", "clients": ["local"], "db": None}
+    if server:
+        kw["server"] = server
+    if clients:
+        kw["clients"] = [c for c in clients.split(",") if c.strip()] if isinstance(clients, str) else clients
+    if db:
+        kw["db"] = db
+    return Placement.parse(**kw)
+
+
 def is_loopback(addr):
     try:
         return ipaddress.ip_address(addr).is_loopback
