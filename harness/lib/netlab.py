@@ -12,8 +12,9 @@ the network included.  A packet through a bridge crosses two veth pairs and the
 bridge's forwarding, all charged to the CPU that sent it -- the server's, for
 every response.  A direct pair is one crossing, the same work as loopback's, so
 a lab run differs from a local run by the placement of the roles, not by the
-cost of a software switch that a real switch would not charge to the hosts.  A
-delay (an RTT on a client's link) replaces that link's veth pair one for one.
+cost of a software switch that a real switch would not charge to the hosts.  Each
+client's link is a pair of its own, so anything done to one client's path (a
+delay, say) is done to that link alone.
 
 Nothing of a lab is in the root namespace: no address, no route, no link (both
 ends of each pair are made inside their namespaces), so `ip link` and the
