@@ -221,6 +221,14 @@ int report_json(FILE *f, const struct result *r)
 	fprintf(f, " \"rps\": %.3f, \"bytes_in\": %llu, \"bytes_out\": %llu, \"reconnects\": %llu,\n",
 		per_s((double)c->requests, r->duration_s), (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)c->reconnects);
+	fprintf(f, " \"conns_at_window\": {\"open\": %llu, \"connecting\": %llu, \"waiting\": %llu, "
+		"\"backoff\": %llu, \"closed\": %llu}, \"connect_local_errors\": %llu,\n",
+		(unsigned long long)r->at_window[CONN_OPEN],
+		(unsigned long long)r->at_window[CONN_CONNECTING],
+		(unsigned long long)r->at_window[CONN_WAIT],
+		(unsigned long long)r->at_window[CONN_BACKOFF],
+		(unsigned long long)r->at_window[CONN_CLOSED],
+		(unsigned long long)(c->connect_local + wu->connect_local));
 	fprintf(f, " \"errors\": ");
 	json_errors(f, c);
 	fprintf(f, ",\n \"warmup_errors\": ");

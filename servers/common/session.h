@@ -30,20 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "work.h"
+
 struct server;
 struct session;
-
-enum work_kind { WORK_CPU, WORK_BLOCK };
-
-struct work {
-	enum work_kind kind;
-	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
-	uint64_t units;		/* WORK_CPU: N x K */
-	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
-};
-
-/* Runs a work item (FNV units or a sleep).  Thread-safe; may take seconds. */
-void work_run(struct work *w);
 
 /* A new session for srv->opts.proto.  NULL when out of memory. */
 struct session *session_new(struct server *srv);

@@ -1,4 +1,4 @@
-/* Counters and the stats JSON (the contract's keys, plus "timeouts"). */
+/* Counters and the stats JSON (docs/contract.md, "Start-up and shutdown"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
