@@ -17,16 +17,16 @@ off the sum (lib/hist.py), requests/s is the sum of the generators' rates, and
 `generators`.
 """
 import json
-import os
 import queue
-import subprocess
 import threading
 import time
 
-from . import hist
+from . import hist, loadgen
 
 COUNT_KEYS = ("requests", "warmup_requests", "abandoned", "late", "unsent", "started",
-              "warmup_started", "bytes_in", "bytes_out", "reconnects")
+              "warmup_started", "bytes_in", "bytes_out", "reconnects", "connect_local_errors")
+# Objects of counts, added key by key.
+COUNT_OBJECTS = ("errors", "warmup_errors", "conns_at_window")
 # Windows further apart than this share of the window do not measure one load.
 MAX_SKEW_SHARE = 0.02
 
@@ -70,62 +70,58 @@ def start_lead_s(shares_, spawn_s=0.0):
 
 
 class Generators:
-    """Starts the generators of a point, and stands in for a single Loadgen:
-    next_event() gives `measure start` when the first window opens and
-    `measure end` when the last one closes, then `eof` when all have exited."""
+    """The generators of a point, standing in for one Loadgen: next_event() gives
+    `measure start` when the first window opens and `measure end` when the last
+    one closes (the union of the windows: the server's captures cover every
+    measured request), then `eof` when all have exited.
+
+    One generator is run exactly as before: no shared start, its files named
+    `<base>.loadgen.json` and `.loadgen.log`.  With several, generator i writes
+    `<base>.loadgen-g<i>.json` and `.log`, and merge() writes the merged result
+    as `<base>.loadgen.json`."""
 
     def __init__(self, shares_, argv_for, raw_base, lead_s=None):
-        """argv_for(share, json_path, start_at_in_hosts_clock) -> loadgen argv."""
+        """argv_for(share, json_path_on_its_host, start_at_in_its_clock) -> argv."""
         self.shares = shares_
         self.argv_for = argv_for
         self.raw_base = raw_base
-        self.lead_s = lead_s if lead_s is not None else start_lead_s(shares_)
+        self.single = len(shares_) == 1
+        self.lead_s = 0.0 if self.single else (lead_s if lead_s is not None
+                                               else start_lead_s(shares_))
         self.events = queue.Queue()
-        self.procs = []
-        self._logs = []
-        self._threads = []
+        self.loadgens = []
         self.start_at = None
+        self._seen = {"measure start": 0, "measure end": 0, "eof": 0}
+        self._sink = _Counting(self)
+
+    def _base(self, share):
+        return self.raw_base + (".loadgen" if self.single else ".loadgen-g%d" % (share.index + 1))
 
     def json_path(self, share):
-        return "%s.loadgen-g%d.json" % (self.raw_base, share.index + 1)
+        return self._base(share) + ".json"
 
     def start(self):
-        self.start_at = time.time() + self.lead_s
-        seen = {"measure start": 0, "measure end": 0, "eof": 0}
-        lock = threading.Lock()
-        n = len(self.shares)
+        self.start_at = None if self.single else time.time() + self.lead_s
         for sh in self.shares:
-            offset = getattr(sh.host, "clock_offset_s", 0.0)
-            argv = self.argv_for(sh, sh.host.path(self.json_path(sh)), self.start_at + offset)
-            log = open("%s.loadgen-g%d.log" % (self.raw_base, sh.index + 1), "w")
-            log.write("# %s: %s\n" % (sh.host.spec, " ".join(argv)))
-            log.flush()
-            self._logs.append(log)
-            p = sh.host.spawn(argv, stdout=log, stderr=subprocess.PIPE)
-            self.procs.append((sh, p))
+            at = None
+            if self.start_at is not None:
+                at = self.start_at + getattr(sh.host, "clock_offset_s", 0.0)
+            lg = loadgen.Loadgen(self.argv_for(sh, sh.host.path(self.json_path(sh)), at),
+                                 self._base(sh) + ".log", host=sh.host, events=self._sink)
+            self.loadgens.append(lg)
+            lg.start()
 
-            def pump(p=p, log=log):
-                for raw in p.stderr:
-                    line = raw.decode(errors="replace").rstrip("\n")
-                    t = time.monotonic()
-                    log.write(line + "\n")
-                    log.flush()
-                    name = line.strip()
-                    if name in ("measure start", "measure end"):
-                        with lock:
-                            seen[name] += 1
-                            # The union of the windows: the first start, the last end.
-                            if (name == "measure start" and seen[name] == 1) or \
-                                    (name == "measure end" and seen[name] == n):
-                                self.events.put((name, t))
-                with lock:
-                    seen["eof"] += 1
-                    if seen["eof"] == n:
-                        self.events.put(("eof", time.monotonic()))
+    def _count(self, ev):
+        """An event of one generator; passed on once for all of them."""
+        name, t = ev
+        self._seen[name] += 1
+        if (name == "measure start" and self._seen[name] == 1) or \
+                (name != "measure start" and self._seen[name] == len(self.shares)):
+            self.events.put((name, t))
 
-            th = threading.Thread(target=pump, daemon=True)
-            th.start()
-            self._threads.append(th)
+    def pids(self):
+        """PIDs of the generators running on this machine (local or in a namespace)."""
+        return [lg.proc.pid for lg in self.loadgens if lg.proc and lg.host.kind in ("local", "ns")]
 
     def next_event(self, timeout):
         try:
@@ -137,40 +133,32 @@ class Generators:
         """Waits for every generator; returns 0 if all exited 0, else the first
         other code (None if one had to be killed)."""
         rc_all = 0
-        for sh, p in self.procs:
-            rc = sh.host.wait(p, grace)
-            if rc is None:
-                sh.host.stop(p, grace=2.0)
+        for lg in self.loadgens:
+            rc = lg.finish(grace)
             if rc != 0 and rc_all == 0:
                 rc_all = rc
-        for th in self._threads:
-            th.join(timeout=2.0)
-        for log in self._logs:
-            log.close()
-        self.procs = []
+        self.loadgens = []
         return rc_all
 
     def stop(self):
         """On an error or an interrupt: stops whatever still runs."""
-        for sh, p in self.procs:
-            sh.host.stop(p, grace=1.0)
-        for log in self._logs:
-            if not log.closed:
-                log.close()
-        self.procs = []
+        for lg in self.loadgens:
+            lg.stop(grace=1.0)
+        self.loadgens = []
 
     def merge(self, out_path):
-        """Fetches each generator's JSON, merges them into out_path; returns the
-        merged result (None if a generator wrote none)."""
+        """Brings each generator's JSON here and, with several, merges them into
+        out_path.  Returns the (merged) result, None if a generator wrote none."""
         parts = []
         for sh in self.shares:
             path = self.json_path(sh)
             sh.host.fetch([path])
-            try:
-                with open(path) as f:
-                    parts.append(json.load(f))
-            except (FileNotFoundError, ValueError):
+            j = loadgen.read_json(path)
+            if j is None:
                 return None
+            parts.append(j)
+        if self.single:
+            return parts[0]
         offsets = [getattr(sh.host, "clock_offset_s", 0.0) for sh in self.shares]
         m = merge(parts, [sh.host.spec for sh in self.shares], offsets)
         m["start_at"] = self.start_at
@@ -180,7 +168,19 @@ class Generators:
         return m
 
 
-def _sum_errors(parts, key):
+class _Counting:
+    """What each Loadgen puts its events on (the one method of a queue it uses)."""
+
+    def __init__(self, gens):
+        self.gens = gens
+        self.lock = threading.Lock()
+
+    def put(self, ev):
+        with self.lock:
+            self.gens._count(ev)
+
+
+def _sum_counts(parts, key):
     out = {}
     for p in parts:
         for k, v in (p.get(key) or {}).items():
@@ -212,8 +212,9 @@ def merge(parts, hosts=None, clock_offsets=None):
     for k in COUNT_KEYS:
         vals = [p.get(k) for p in parts]
         m[k] = None if all(v is None for v in vals) else sum(v or 0 for v in vals)
-    m["errors"] = _sum_errors(parts, "errors")
-    m["warmup_errors"] = _sum_errors(parts, "warmup_errors")
+    for k in COUNT_OBJECTS:
+        if any(k in p for p in parts):
+            m[k] = _sum_counts(parts, k)
     m["ended_early"] = any(p.get("ended_early") for p in parts)
     # Windows on one clock (ours): each host's edges minus its clock's offset.
     wins = [[w - off for w in p.get("window_unix") or (None, None)] if p.get("window_unix") else None

@@ -23,6 +23,7 @@ import subprocess
 import time
 
 from . import netlab, procs, runlock
+from .plan import cpu_list
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FACTS_SH = os.path.join(ROOT, "harness", "remote", "facts.sh")
@@ -65,6 +66,21 @@ class Host:
     def spawn(self, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         return procs.spawn(self.command(argv), stdout=stdout, stderr=stderr)
 
+    def spawn_rpc(self, argv):
+        """A helper that talks over its stdin and stdout and ends at the end of its
+        input (harness/remote/agent.py)."""
+        return procs.spawn(self.command(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+
+    def pid_of(self, p):
+        """The PID, on this host, of a process spawned there."""
+        return p.pid
+
+    @property
+    def machine(self):
+        """Which machine the host is: namespaces share this one's cores."""
+        return "this machine"
+
     def run(self, argv, timeout=60, input=None):
         return procs.run(self.command(argv), timeout, input=input)
 
@@ -85,6 +101,9 @@ class Host:
 
     def fetch(self, local_paths):
         """Brings the files a command wrote on this host into the run directory."""
+
+    def push(self, local_paths):
+        """Makes files of the run directory (a configuration) visible to this host."""
 
     # ---- facts ----
 
@@ -393,6 +412,25 @@ class Placement:
         """The address the server listens on: loopback when everything is local;
         in a namespace or on its own machine, every address it has there."""
         return "127.0.0.1" if self.server.kind == "local" else "0.0.0.0"
+
+    def generators_apart(self):
+        """True when no load generator shares the server's machine (its cores)."""
+        return all(c.machine != self.server.machine for c in self.clients)
+
+    def place(self, p, facts):
+        """A point's CPU sets on its hosts.  While a generator shares the server's
+        machine, the experiment's sets stand (it chose them for one machine).  With
+        every generator on a machine of its own, each generator may use all the
+        cores of its host (the fewest among them, one thread per core), and the
+        server keeps the set the experiment gave it -- which its host must have."""
+        cores = (facts.get(self.server.spec) or {}).get("cores")
+        if cores and max(cpu_list(p.server_cpus)) >= cores:
+            raise HostError("%s: the server's CPUs %s do not exist on %s (%d cores)"
+                            % (p.experiment, p.server_cpus, self.server.spec, cores))
+        if self.generators_apart():
+            n = min((facts.get(c.spec) or {}).get("cores") or 1 for c in self.clients)
+            p.gen_cpus = "0-%d" % (n - 1) if n > 1 else "0"
+        return p
 
     # ---- what meta.json records ----
 

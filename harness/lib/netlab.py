@@ -118,6 +118,44 @@ def remove_leftovers(say=None):
     return gone
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def enter(path):
+    """Moves the calling thread into the network namespace at path (a
+    /run/netns/NAME, or a /proc/PID/ns/net to go back)."""
+    import ctypes
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "setns(%s): %s" % (path, os.strerror(e)))
+    finally:
+        os.close(fd)
+
+
+def call_in(ns, fn, *args):
+    """fn(*args) in a thread of this process that has joined network namespace
+    ns, so that the sockets fn makes belong to ns (they keep working from any
+    thread afterwards).  setns moves only the calling thread, which then ends:
+    the rest of the harness never leaves its namespace.  Returns fn's result."""
+    import threading
+    out = {}
+
+    def run():
+        try:
+            enter("/run/netns/" + ns)
+            out["r"] = fn(*args)
+        except BaseException as e:  # handed to the caller
+            out["e"] = e
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out.get("r")
+
+
 class Lab:
     """The namespaces of one run and the links between them.
 

@@ -73,6 +73,7 @@ class SshHost(Host):
         self._ctl_dir = None
         self._master = None
         self._made_dirs = set()
+        self._spawned = 0
         self.clock_offset_s = 0.0   # its clock minus ours
         self.clock_offset_err_s = None
 
@@ -193,8 +194,11 @@ class SshHost(Host):
     def push_kit(self, placement):
         """Copies the binaries and scripts a run uses, then checks their libraries."""
         build = placement.build
-        files = [(os.path.join(ROOT, "harness", "remote", n), "harness/remote/" + n)
-                 for n in ("lb-run", "facts.sh")]
+        # The scripts that run there: lb-run, facts.sh, the /proc sampler (agent.py
+        # over lib/capture.py) and the fault client.
+        files = [(os.path.join(ROOT, "harness", d, n), "harness/%s/%s" % (d, n))
+                 for d, n in (("remote", "lb-run"), ("remote", "facts.sh"), ("remote", "agent.py"),
+                              ("lib", "capture.py"), ("lib", "faultgen.py"))]
         for name in sorted(os.listdir(build)):
             p = os.path.join(build, name)
             if (name == "loadgen" or name.startswith("srv-")) and os.path.isfile(p) \
@@ -249,13 +253,56 @@ class SshHost(Host):
             return os.path.join(self.dir, "kit", os.path.relpath(p, ROOT))
         raise HostError("%s: %s is neither in the project nor in the run directory" % (self.spec, p))
 
-    def command(self, argv):
-        return self.ssh("sh %s %d %s %s" % (
+    def command(self, argv, tag="-"):
+        return self.ssh("sh %s %d %s %s %s" % (
             shlex.quote(os.path.join(self.dir, "kit", "harness", "remote", "lb-run")),
-            STOP_GRACE_S, shlex.quote(self.dir), " ".join(shlex.quote(a) for a in argv)))
+            STOP_GRACE_S, shlex.quote(self.dir), tag, " ".join(shlex.quote(a) for a in argv)))
 
     def spawn(self, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-        return procs.spawn(self.command(argv), stdout=stdout, stderr=stderr, stdin=subprocess.PIPE)
+        self._spawned += 1
+        tag = "t%d" % self._spawned
+        p = procs.spawn(self.command(argv, tag), stdout=stdout, stderr=stderr, stdin=subprocess.PIPE)
+        p.lb_tag = tag
+        return p
+
+    def spawn_rpc(self, argv):
+        """Without lb-run: the helper's stdin is the pipe, and it ends at its end --
+        when the harness closes it or the connection goes."""
+        return procs.spawn(self.ssh(" ".join(shlex.quote(a) for a in argv)), stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def pid_of(self, p, timeout=10.0):
+        """lb-run writes the PID of what it started to pids/, under the tag."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self._sh("grep -lx %s %s/pids/* 2>/dev/null; true" % (p.lb_tag, shlex.quote(self.dir)),
+                         check=False)
+            names = r.stdout.split()
+            if names:
+                return int(os.path.basename(names[0]))
+            if p.poll() is not None:
+                return None
+            time.sleep(0.05)
+        return None
+
+    @property
+    def machine(self):
+        return "ssh:" + self.host
+
+    def push(self, local_paths):
+        """Copies files of the run directory to the same places in its copy there."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for lp in local_paths:
+                rel = os.path.relpath(os.path.abspath(lp), self.run_dir)
+                if rel.startswith(".."):
+                    raise HostError("%s: %s is not in the run directory" % (self.spec, lp))
+                tar.add(lp, arcname=rel)
+        r = subprocess.run(self.ssh("mkdir -p %s/run && tar -C %s/run -xf -"
+                                    % (shlex.quote(self.dir), shlex.quote(self.dir))),
+                           input=buf.getvalue(), capture_output=True, timeout=120)
+        if r.returncode != 0:
+            raise HostError("%s: copying %s failed" % (self.spec, ", ".join(local_paths)))
 
     def run(self, argv, timeout=60, input=None):
         return procs.run(self.ssh(" ".join(shlex.quote(a) for a in argv)), timeout, input=input)

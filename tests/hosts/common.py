@@ -3,17 +3,18 @@ after (namespaces, links, processes), and a throwaway sshd.
 
 No timing assertions: a slow machine passes, a broken transport does not.
 """
-import ctypes
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 BUILD = os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build"))
+from lib import netlab  # noqa: E402
 SSHD = "/usr/sbin/sshd"
 
 failures = []
@@ -103,39 +104,24 @@ def _alive(pid):
         return False
 
 
-CLONE_NEWNET = 0x40000000
-
-
-def _setns(path):
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "setns(%s): %s" % (path, os.strerror(e)))
-    finally:
-        os.close(fd)
-
-
 class InNetns:
     """with InNetns(ns): this process (and the children it starts meanwhile) in
     network namespace ns, then back where it was -- before the namespace is
     deleted, which kills whatever is inside.  Use it before any thread starts:
-    setns applies to the calling thread only."""
+    setns moves the calling thread only."""
 
     def __init__(self, ns):
         self.ns = ns
 
     def __enter__(self):
-        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        _setns("/run/netns/" + self.ns)
+        self._home = "/proc/%d/task/%d/ns/net" % (os.getpid(), threading.get_native_id())
+        self._home_fd = os.open(self._home, os.O_RDONLY | os.O_CLOEXEC)
+        netlab.enter("/run/netns/" + self.ns)
         return self
 
     def __exit__(self, *exc):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(self._home, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns back to the root namespace failed")
-        os.close(self._home)
+        netlab.enter("/proc/self/fd/%d" % self._home_fd)
+        os.close(self._home_fd)
 
 
 def free_port_in(ns, addr):
