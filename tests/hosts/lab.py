@@ -10,7 +10,11 @@
 3. Nothing left behind: a run interrupted with SIGINT in the middle of its load
    removes its namespaces and processes itself; a run killed with SIGKILL leaves
    namespaces (no process: they die with it), and the next run removes them.
-   Before and after, `ip netns` shows nothing of ours and `ip link` nothing new.
+4. harness/run itself on ns:srv and ns:c1,ns:c2: a smoke run completes with the
+   server's /proc read in its namespace, two generators at the point with enough
+   connections, every host in meta.json; interrupted with SIGINT during a load, it
+   exits 130 and leaves no namespace.
+Before and after, `ip netns` shows nothing of ours and `ip link` nothing new.
 """
 import json
 import os
@@ -19,7 +23,8 @@ import subprocess
 import sys
 import time
 
-from common import BUILD, MachineState, check, finish, netns_list, not_testable, wait_gone
+from common import (BUILD, MachineState, check, finish, netns_list, not_testable,
+                    processes_matching, wait_gone)
 
 from lib import generators, hosts, netlab, procs
 
@@ -154,6 +159,74 @@ def interrupted(sig):
               "SIGKILL: the next run removed them and said so (%s)" % "; ".join(said))
 
 
+RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "harness", "run")
+HOSTS_ARGS = ["--server-host", "ns:srv", "--client-hosts", "ns:c1,ns:c2"]
+
+
+def harness_run(tmp):
+    """harness/run itself on namespace hosts: a smoke run of one model."""
+    out = os.path.join(tmp, "runs")
+    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
+                        "--build", BUILD] + HOSTS_ARGS, capture_output=True, text=True, timeout=300)
+    if not check(r.returncode == 0, "harness/run on ns hosts exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return
+    run = os.path.realpath(os.path.join(out, "latest"))
+    import csv
+    with open(os.path.join(run, "data.csv")) as f:
+        rows = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    check(sorted(x["conns"] for x in rows) == ["1", "10"] and all(float(x["rps"]) > 0 for x in rows)
+          and all(x["cpu_us_per_req"] and x["rss_kb"] for x in rows),
+          "data.csv: both points with requests/s, and the server's CPU and memory from its /proc")
+    raw = os.path.join(run, "concurrency", "raw")
+    two = [n for n in os.listdir(raw) if "-c10-" in n and ".loadgen-g" in n and n.endswith(".json")]
+    check(len(two) == 2, "the 10-connection point ran one generator in each client namespace (%s)"
+          % " ".join(sorted(two)))
+    with open(os.path.join(run, "meta.json")) as f:
+        meta = json.load(f)
+    h = meta.get("hosts") or {}
+    check(set(h.get("facts", {})) == {"ns:srv", "ns:c1", "ns:c2"}
+          and (h.get("roles") or {}).get("server") == "ns:srv"
+          and meta.get("machine", {}).get("server_host") == "ns:srv"
+          and meta.get("calibration", {}).get("host") == "ns:srv",
+          "meta.json: every host's facts, the roles, the server's machine, K measured there")
+    check(not meta.get("checks"), "the server's counts agree with the merged generators' (%s)"
+          % meta.get("checks"))
+
+
+def harness_interrupted(tmp):
+    """harness/run on namespace hosts, interrupted with SIGINT during a load."""
+    out = os.path.join(tmp, "runs-int")
+    p = subprocess.Popen([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
+                          "--build", BUILD] + HOSTS_ARGS, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    lab = "loopbench-%d-" % p.pid
+    deadline = time.monotonic() + 120
+    running = False
+    while time.monotonic() < deadline and p.poll() is None:
+        inside = subprocess.run(["ip", "netns", "pids", lab + "c1"], capture_output=True,
+                                text=True).stdout.split()
+        if any(b"loadgen" in open("/proc/%s/cmdline" % x, "rb").read() for x in inside
+               if os.path.exists("/proc/%s/cmdline" % x)):
+            running = True
+            break
+        time.sleep(0.05)
+    check(running, "harness/run: a load was running in a client namespace when interrupted")
+    p.send_signal(signal.SIGINT)
+    try:
+        p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+    check(p.returncode == 130, "harness/run interrupted exits 130 (got %s)" % p.returncode)
+    left = [n for n in netns_list() if n.startswith(lab)]
+    check(not left, "harness/run interrupted: its namespaces are gone (%s)" % (" ".join(left) or "none"))
+    procs_left = wait_gone(processes_matching(out), 5)
+    check(not procs_left, "harness/run interrupted: no server or generator left (%s)"
+          % (procs_left or "none"))
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         return child()
@@ -170,6 +243,8 @@ def main():
         end_to_end(tmp)
         interrupted(signal.SIGINT)
         interrupted(signal.SIGKILL)
+        harness_run(tmp)
+        harness_interrupted(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     before.check_clean("after the lab tests")
