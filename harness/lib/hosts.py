@@ -153,6 +153,16 @@ class NetnsHost(Host):
         return f
 
 
+def run_files(build):
+    """The files whose SHA-256 every host's facts record: the binaries, and for the
+    node model its server.js (srv-node is a wrapper written for each host)."""
+    out = [os.path.join(build, n) for n in sorted(os.listdir(build))
+           if n == "loadgen" or (n.startswith("srv-") and n != "srv-node")]
+    if os.path.exists(os.path.join(build, "srv-node")):
+        out.append(os.path.join(ROOT, "servers", "node", "server.js"))
+    return out
+
+
 def parse_facts(text, names=None):
     """facts.sh's KEY=VALUE lines (and `sha256 DIGEST PATH`) as a dict."""
     out = {"sha256": {}}

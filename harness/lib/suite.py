@@ -156,9 +156,7 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             print("hosts: server %s, load generators %s%s" % (
                 pl.server.spec, ", ".join("%s -> %s" % (c.spec, pl.target(c)) for c in pl.clients),
                 ", database %s" % pl.db.spec if pl.db else ""))
-        binaries = [os.path.join(build, n) for n in sorted(os.listdir(build))
-                    if n == "loadgen" or n.startswith("srv-")]
-        facts = pl.facts(lambda h: binaries)
+        facts = pl.facts(lambda h: hosts.run_files(build))
         for _, pts in plans:
             for p in pts:
                 pl.place(p, facts)

@@ -19,7 +19,10 @@ machine's own network.
 4. Nothing left behind: a controller killed with SIGKILL takes its ssh
    connection with it, and lb-run there kills what it ran; the directory it left
    is removed by the next run that opens the host.  SIGINT cleans up at once.
-5. The sshd is stopped; nothing of the test runs in its namespace any more.
+5. harness/run with the server on the ssh host, named in a run configuration
+   file: a smoke run completes, the server's /proc read there, its stats brought
+   back, both hosts in meta.json, its directory there removed.
+6. The sshd is stopped; nothing of the test runs in its namespace any more.
 """
 import json
 import os
@@ -169,6 +172,45 @@ def interrupted(spec, opts, sig):
           "SIGKILL: the next run removed it and said so (%s)" % "; ".join(said))
 
 
+RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "harness", "run")
+
+
+def harness_run(spec, opts, tmp):
+    """harness/run with its server on the ssh host, named in a run configuration
+    file: a smoke run of one model, the generator here."""
+    conf = os.path.join(tmp, "rig.toml")
+    with open(conf, "w") as f:
+        f.write('[hosts]\nserver = "%s"\nclients = ["local"]\n\n[ssh]\noptions = [%s]\n'
+                % (spec, ", ".join('"%s"' % o for o in opts)))
+    out = os.path.join(tmp, "runs")
+    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
+                        "--build", BUILD, "--config", conf], capture_output=True, text=True,
+                       timeout=300)
+    if not check(r.returncode == 0, "harness/run with an ssh server host exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return
+    run = os.path.realpath(os.path.join(out, "latest"))
+    import csv
+    with open(os.path.join(run, "data.csv")) as f:
+        rows = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    check(len(rows) == 2 and all(float(x["rps"]) > 0 and x["cpu_us_per_req"] and x["rss_kb"]
+                                 and x["server_requests"] for x in rows),
+          "data.csv: both points, with the server's CPU and memory read on its host and its "
+          "stats brought back")
+    with open(os.path.join(run, "meta.json")) as f:
+        meta = json.load(f)
+    f = (meta.get("hosts") or {}).get("facts", {})
+    check(set(f) == {spec, "local"} and f[spec]["sha256"] == f["local"]["sha256"]
+          and meta["machine"]["server_host"] == spec and meta["machine"]["generators_apart"]
+          and meta["machine"]["kernel_stack_kb_per_thread"],
+          "meta.json: both hosts' facts, the same binaries, the server's machine measured there")
+    check(not meta.get("checks"), "the server's counts agree with the generator's (%s)" % meta.get("checks"))
+    left = [d for d in os.listdir(tempfile.gettempdir()) if d.startswith("loopbench-remote.")
+            and os.path.exists(os.path.join(tempfile.gettempdir(), d, "owner"))]
+    check(not left, "the run removed its directory on the host (%s)" % (" ".join(left) or "none"))
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         return child(sys.argv[2], sys.argv[3])
@@ -198,6 +240,7 @@ def main():
             miniature_run(spec, opts, run_dir)
             interrupted(spec, opts, signal.SIGINT)
             interrupted(spec, opts, signal.SIGKILL)
+            harness_run(spec, opts, tmp)
     finally:
         if sshd:
             sshd.stop()
