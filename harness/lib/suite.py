@@ -152,6 +152,9 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
          seed, pl, sampler):
     try:
         sampler.open()
+        if pl.db and not any(getattr(m, "USES_DB", False) for m in mods):
+            print("hosts: --db-host %s: no experiment of this run starts a database; the host "
+                  "is opened and recorded only" % pl.db.spec)
         if not pl.is_local():
             print("hosts: server %s, load generators %s%s" % (
                 pl.server.spec, ", ".join("%s -> %s" % (c.spec, pl.target(c)) for c in pl.clients),
