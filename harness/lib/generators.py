@@ -124,10 +124,7 @@ class Generators:
         return [lg.proc.pid for lg in self.loadgens if lg.proc and lg.host.kind in ("local", "ns")]
 
     def next_event(self, timeout):
-        try:
-            return self.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return loadgen.next_event(self.events, timeout)
 
     def finish(self, grace=2.0):
         """Waits for every generator; returns 0 if all exited 0, else the first

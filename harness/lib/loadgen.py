@@ -78,10 +78,7 @@ class Loadgen:
         self._thread.start()
 
     def next_event(self, timeout):
-        try:
-            return self.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return next_event(self.events, timeout)
 
     def finish(self, grace=2.0):
         """Returns the exit code (None if it had to be killed)."""
@@ -97,6 +94,14 @@ class Loadgen:
         self._thread.join(timeout=2.0)
         if not self._log.closed:
             self._log.close()
+
+
+def next_event(events, timeout):
+    """The next (name, time) on a queue of events, or None after timeout seconds."""
+    try:
+        return events.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def read_json(path):

@@ -5,7 +5,6 @@ No timing assertions: a slow machine passes, a broken transport does not.
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 BUILD = os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build"))
-from lib import netlab  # noqa: E402
+from lib import netlab, procs  # noqa: E402
 SSHD = "/usr/sbin/sshd"
 
 failures = []
@@ -70,38 +69,47 @@ class MachineState:
 
 
 def processes_matching(text):
-    """PIDs whose command line contains text (our own test's processes only:
-    text is a temporary directory of this test)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            out.append(int(d))
-    return out
+    return [pid for pid, _ in procs.matching(text)]
 
 
 def wait_gone(pids, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p)]
+        pids = [p for p in pids if procs.alive(p)]
         if not pids:
             return []
         time.sleep(0.05)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if procs.alive(p)]
 
 
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+RUN = os.path.join(ROOT, "harness", "run")
+
+
+def smoke_run(out, host_args, what):
+    """harness/run concurrency --smoke on one model with these host options;
+    returns (its total rows, its meta.json), or None if it failed."""
+    import csv
+    import json
+    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
+                        "--build", BUILD] + host_args, capture_output=True, text=True, timeout=300)
+    if not check(r.returncode == 0, "harness/run %s exits 0 (got %s)" % (what, r.returncode)):
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return None
+    run = os.path.realpath(os.path.join(out, "latest"))
+    with open(os.path.join(run, "data.csv")) as f:
+        rows = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    with open(os.path.join(run, "meta.json")) as f:
+        return rows, json.load(f), run
+
+
+def begin(name, why=None):
+    """A root-only test starts: says "not testable here" (and exits) when it cannot
+    run; else returns (start time, the machine's state to compare at the end)."""
+    why = netlab.untestable_reason() or why
+    if why:
+        not_testable(name, why)
+    procs.install_handlers()
+    return time.monotonic(), MachineState()
 
 
 class InNetns:

@@ -18,13 +18,15 @@ Before and after, `ip netns` shows nothing of ours and `ip link` nothing new.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
-from common import (BUILD, MachineState, check, finish, netns_list, not_testable,
-                    processes_matching, wait_gone)
+from common import (BUILD, RUN, begin, check, finish, netns_list, processes_matching,
+                    smoke_run, wait_gone)
 
 from lib import generators, hosts, netlab, procs
 
@@ -159,23 +161,15 @@ def interrupted(sig):
               "SIGKILL: the next run removed them and said so (%s)" % "; ".join(said))
 
 
-RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                   "harness", "run")
 HOSTS_ARGS = ["--server-host", "ns:srv", "--client-hosts", "ns:c1,ns:c2"]
 
 
 def harness_run(tmp):
     """harness/run itself on namespace hosts: a smoke run of one model."""
-    out = os.path.join(tmp, "runs")
-    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
-                        "--build", BUILD] + HOSTS_ARGS, capture_output=True, text=True, timeout=300)
-    if not check(r.returncode == 0, "harness/run on ns hosts exits 0 (got %s)" % r.returncode):
-        print(r.stdout[-2000:], r.stderr[-2000:])
+    got = smoke_run(os.path.join(tmp, "runs"), HOSTS_ARGS, "on ns hosts")
+    if got is None:
         return
-    run = os.path.realpath(os.path.join(out, "latest"))
-    import csv
-    with open(os.path.join(run, "data.csv")) as f:
-        rows = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    rows, meta, run = got
     check(sorted(x["conns"] for x in rows) == ["1", "10"] and all(float(x["rps"]) > 0 for x in rows)
           and all(x["cpu_us_per_req"] and x["rss_kb"] for x in rows),
           "data.csv: both points with requests/s, and the server's CPU and memory from its /proc")
@@ -183,8 +177,6 @@ def harness_run(tmp):
     two = [n for n in os.listdir(raw) if "-c10-" in n and ".loadgen-g" in n and n.endswith(".json")]
     check(len(two) == 2, "the 10-connection point ran one generator in each client namespace (%s)"
           % " ".join(sorted(two)))
-    with open(os.path.join(run, "meta.json")) as f:
-        meta = json.load(f)
     h = meta.get("hosts") or {}
     check(set(h.get("facts", {})) == {"ns:srv", "ns:c1", "ns:c2"}
           and (h.get("roles") or {}).get("server") == "ns:srv"
@@ -230,14 +222,7 @@ def harness_interrupted(tmp):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         return child()
-    why = netlab.untestable_reason()
-    if why:
-        not_testable("hosts lab", why)
-    t0 = time.monotonic()
-    procs.install_handlers()
-    before = MachineState()
-    import tempfile
-    import shutil
+    t0, before = begin("hosts lab")
     tmp = tempfile.mkdtemp(prefix="lb-lab-")
     try:
         end_to_end(tmp)

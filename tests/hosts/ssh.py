@@ -33,8 +33,7 @@ import sys
 import tempfile
 import time
 
-from common import (BUILD, SSHD, InNetns, MachineState, Sshd, check, finish, not_testable,
-                    wait_gone)
+from common import BUILD, SSHD, InNetns, Sshd, begin, check, finish, smoke_run, wait_gone
 
 from lib import generators, hosts, netlab, procs, runlock
 
@@ -172,10 +171,6 @@ def interrupted(spec, opts, sig):
           "SIGKILL: the next run removed it and said so (%s)" % "; ".join(said))
 
 
-RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                   "harness", "run")
-
-
 def harness_run(spec, opts, tmp):
     """harness/run with its server on the ssh host, named in a run configuration
     file: a smoke run of one model, the generator here."""
@@ -183,23 +178,14 @@ def harness_run(spec, opts, tmp):
     with open(conf, "w") as f:
         f.write('[hosts]\nserver = "%s"\nclients = ["local"]\n\n[ssh]\noptions = [%s]\n'
                 % (spec, ", ".join('"%s"' % o for o in opts)))
-    out = os.path.join(tmp, "runs")
-    r = subprocess.run([RUN, "concurrency", "--smoke", "--models", "epoll", "--out", out,
-                        "--build", BUILD, "--config", conf], capture_output=True, text=True,
-                       timeout=300)
-    if not check(r.returncode == 0, "harness/run with an ssh server host exits 0 (got %s)" % r.returncode):
-        print(r.stdout[-2000:], r.stderr[-2000:])
+    got = smoke_run(os.path.join(tmp, "runs"), ["--config", conf], "with an ssh server host")
+    if got is None:
         return
-    run = os.path.realpath(os.path.join(out, "latest"))
-    import csv
-    with open(os.path.join(run, "data.csv")) as f:
-        rows = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    rows, meta, _ = got
     check(len(rows) == 2 and all(float(x["rps"]) > 0 and x["cpu_us_per_req"] and x["rss_kb"]
                                  and x["server_requests"] for x in rows),
           "data.csv: both points, with the server's CPU and memory read on its host and its "
           "stats brought back")
-    with open(os.path.join(run, "meta.json")) as f:
-        meta = json.load(f)
     f = (meta.get("hosts") or {}).get("facts", {})
     check(set(f) == {spec, "local"} and f[spec]["sha256"] == f["local"]["sha256"]
           and meta["machine"]["server_host"] == spec and meta["machine"]["generators_apart"]
@@ -214,16 +200,12 @@ def harness_run(spec, opts, tmp):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         return child(sys.argv[2], sys.argv[3])
-    why = netlab.untestable_reason()
-    if why is None and not os.access(SSHD, os.X_OK):
+    why = None
+    if not os.access(SSHD, os.X_OK):
         why = "no %s (make deps installs Debian's openssh-server)" % SSHD
-    if why is None and not shutil.which("ssh"):
+    elif not shutil.which("ssh"):
         why = "no ssh client"
-    if why:
-        not_testable("hosts ssh", why)
-    t0 = time.monotonic()
-    procs.install_handlers()
-    before = MachineState()
+    t0, before = begin("hosts ssh", why)
     tmp = tempfile.mkdtemp(prefix="lb-ssh-test-")
     lock = runlock.RunLock("t%d" % os.getpid()).acquire()
     lab = netlab.Lab(lock.id).start()
