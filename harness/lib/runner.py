@@ -25,6 +25,7 @@ import time
 from . import (analysis, callgrind, capture, generators, hosts, idleconns, loadgen, models,
                procs, server, tracers)
 from .csvio import SCHEMA
+from .placement import Placement
 from .plan import cpu_list
 from .sampler import Sampler
 from .verdict import DISTURBED
@@ -56,7 +57,7 @@ class Env:
         self.root, self.build, self.run_dir, self.mode, self.k = root, build, run_dir, mode, k
         # Where the roles run (lib/hosts.py; everything here by default) and how the
         # server's /proc is read there (lib/sampler.py).
-        self.placement = placement or hosts.Placement(hosts.LocalHost(), [hosts.LocalHost()])
+        self.placement = placement or Placement(hosts.LocalHost(), [hosts.LocalHost()])
         self.sampler = sampler or Sampler()
         self.capacity = {}
         self.unsupported = {}

@@ -8,7 +8,7 @@ import sys
 import time
 
 from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
-               models, procs, progress, report, runner)
+               models, placement, procs, progress, report, runner)
 from .plan import cpu_list
 from .sampler import SamplerError, Sampler
 
@@ -59,7 +59,7 @@ def parse(argv):
     a.names = names
     a.only = a.models.split(",") if a.models else None
     try:
-        a.placement = hosts.from_args(a.server_host, a.client_hosts, a.db_host, a.config)
+        a.placement = placement.from_args(a.server_host, a.client_hosts, a.db_host, a.config)
     except hosts.HostError as e:
         ap.error(str(e))
     return a

@@ -28,11 +28,11 @@ import time
 from common import (BUILD, RUN, begin, check, finish, netns_list, processes_matching,
                     smoke_run, wait_gone)
 
-from lib import generators, hosts, netlab, procs
+from lib import generators, hosts, netlab, placement, procs
 
 
 def end_to_end(tmp):
-    pl = hosts.Placement.parse("ns:srv", ["ns:c1", "ns:c2"])
+    pl = placement.Placement.parse("ns:srv", ["ns:c1", "ns:c2"])
     pl.open(build=BUILD, run_dir=tmp)
     try:
         lab_ns = sorted(pl.lab.describe()["namespaces"].values())
@@ -100,7 +100,7 @@ def guard(pl):
     for server, clients in (("ns:srv", ["local"]), ("local", ["ssh:u@192.0.2.1"]),
                             ("ssh:u@192.0.2.1", ["ns:c1"])):
         try:
-            hosts.Placement.parse(server, clients)
+            placement.Placement.parse(server, clients)
             check(False, "server %s with clients %s is refused" % (server, clients))
         except hosts.HostError:
             check(True, "server %s with clients %s is refused" % (server, clients))
@@ -110,7 +110,7 @@ def child():
     """A run in miniature, for the interrupt cases: a lab, a server and a long
     load in it; says "ready" and waits for its fate."""
     procs.install_handlers()
-    pl = hosts.Placement.parse("ns:srv", ["ns:c1"])
+    pl = placement.Placement.parse("ns:srv", ["ns:c1"])
     pl.open(build=BUILD)
     try:
         srv = pl.server.spawn([os.path.join(BUILD, "srv-epoll"), "--proto", "http", "--host",
@@ -153,7 +153,7 @@ def interrupted(sig):
         check(len(ours) == 2, "SIGKILL: the namespaces are left (%s)" % " ".join(ours))
         check(set(netlab.leftovers()) >= set(ours), "SIGKILL: they are recognised as leftovers")
         said = []
-        pl = hosts.Placement.parse("ns:x", ["ns:y"])
+        pl = placement.Placement.parse("ns:x", ["ns:y"])
         pl.open(build=BUILD, say=said.append)
         pl.close()
         check(not [n for n in netns_list() if n.startswith("loopbench-%s-" % lab_id)]

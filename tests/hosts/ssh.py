@@ -35,11 +35,11 @@ import time
 
 from common import BUILD, SSHD, InNetns, Sshd, begin, check, finish, smoke_run, wait_gone
 
-from lib import generators, hosts, netlab, procs, runlock
+from lib import generators, netlab, placement, procs, runlock
 
 
 def open_host(spec, opts, tmp):
-    pl = hosts.Placement.parse(spec, ["local", spec], ssh_options=opts)
+    pl = placement.Placement.parse(spec, ["local", spec], ssh_options=opts)
     pl.open(build=BUILD, run_dir=tmp)
     return pl
 
@@ -128,7 +128,7 @@ def remote_pids(rdir, timeout=10.0):
 def child(spec, opts_json):
     """A controller in miniature, for the interrupt cases."""
     procs.install_handlers()
-    pl = hosts.Placement.parse(spec, ["local"], ssh_options=json.loads(opts_json))
+    pl = placement.Placement.parse(spec, ["local"], ssh_options=json.loads(opts_json))
     pl.open(build=BUILD)
     try:
         pl.server.spawn(["sleep", "600"])
@@ -164,7 +164,7 @@ def interrupted(spec, opts, sig):
         return
     check(os.path.isdir(rdir), "SIGKILL: the run's directory is left there")
     said = []
-    pl = hosts.Placement.parse(spec, ["local"], ssh_options=opts)
+    pl = placement.Placement.parse(spec, ["local"], ssh_options=opts)
     pl.open(build=BUILD, say=said.append)
     pl.close()
     check(not os.path.exists(rdir) and any("left by a run that was killed" in s for s in said),
