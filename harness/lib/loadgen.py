@@ -15,7 +15,7 @@ def argv(build, point, port, json_path, target="127.0.0.1", start_at=None, binar
     """loadgen's command line for a point (or one generator's share of it: a
     point with its connections, rate and count).  `target` is the server's address
     as this generator reaches it; anything but loopback has passed the run's guard
-    (lib/hosts.py) before it comes here, so loadgen's own guard is lifted for it."""
+    (lib/placement.py) before it comes here, so loadgen's own guard is lifted for it."""
     a = ["taskset", "-c", point.gen_cpus, binary or os.path.join(build, "loadgen"),
          "--proto", point.proto, "--target", "%s:%d" % (target, port),
          "-c", str(point.conns), "-t", str(point.gen_threads()),

@@ -110,7 +110,7 @@ def machine():
 def machine_of_server(placement, facts, sampler):
     """The machine facts verdict rules use, of the machine the server runs on
     (this one, or an ssh host: from its facts and its own /proc), and whether the
-    load generators had cores of their own (lib/hosts.py)."""
+    load generators had cores of their own (lib/placement.py)."""
     if placement.server.kind == "ssh":
         f = facts.get(placement.server.spec) or {}
         m = {"cores": f.get("cores"), "arch": f.get("arch"),

@@ -55,7 +55,7 @@ class Env:
 
     def __init__(self, root, build, run_dir, mode, k=None, placement=None, sampler=None):
         self.root, self.build, self.run_dir, self.mode, self.k = root, build, run_dir, mode, k
-        # Where the roles run (lib/hosts.py; everything here by default) and how the
+        # Where the roles run (lib/placement.py; everything here by default) and how the
         # server's /proc is read there (lib/sampler.py).
         self.placement = placement or Placement(hosts.LocalHost(), [hosts.LocalHost()])
         self.sampler = sampler or Sampler()
