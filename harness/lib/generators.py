@@ -46,7 +46,7 @@ class Share:
 def shares(hosts, conns, rate=None, requests=None):
     """Splits a point over generator hosts: connections as evenly as they go,
     rate and request count in proportion."""
-    k = min(len(hosts), conns)
+    k = min(len(hosts), conns, requests if requests is not None else conns)
     out = []
     n_left = requests
     for i in range(k):

@@ -159,6 +159,9 @@ def shares_split():
     s = generators.shares(hs, 2, requests=101)
     check(len(s) == 2 and sum(x.requests for x in s) == 101,
           "shares: a generator without a connection is not started; -n adds up")
+    s = generators.shares(hs, 10, requests=2)
+    check(len(s) == 2 and [x.requests for x in s] == [1, 1] and sum(x.conns for x in s) == 10,
+          "shares: no generator is given zero requests")
 
 
 def main():
