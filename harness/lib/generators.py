@@ -61,12 +61,21 @@ def shares(hosts, conns, rate=None, requests=None):
     return out
 
 
-def start_lead_s(shares_, spawn_s=0.0):
-    """How far ahead to set the shared start: every generator must have been
-    started and have opened its connections by then (loadgen ramps 256 connects
-    at a time; a few thousand take well under a second on loopback)."""
+# How far ahead the shared start is set: every generator must have been started
+# and have opened its connections by then.  Starting one takes milliseconds here;
+# over ssh a command is a round trip and a remote shell, well under a second on a
+# LAN.  loadgen ramps 256 connects at a time: a few thousand connections take
+# well under a second.  A generator that is late anyway says so (start_late_ms),
+# and its point is invalid (skew_problem).
+START_LEAD_S = 0.75
+SSH_START_S = 1.0
+CONNECTS_PER_S = 2000
+
+
+def start_lead_s(shares_):
     most = max(s.conns for s in shares_)
-    return 0.5 + most / 2000.0 + 3 * spawn_s
+    far = any(s.host.kind == "ssh" for s in shares_)
+    return START_LEAD_S + most / CONNECTS_PER_S + (SSH_START_S if far else 0.0)
 
 
 class Generators:

@@ -102,9 +102,23 @@ class SshHost(Host):
         return r
 
     def open(self, placement):
+        """Connects, removes what killed runs from here left there, makes the run's
+        directory, copies the build, measures the clock."""
+        self.connect(placement.lab_id())
+        self.remove_leftovers(placement.lab_alive, placement.say)
+        owner = "%s %s\n" % (machine_id(), placement.lab_id())
+        r = self._sh("umask 077 && d=$(mktemp -d %s/%sXXXXXX) && printf %%s %s >\"$d/owner\" "
+                     "&& echo \"$d\"" % (REMOTE_TMP, REMOTE_PREFIX, shlex.quote(owner)))
+        self.dir = r.stdout.strip().splitlines()[-1]
+        self.build = placement.build
+        self.push_kit(placement)
+        self._measure_clock()
+
+    def connect(self, run_id):
+        """The master connection every later command goes through."""
         # The control socket's directory, short (a socket path has ~100 bytes)
         # and named after the run, so a killed run's is removed with its lock.
-        self._ctl_dir = runlock.private_dir(placement.lab_id(), "ssh")
+        self._ctl_dir = runlock.private_dir(run_id, "ssh")
         self._master = procs.spawn(self._base() + ["-M", "-N", "-o", "ControlMaster=yes",
                                                    self.host], stderr=subprocess.PIPE)
         deadline = time.monotonic() + CONNECT_TIMEOUT_S + 5
@@ -120,14 +134,6 @@ class SshHost(Host):
             if time.monotonic() > deadline:
                 raise HostError("%s: no ssh connection within %d s" % (self.spec, CONNECT_TIMEOUT_S))
             time.sleep(0.05)
-        self.remove_leftovers(placement)
-        owner = "%s %s\n" % (machine_id(), placement.lab_id())
-        r = self._sh("umask 077 && d=$(mktemp -d %s/%sXXXXXX) && printf %%s %s >\"$d/owner\" "
-                     "&& echo \"$d\"" % (REMOTE_TMP, REMOTE_PREFIX, shlex.quote(owner)))
-        self.dir = r.stdout.strip().splitlines()[-1]
-        self.build = placement.build
-        self.push_kit(placement)
-        self._measure_clock()
 
     def close(self):
         if self._master is None:
@@ -147,16 +153,17 @@ class SshHost(Host):
         self._sh("for f in %s/pids/*; do [ -e \"$f\" ] && kill -s KILL -- -\"${f##*/}\" "
                  "\"${f##*/}\" 2>/dev/null; done; rm -rf %s" % (q, q), check=False, timeout=30)
 
-    def remove_leftovers(self, placement):
-        """Directories of runs from this machine whose harness is gone."""
+    def remove_leftovers(self, alive, say):
+        """Directories of runs from this machine whose harness is gone (alive(run
+        ID) says whether it is)."""
         r = self._sh("for d in %s/%s*; do [ -f \"$d/owner\" ] && echo \"$d $(cat \"$d/owner\")\"; "
                      "done; true" % (REMOTE_TMP, REMOTE_PREFIX), check=False)
         me = machine_id()
         for line in r.stdout.splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[1] == me and not placement.lab_alive(parts[2]):
+            if len(parts) == 3 and parts[1] == me and not alive(parts[2]):
                 self._kill_dir(parts[0])
-                placement.say("%s: removed %s, left by a run that was killed" % (self.spec, parts[0]))
+                say("%s: removed %s, left by a run that was killed" % (self.spec, parts[0]))
 
     def _measure_clock(self):
         """Its clock against ours, from the quickest of a few round trips over one

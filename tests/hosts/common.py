@@ -102,6 +102,17 @@ def smoke_run(out, host_args, what):
         return rows, json.load(f), run
 
 
+def aligned(m):
+    """A merged result's windows coincide -- or, on a machine too busy for that,
+    the generator that began late said so (and the point is then invalid): what
+    --start-at must guarantee, a delay never passed off as a load."""
+    from lib import generators
+    if generators.skew_problem(m) is None:
+        return True
+    late = m.get("start_late_ms") or 0
+    return late > 0 and late >= (m.get("window_skew_ms") or 0) * 0.5
+
+
 def begin(name, why=None):
     """A root-only test starts: says "not testable here" (and exits) when it cannot
     run; else returns (start time, the machine's state to compare at the end)."""

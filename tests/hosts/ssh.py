@@ -18,7 +18,8 @@ machine's own network.
    gone; closing removes the run directory.
 4. Nothing left behind: a controller killed with SIGKILL takes its ssh
    connection with it, and lb-run there kills what it ran; the directory it left
-   is removed by the next run that opens the host.  SIGINT cleans up at once.
+   is removed by the next run that opens the host, or by `harness/hosts clean`.
+   SIGINT cleans up at once.
 5. harness/run with the server on the ssh host, named in a run configuration
    file: a smoke run completes, the server's /proc read there, its stats brought
    back, both hosts in meta.json, its directory there removed.
@@ -33,7 +34,8 @@ import sys
 import tempfile
 import time
 
-from common import BUILD, SSHD, InNetns, Sshd, begin, check, finish, smoke_run, wait_gone
+from common import (BUILD, ROOT, SSHD, InNetns, Sshd, aligned, begin, check, finish, smoke_run,
+                    wait_gone)
 
 from lib import generators, netlab, placement, procs, runlock
 
@@ -99,7 +101,8 @@ def miniature_run(spec, opts, tmp):
         check(m["requests"] > 0 and all(x["requests"] > 0 for x in m["generators"])
               and lo <= st["requests"] <= hi,
               "the server counted %d, the two generators %d..%d" % (st["requests"], lo, hi))
-        check(generators.skew_problem(m) is None, "the windows coincide (%s ms)" % m["window_skew_ms"])
+        check(aligned(m), "the windows coincide, or a late start is reported (skew %s ms, late %s ms)"
+              % (m.get("window_skew_ms"), m.get("start_late_ms")))
         # A command stopped through the transport gets its signal and is gone.
         p = h.spawn(["sleep", "300"])
         pids = remote_pids(rdir)
@@ -140,7 +143,17 @@ def child(spec, opts_json):
         pl.close()
 
 
-def interrupted(spec, opts, sig):
+def write_config(tmp, spec, opts):
+    conf = os.path.join(tmp, "rig.toml")
+    with open(conf, "w") as f:
+        f.write('[hosts]\nserver = "%s"\nclients = ["local"]\n\n[ssh]\noptions = [%s]\n'
+                % (spec, ", ".join('"%s"' % o for o in opts)))
+    return conf
+
+
+def interrupted(spec, opts, sig, tmp=None):
+    """sig to a controller in the middle of a run; with tmp (SIGKILL), the leftover
+    is removed by `harness/hosts clean` instead of the next run."""
     name = signal.Signals(sig).name
     p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "child", spec, json.dumps(opts)],
                          stdout=subprocess.PIPE, text=True)
@@ -163,6 +176,13 @@ def interrupted(spec, opts, sig):
         check(not os.path.exists(rdir), "SIGINT: the run removed its directory there")
         return
     check(os.path.isdir(rdir), "SIGKILL: the run's directory is left there")
+    if tmp:
+        r = subprocess.run([os.path.join(ROOT, "harness", "hosts"), "clean", spec, "--config",
+                            write_config(tmp, spec, opts)], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and not os.path.exists(rdir) and "left by a run that was killed"
+              in r.stdout, "SIGKILL: harness/hosts clean removed it and said so (%s)"
+              % (r.stdout + r.stderr).strip())
+        return
     said = []
     pl = placement.Placement.parse(spec, ["local"], ssh_options=opts)
     pl.open(build=BUILD, say=said.append)
@@ -174,10 +194,7 @@ def interrupted(spec, opts, sig):
 def harness_run(spec, opts, tmp):
     """harness/run with its server on the ssh host, named in a run configuration
     file: a smoke run of one model, the generator here."""
-    conf = os.path.join(tmp, "rig.toml")
-    with open(conf, "w") as f:
-        f.write('[hosts]\nserver = "%s"\nclients = ["local"]\n\n[ssh]\noptions = [%s]\n'
-                % (spec, ", ".join('"%s"' % o for o in opts)))
+    conf = write_config(tmp, spec, opts)
     got = smoke_run(os.path.join(tmp, "runs"), ["--config", conf], "with an ssh server host")
     if got is None:
         return
@@ -222,6 +239,7 @@ def main():
             miniature_run(spec, opts, run_dir)
             interrupted(spec, opts, signal.SIGINT)
             interrupted(spec, opts, signal.SIGKILL)
+            interrupted(spec, opts, signal.SIGKILL, tmp)
             harness_run(spec, opts, tmp)
     finally:
         if sshd:
