@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 from . import netlab, procs
 
@@ -75,6 +76,12 @@ class Host:
     def machine(self):
         """Which machine the host is: namespaces share this one's cores."""
         return "this machine"
+
+    @property
+    def python(self):
+        """The Python that runs the harness's helpers there (agent.py, faultgen.py):
+        the harness's own on this machine."""
+        return sys.executable
 
     def run(self, argv, timeout=60, input=None):
         return procs.run(self.command(argv), timeout, input=input)

@@ -19,7 +19,6 @@ suite goes on with the next point.
 import dataclasses
 import json
 import os
-import sys
 import time
 
 from . import (analysis, callgrind, capture, generators, hosts, idleconns, loadgen, models,
@@ -166,7 +165,7 @@ def run_point(env, p, raw_base):
                 fh = fault_host
                 fault = fh.spawn(
                     ["taskset", "-c", p.gen_cpus,
-                     sys.executable if fh.kind != "ssh" else "python3",
+                     fh.python,
                      fh.path(os.path.join(env.harness_dir, "lib", "faultgen.py")),
                      "--target", "%s:%d" % (pl.target(fh), srv.port), "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),

@@ -24,7 +24,7 @@ class Sampler:
     def open(self):
         if self.host.kind != "local":
             agent = hosts.ROOT + "/harness/remote/agent.py"
-            self.proc = self.host.spawn_rpc(["python3", self.host.path(agent)])
+            self.proc = self.host.spawn_rpc([self.host.python, self.host.path(agent)])
         return self
 
     def close(self):

@@ -204,7 +204,7 @@ def _http_ok(port, timeout, proc, host=None):
             return False
         if host is not None and host.kind != "local":
             try:
-                if host.run(["python3", "-c", _PROBE, str(port)], timeout=5).returncode == 0:
+                if host.run([host.python, "-c", _PROBE, str(port)], timeout=5).returncode == 0:
                     return True
             except procs.ChildError:
                 pass
@@ -237,6 +237,6 @@ def _free_port(host):
         port = s.getsockname()[1]
         s.close()
         return port
-    r = host.run(["python3", "-c", "import socket; s = socket.socket(); s.bind(('', 0)); "
+    r = host.run([host.python, "-c", "import socket; s = socket.socket(); s.bind(('', 0)); "
                   "print(s.getsockname()[1])"], timeout=10)
     return int(r.stdout.strip())

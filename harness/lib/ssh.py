@@ -296,6 +296,10 @@ class SshHost(Host):
     def machine(self):
         return "ssh:" + self.host
 
+    @property
+    def python(self):
+        return "python3"
+
     def push(self, local_paths):
         """Copies files of the run directory to the same places in its copy there."""
         buf = io.BytesIO()
