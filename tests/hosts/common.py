@@ -13,7 +13,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 BUILD = os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build"))
-from lib import netlab, procs  # noqa: E402
+from lib import netlab, procs, runlock  # noqa: E402
 SSHD = "/usr/sbin/sshd"
 
 failures = []
@@ -55,14 +55,17 @@ def root_links():
 
 class MachineState:
     """The namespaces and links of the machine now, to compare after the test:
-    nothing of the project's may remain (other sessions' may come and go)."""
+    nothing of the project's may remain.  (Other sessions' runs may come and go
+    meanwhile: a namespace counts against the test when it is new and its run is
+    over.)"""
 
     def __init__(self):
         self.links = set(root_links())
+        self.namespaces = set(netns_list())
 
-    def check_clean(self, what, lab_id=None):
-        ours = [n for n in netns_list() if n.startswith("loopbench-")
-                and (lab_id is None or n.startswith("loopbench-%s-" % lab_id))]
+    def check_clean(self, what):
+        ours = [n for n in netns_list() if n not in self.namespaces and netlab.NS_RE.match(n)
+                and not runlock.alive(netlab.NS_RE.match(n).group(1))]
         check(not ours, "%s: no namespace of ours left (%s)" % (what, " ".join(ours) or "none"))
         new = [l for l in root_links() if l not in self.links]
         check(not new, "%s: no new link in the root namespace (%s)" % (what, " ".join(new) or "none"))
