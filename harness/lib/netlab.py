@@ -10,9 +10,10 @@ server's side and 10.99.K.2 on the other.
 Why no bridge: everything here runs on the machine's own cores, the plumbing of
 the network included.  A packet through a bridge crosses two veth pairs and the
 bridge's forwarding, all charged to the CPU that sent it -- the server's, for
-every response.  A direct pair is one crossing, the same work as loopback's, so
-a lab run differs from a local run by the placement of the roles, not by the
-cost of a software switch that a real switch would not charge to the hosts.  Each
+every response.  A direct pair is one crossing -- like loopback, a packet handed
+to the receiving side's backlog once -- so a lab run differs from a local run by
+the placement of the roles, not by the cost of a software switch that a real
+switch would not charge to the hosts.  Each
 client's link is a pair of its own, so anything done to one client's path (a
 delay, say) is done to that link alone.
 
