@@ -32,7 +32,8 @@ def experiment_summary(run_dir, mod, meta, draw=True):
         err = plots.render(f, d.exp_dir) if draw else None
         figs.append({"name": f.name, "caption": f.caption, "error": err})
     try:
-        verdicts = mod.verdicts(d) if d.rows or mod.NAME == "instr" else []
+        verdicts = (mod.verdicts(d) if d.rows or getattr(mod, "VERDICT_WITHOUT_ROWS", mod.NAME == "instr")
+                    else [])
     except Exception as e:
         verdicts = [verdict.Verdict(c, verdict.NOT_DECIDED, "the verdict rule failed: %r" % e,
                                     mod.NAME) for c in mod.CLAIMS]
