@@ -281,6 +281,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     meta["unsupported"].update(env.unsupported)
     meta["checks"] = env.checks
     meta["failures"] = env.failures
+    if meta.get("network"):
+        meta["network"] = pl.network() or meta["network"]
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
     try:
         report.write_run(run_dir)
@@ -358,6 +360,9 @@ class _WiredHosts:
     def close(self):
         if not getattr(self.m, "WIRE", False):
             return
+        net = self.env.placement.network()
+        if net:     # now with how the points scheduled the wire
+            self.meta["experiments"][self.m.NAME]["network"] = net
         if self.saved is not None:
             self.env.sampler.close()
             self.env.placement.close()

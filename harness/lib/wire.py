@@ -120,6 +120,8 @@ def _qdisc_works(args):
         except (OSError, subprocess.TimeoutExpired) as e:
             return None, str(e)
         err = (r.stderr or r.stdout).strip()
+        if err.startswith("Error: "):
+            err = "tc: " + err[len("Error: "):].rstrip(".")
         if r.returncode == 0:
             return True, ""
         if "unknown" in err.lower() or "not supported" in err.lower():
@@ -183,7 +185,7 @@ def pin_cpus(cores, server_cpus, gen_cpus):
     if free:
         return [free[-1]], "a CPU of its own"
     return sorted(set(cpu_list(gen_cpus)) - set(cpu_list(server_cpus))) or cpu_list(gen_cpus), \
-        "the load generator's CPU (no CPU is free of the server and the generator)"
+        "the load generator's CPU: none is free of the server and the generator"
 
 
 # ---- the delay line ------------------------------------------------------------
