@@ -54,6 +54,28 @@ def options():
     r = subprocess.run([RUN, "concurrency", "--smoke", "--server-host", "ns:srv", "--client-hosts",
                         "ns:c1", "--loss", "200", "--list"], capture_output=True, text=True, timeout=60)
     check(r.returncode == 2 and "--loss" in r.stderr, "harness/run refuses --loss 200")
+    # The run configuration's [network], and the options over it.
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write('[hosts]\nserver = "ns:srv"\nclients = ["ns:c1"]\n'
+                '[network]\nrtt_ms = 10\nloss = 0.5\nmechanism = "delayline"\n')
+    try:
+        pl = placement.from_args(config=f.name)
+        check(pl.shaping == wire.Shaping(10, 0.5, 0) and pl.mechanism == "delayline",
+              "[network] gives the client links their shaping (%s, %s)" % (pl.shaping, pl.mechanism))
+        pl = placement.from_args(config=f.name, rtt_ms="5")
+        check(pl.shaping.rtt_ms == 5 and pl.shaping.loss_pct == 0.5, "--rtt-ms overrides [network]")
+        with open(f.name, "a") as g:
+            g.write("jitter_ms = 1\n")
+        try:
+            placement.from_args(config=f.name)
+            check(False, "an unknown [network] key is refused")
+        except placement.HostError as e:
+            check("jitter_ms" in str(e), "an unknown [network] key is refused (%s)" % e)
+    finally:
+        os.unlink(f.name)
+    check(wire.netem_args(wire.Shaping(20, 1, 100)) ==
+          ["netem", "limit", "1000", "delay", "10000us", "loss", "1%", "rate", "100000kbit"],
+          "netem gets half the round trip each way, the loss and the rate")
 
 
 def serve(pl, tmp, proto="http"):
