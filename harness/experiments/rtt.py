@@ -170,10 +170,11 @@ def figures(d):
               "nrtt": len(xs)})
     return [plots.Figure("rtt_inflight", "rtt_inflight.gp",
                          "The same load, %d requests/s in open loop, at each round-trip time "
-                         "added on the wire: requests in flight (the generator's throughput "
-                         "times its mean latency; dashed, Little's law X·R), the server's "
-                         "threads, its resident memory, and p99 (unanswered requests counted "
-                         "as the timeout). The generator opens 10 + 2·X·R connections."
+                         "added on the wire: requests in flight (the offered rate times the "
+                         "mean latency, requests timed out counted at the timeout; dashed, "
+                         "Little's law X·R), the server's threads, its resident memory, and "
+                         "p99 (unanswered requests counted as the timeout). The generator "
+                         "opens 10 + 2·X·R connections."
                          % RATE, data, v)]
 
 
@@ -200,7 +201,8 @@ def wire_summary(d):
         late = [dd.get("late_us") or {} for l in links for dd in (l.get("directions") or {}).values()]
         share = A.agg([100.0 * l["cpu_s"] / l["wall_s"] for l in links
                        if l.get("cpu_s") is not None and l.get("wall_s")])
-        lp = A.median_of([r for r in light if rtt_of(r) == rtt], "p50_us")
+        lr = [r for r in light if rtt_of(r) == rtt]
+        lp = A.median_of(lr, "p50_us")
         out.append({"rtt_ms": rtt, "mechanism": links[0].get("mechanism"),
                      "cpu_ns_per_packet": cpu[0] if cpu else None,
                      "late_p50_us": A.agg([x.get("p50") for x in late]),
@@ -209,8 +211,9 @@ def wire_summary(d):
                                         default=None),
                      "cpu_share_pct": share[0] if share else None,
                      "light_p50_us": lp,
+                     "light_valid": "%d of %d" % (sum(1 for r in lr if A.is_valid(r)), len(lr)),
                      "added_ms": None if lp is None or base is None else (lp - base) / 1000.0,
-                     "cpus": sorted({str(p.get("info", {}).get("wire", {}).get("cpus"))
+                     "cpus": sorted({"CPU " + ",".join(map(str, p["info"]["wire"].get("cpus") or []))
                                      for p, _ in pts})})
     return out
 
@@ -244,14 +247,15 @@ def tables(d):
                      "is how long after its due time a packet left, the CPU includes the "
                      "receiving kernel's work for each packet it delivers)",
                      ["RTT ms", "mechanism", "measured at %d req/s (p50)" % LIGHT_RATE,
-                      "added over RTT 0", "CPU µs/packet", "share of its CPU", "late p50 µs",
-                      "late p99 µs", "late max µs", "pinned to"],
+                      "added over RTT 0", "light points valid", "CPU µs/packet",
+                      "share of its CPU", "late p50 µs", "late p99 µs", "late max µs",
+                      "pinned to"],
                      [["%g" % (w["rtt_ms"] or 0), w["mechanism"] or "—", A.fmt_us(w["light_p50_us"]),
-                       "—" if w["added_ms"] is None else "%.2f ms" % w["added_ms"],
+                       "—" if w["added_ms"] is None else "%.2f ms" % w["added_ms"], w["light_valid"],
                        "—" if w["cpu_ns_per_packet"] is None else "%.1f" % (w["cpu_ns_per_packet"] / 1000),
                        "—" if w["cpu_share_pct"] is None else "%.1f%%" % w["cpu_share_pct"],
                        f(w["late_p50_us"]), f(w["late_p99_us"]), A.fmt_num(w["late_max_us"]),
-                       " ".join(w["cpus"])] for w in ws]))
+                       "; ".join(w["cpus"])] for w in ws]))
     return out
 
 
@@ -364,8 +368,10 @@ def context(d):
     for w in wire_summary(d):
         if w["rtt_ms"] and w["added_ms"] is not None:
             out.append("The wire set to %g ms added %.2f ms at %d req/s (%s; the light load's p50 "
-                       "over its p50 at RTT 0)." % (w["rtt_ms"], w["added_ms"], LIGHT_RATE,
-                                                   w["mechanism"]))
+                       "over its p50 at RTT 0; %s light points valid, the others' generator "
+                       "woke late and adds its lateness)." % (w["rtt_ms"], w["added_ms"],
+                                                              LIGHT_RATE, w["mechanism"],
+                                                              w["light_valid"]))
     for s in sorted({A.series(r) for r in rows}, key=A.series_key):
         if s in ("threads",) or models.is_event(s.split("+")[0]):
             continue

@@ -15,11 +15,15 @@ to the receiving side's backlog once -- so a lab run differs from a local run by
 the placement of the roles, not by the cost of a software switch that a real
 switch would not charge to the hosts.  Each
 client's link is a pair of its own, so anything done to one client's path (a
-delay, say) is done to that link alone.
+delay, say) is done to that link alone: a link may carry a wire (lib/wire.py),
+netem on the pair's ends or the delay line's two TUN devices in the pair's place,
+with the same names and addresses.
 
 Nothing of a lab is in the root namespace: no address, no route, no link (both
 ends of each pair are made inside their namespaces), so `ip link` and the
 machine's routing are untouched, and deleting the namespaces deletes the links.
+(The delay line is a process of this machine; its devices are inside the
+namespaces and vanish with it, and it dies with the harness.)
 
 Leftovers: a lab's namespaces carry its run's ID, and the run holds its lock
 (lib/runlock.py) for as long as it lives.  A `loopbench-*` namespace whose run

@@ -269,6 +269,7 @@ class Placement:
             return None
         return {"mechanism": self.wire_spec.mechanism, "why": self.wire_why,
                 "scheduling": sorted({w.sched for w in ws.values() if w.sched}),
+                "cpus": sorted({c for w in ws.values() for c in (w.cpus or [])}),
                 "shaping": self.shaping_now.as_dict() if self.shaping_now else None,
                 "links": ["%s - %s" % (self.server.spec, "ns:" + c) for c in ws],
                 "queue_limit_packets": wire.LIMIT}

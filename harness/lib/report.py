@@ -106,8 +106,10 @@ def network_line(net, every_point=False):
                       if x))
     mech = {"delayline": "build/delayline, a TUN wire between the namespaces",
             "netem": "tc netem on the veth pairs"}.get(net.get("mechanism"), net.get("mechanism"))
-    return ("%s on the client links, by %s (%s; scheduled %s)"
-            % (what, mech, net.get("why"), ", ".join(net.get("scheduling") or []) or "as the kernel does"))
+    where = (" on CPU %s" % ",".join(map(str, net["cpus"]))) if net.get("cpus") else ""
+    return ("%s on the client links, by %s (%s), run%s, scheduled %s"
+            % (what, mech, net.get("why"), where,
+               ", ".join(net.get("scheduling") or []) or "as the kernel does"))
 
 
 def hosts_line(meta):
