@@ -13,8 +13,8 @@ TEST_TARGETS += test-unit
 
 $(UNIT_OBJS): CFLAGS += $(CUNIT_CFLAGS) -Iservers
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIBCOMMON) -lhttp_parser $(CUNIT_LIBS) $(LDLIBS)
+$(UNIT_BIN): $(UNIT_OBJS) $(LIBCOMMON) $(LLHTTP_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIBCOMMON) $(LLHTTP_LIB) $(CUNIT_LIBS) $(LDLIBS)
 
 .PHONY: test-unit
 test-unit: $(UNIT_BIN)

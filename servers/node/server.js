@@ -531,9 +531,10 @@ function echoBody(req, res) {
 	});
 }
 
-// The path and query of a request target, as http-parser's URL parser gives the C
-// models: a fragment is dropped, and an absolute-form target
-// (http://host[:port]/path) is reduced to its path ("/" when it has none).
+// The path and query of a request target, as the C models split it
+// (servers/common/http.c, split_target): a fragment is dropped, and an
+// absolute-form target (http://host[:port]/path) is reduced to its path ("/" when
+// it has none).
 function splitTarget(url) {
 	const hash = url.indexOf('#');
 	if (hash >= 0)
@@ -546,6 +547,30 @@ function splitTarget(url) {
 	}
 	const q = url.indexOf('?');
 	return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
+}
+
+// What RFC 9112 asks of a server and llhttp leaves to it, checked as the C
+// models check it (servers/common/http.c): Host -- exactly one in an HTTP/1.1
+// request, at most one in any, its value uri-host [":" port] (section 3.2) --
+// and no Transfer-Encoding in an HTTP/1.0 request (section 6.1).  A request
+// that breaks one is malformed: 400, then close.
+const HOST_VALUE = /^(?:\[[A-Za-z0-9\-._~!$&'()*+,;=:]*\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
+
+function headOk(req) {
+	const raw = req.rawHeaders;
+	let hosts = 0, hostOk = true, te = false;
+	for (let i = 0; i < raw.length; i += 2) {
+		const name = raw[i].toLowerCase();
+		if (name === 'host') {
+			hosts++;
+			hostOk = hostOk && HOST_VALUE.test(raw[i + 1].replace(/[ \t]+$/, ''));
+		} else if (name === 'transfer-encoding') {
+			te = true;
+		}
+	}
+	const v11 = req.httpVersionMajor === 1 && req.httpVersionMinor === 1;
+	const v10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+	return hostOk && hosts <= 1 && !(v11 && hosts === 0) && !(v10 && te);
 }
 
 function onRequest(req, res) {
@@ -564,6 +589,10 @@ function onRequest(req, res) {
 		}
 	});
 
+	if (!headOk(req)) {
+		stats.errors++;
+		return sendError(res, 400, { Connection: 'close' });
+	}
 	const [path, query] = splitTarget(req.url);
 	const method = req.method;
 
@@ -614,7 +643,8 @@ function onRequest(req, res) {
 function onCheckContinue(req, res) {
 	const cl = req.headers['content-length'];
 	const chunked = req.headers['transfer-encoding'] !== undefined;
-	if (chunked || (cl !== undefined && Number(cl) > 0 && Number(cl) <= opts.maxBody))
+	if (headOk(req) &&
+	    (chunked || (cl !== undefined && Number(cl) > 0 && Number(cl) <= opts.maxBody)))
 		res.writeContinue();
 	onRequest(req, res);
 }
@@ -674,6 +704,7 @@ function httpServer() {
 	});
 	srv.timeout = 0;
 	srv.keepAliveTimeout = 0;
+	srv.maxHeadersCount = 0;	/* every field line in rawHeaders, for headOk() */
 	srv.on('request', onRequest);
 	srv.on('checkContinue', onCheckContinue);
 	srv.on('checkExpectation', onRequest);
