@@ -16,9 +16,12 @@
  *   line (section 2.2).  The first rejects a bare CR (section 2.2), such as a
  *   header block ended by CR LF CR and another byte (CVE-2025-23167; strict
  *   mode rejects that one too).
- * - A field line needs a name (section 5.1: field-name is a token).
- * - Transfer-Encoding, in any form, even empty, is refused beside
- *   Content-Length (section 6.3) and in an HTTP/1.0 request (section 6.1).
+ * - A field line needs a name (section 5.1: field-name is a token), and a
+ *   trailer section has no Content-Length (node refuses one too).
+ * - Transfer-Encoding, in any form, is refused beside Content-Length
+ *   (section 6.3) and in an HTTP/1.0 request (section 6.1); a
+ *   Transfer-Encoding line that names no coding is refused too (node's llhttp
+ *   takes some such lines and not others).
  * - Host: an HTTP/1.1 request has exactly one, any request at most one, and
  *   its value is uri-host [":" port] (section 3.2).
  * Each of those is a malformed request: 400, then close.
@@ -465,7 +468,7 @@ static bool head_ok(const struct session *s)
 
 	if (r->hosts > 1 || r->host_bad || (http11 && r->hosts == 0))
 		return false;
-	if (r->te_seen && ((p->flags & F_CONTENT_LENGTH) || http10))
+	if (r->te_bad || (r->te_seen && ((p->flags & F_CONTENT_LENGTH) || http10)))
 		return false;
 	return true;
 }
@@ -531,25 +534,27 @@ static bool name_is(const struct http_req *r, const char *lit)
 static int on_header_field_complete(llhttp_t *p)
 {
 	struct http_req *r = &((struct session *)p->data)->req;
+	bool bad = r->name_len == 0;	/* ": value" */
 
-	if (r->name_len == 0)
-		return -1;		/* ": value" */
 	r->field = FIELD_OTHER;
-	if (r->phase == PH_HEAD) {	/* trailer fields mean nothing to us */
-		if (name_is(r, "host")) {
-			r->field = FIELD_HOST;
-			r->host_state = HOST_START;
-			if (r->hosts < 2)
-				r->hosts++;
-		} else if (name_is(r, "expect")) {
-			r->field = FIELD_EXPECT;
-			r->value_match = 0;
-		} else if (name_is(r, "transfer-encoding")) {
-			r->te_seen = true;
-		}
+	if (r->phase == PH_TRAILERS) {
+		/* Framing was decided by the head; node refuses this one too. */
+		bad = bad || name_is(r, "content-length");
+	} else if (name_is(r, "host")) {
+		r->field = FIELD_HOST;
+		r->host_state = HOST_START;
+		if (r->hosts < 2)
+			r->hosts++;
+	} else if (name_is(r, "expect")) {
+		r->field = FIELD_EXPECT;
+		r->value_match = 0;
+	} else if (name_is(r, "transfer-encoding")) {
+		r->field = FIELD_TE;
+		r->te_seen = true;
+		r->te_empty = true;	/* until a coding shows up */
 	}
 	r->name_len = 0;
-	return 0;
+	return bad ? -1 : 0;
 }
 
 /* Matches a[0..n) against lit from position *m on, case-insensitively;
@@ -573,6 +578,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 	if (r->field == FIELD_HOST) {
 		for (size_t i = 0; i < n; i++)
 			r->host_state = host_step(r->host_state, (unsigned char)at[i]);
+	} else if (r->field == FIELD_TE) {
+		/* Leading whitespace is not part of the value: any byte is a coding. */
+		r->te_empty = r->te_empty && n == 0;
 	} else if (r->field == FIELD_EXPECT) {
 		/* llhttp strips leading whitespace from values, not trailing. */
 		for (size_t i = 0; i < n && r->value_match >= 0; i++) {
@@ -590,6 +598,8 @@ static int on_header_value_complete(llhttp_t *p)
 
 	if (r->field == FIELD_HOST && !host_complete(r->host_state))
 		r->host_bad = true;
+	else if (r->field == FIELD_TE && r->te_empty)
+		r->te_bad = true;
 	else if (r->field == FIELD_EXPECT && r->value_match == 12)
 		r->expect_continue = true;
 	r->field = FIELD_OTHER;
@@ -717,6 +727,10 @@ static void message_done(struct session *s)
 {
 	struct http_req *r = &s->req;
 
+	/* A trailer section may say Connection: close (llhttp then refuses
+	 * whatever follows): the response says so, and we close. */
+	if (r->keep_alive && !llhttp_should_keep_alive(&s->parser))
+		r->keep_alive = false;
 	r->phase = PH_IDLE;
 	s->hdr_bytes = 0;
 	s->lines = LINE_LEAD;

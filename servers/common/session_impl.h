@@ -71,6 +71,8 @@ struct http_req {
 	uint8_t hosts;			/* Host lines, counted up to 2 */
 	bool host_bad;			/* a Host value that is not uri-host [":" port] */
 	bool te_seen;			/* a Transfer-Encoding line, even an empty one */
+	bool te_empty;			/* the current one has named no coding yet */
+	bool te_bad;			/* a Transfer-Encoding line named none */
 
 	char *url;			/* url_small, or a heap copy of HDR_MAX bytes */
 	uint32_t url_len;

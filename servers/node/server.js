@@ -443,6 +443,8 @@ function send(res, code, type, body, extra) {
 	if (extra)
 		for (const k in extra)
 			res.setHeader(k, extra[k]);
+	if (res.lbSocket && closesAfter(res))
+		res.lbSocket.lbClosing = true;
 	if (draining)
 		res.setHeader('Connection', 'close');
 	res.end(body);
@@ -552,13 +554,17 @@ function splitTarget(url) {
 // What RFC 9112 asks of a server and llhttp leaves to it, checked as the C
 // models check it (servers/common/http.c): Host -- exactly one in an HTTP/1.1
 // request, at most one in any, its value uri-host [":" port] (section 3.2) --
-// and no Transfer-Encoding in an HTTP/1.0 request (section 6.1).  A request
-// that breaks one is malformed: 400, then close.
+// and no Transfer-Encoding in an HTTP/1.0 request (section 6.1), nor beside
+// Content-Length even when empty (section 6.3; llhttp takes an empty one before
+// a Content-Length).  One more llhttp rejects only after node has emitted the
+// request: a Transfer-Encoding whose final coding is not chunked (section 6.3).
+// So is a Transfer-Encoding line that names no coding (llhttp takes some such
+// lines and not others).  A request that breaks one is malformed: 400, then close.
 const HOST_VALUE = /^(?:\[[A-Za-z0-9\-._~!$&'()*+,;=:]*\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 
 function headOk(req) {
 	const raw = req.rawHeaders;
-	let hosts = 0, hostOk = true, te = false;
+	let hosts = 0, hostOk = true, te = false, teEmpty = false;
 	for (let i = 0; i < raw.length; i += 2) {
 		const name = raw[i].toLowerCase();
 		if (name === 'host') {
@@ -566,15 +572,27 @@ function headOk(req) {
 			hostOk = hostOk && HOST_VALUE.test(raw[i + 1].replace(/[ \t]+$/, ''));
 		} else if (name === 'transfer-encoding') {
 			te = true;
+			teEmpty = teEmpty || raw[i + 1].trim() === '';
 		}
 	}
 	const v11 = req.httpVersionMajor === 1 && req.httpVersionMinor === 1;
 	const v10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
-	return hostOk && hosts <= 1 && !(v11 && hosts === 0) && !(v10 && te);
+	const coding = String(req.headers['transfer-encoding'] || '').trim();
+	const chunkedLast = coding === '' || /(?:^|,)[ \t]*chunked$/i.test(coding);
+	const clen = req.headers['content-length'] !== undefined;
+	return hostOk && hosts <= 1 && !(v11 && hosts === 0) && !(te && (v10 || clen || teEmpty)) &&
+		chunkedLast;
 }
 
 function onRequest(req, res) {
 	const socket = req.socket;
+	// Node parses ahead of its answers: after an answer that closes the
+	// connection, what follows is neither served nor answered.
+	if (socket.lbClosing)
+		return;
+	if (!res.shouldKeepAlive)
+		socket.lbClosing = true;
+	res.lbSocket = socket;
 	socket.lbInflight = (socket.lbInflight || 0) + 1;
 	socket.lbLastRes = res;
 	socket.lbLastReq = req;
@@ -643,7 +661,9 @@ function onRequest(req, res) {
 function onCheckContinue(req, res) {
 	const cl = req.headers['content-length'];
 	const chunked = req.headers['transfer-encoding'] !== undefined;
-	if (headOk(req) &&
+	// Only a response first in line: node's http module would put the 100 of a
+	// response queued behind pipelined ones after that response's head.
+	if (headOk(req) && res.socket && !req.socket.lbClosing &&
 	    (chunked || (cl !== undefined && Number(cl) > 0 && Number(cl) <= opts.maxBody)))
 		res.writeContinue();
 	onRequest(req, res);
@@ -656,12 +676,28 @@ function onCheckContinue(req, res) {
 function onClientError(err, socket) {
 	if (typeof err.code === 'string' && err.code.startsWith('HPE_'))
 		stats.errors++;	/* I/O errors were counted by the socket's 'error' listener */
-	if (socket.lbErrored || socket.destroyed)
-		return;
+	if (socket.lbErrored || socket.destroyed || socket.lbClosing)
+		return;		/* lbClosing: an answer already ends this connection */
 	socket.lbErrored = true;
 	if (err.code === 'ECONNRESET' || err.code === 'EPIPE' ||
 	    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
 		socket.destroy();
+		return;
+	}
+	const res = socket.lbLastRes, req = socket.lbLastReq;
+	// No second answer: not after a response that closes the connection (llhttp
+	// reports what follows it as HPE_CLOSED_CONNECTION), and not to a request
+	// answered already -- node answers at the head, and this error came in its
+	// body.  The connection closes once that answer is out; one still streaming
+	// cannot be finished, so it is cut.
+	const answered = req && !req.complete && res.headersSent;
+	if (res && (err.code === 'HPE_CLOSED_CONNECTION' || closesAfter(res) || answered)) {
+		if (res.writableFinished || res.destroyed)
+			lingerClose(socket);
+		else if (answered && !res.writableEnded)
+			socket.destroy();
+		else
+			res.once('finish', () => lingerClose(socket));
 		return;
 	}
 	const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -674,14 +710,9 @@ function onClientError(err, socket) {
 		socket.write(bytes, (e) => { if (!e) stats.requests++; });
 		lingerClose(socket);
 	};
-	const res = socket.lbLastRes, req = socket.lbLastReq;
 	if (!res || res.writableFinished || res.destroyed) {
 		answer();
 	} else if (req && !req.complete) {
-		if (res.headersSent) {
-			socket.destroy();	/* mid-response: nothing sane can follow */
-			return;
-		}
 		res.lbAbandoned = true;
 		const cur = socket._httpMessage;
 		if (!cur || cur === res || cur.writableFinished)
@@ -691,6 +722,11 @@ function onClientError(err, socket) {
 	} else {
 		res.once('finish', answer);
 	}
+}
+
+// True when the connection closes after this response.
+function closesAfter(res) {
+	return !res.shouldKeepAlive || /^close$/i.test(String(res.getHeader('Connection') || ''));
 }
 
 function httpServer() {

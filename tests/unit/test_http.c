@@ -207,6 +207,18 @@ static const struct http_case cases[] = {
 	{ "trailer section: bare LF",
 	  "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n\r\n",
 	  E400_CLOSE, true, 1 },
+	{ "a Transfer-Encoding line without a coding",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \t\r\n\r\n", E400_CLOSE, true, 1 },
+	{ "an empty Transfer-Encoding line beside chunked",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	  E400_CLOSE, true, 1 },
+	{ "trailer section: Content-Length",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 9\r\n\r\n",
+	  E400_CLOSE, true, 1 },
+	{ "trailer section: Connection: close closes",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nConnection: close\r\n\r\n"
+	  GET("/"),
+	  HDR_OCTET("1") CLOSE "\r\nz", true, 0 },
 	/* llhttp 8.1.0 takes one chunk-extension parameter; node's llhttp 9
 	 * takes more (docs/contract.md lists the difference). */
 	{ "two chunk-extension parameters",
