@@ -73,13 +73,13 @@ def results(d):
 
 
 # Where the instructions go: each object file's own instructions, grouped.
-PARTS = ["model and servers/common", "libhttp_parser", "event library", "libc", "other"]
+PARTS = ["model and servers/common", "HTTP parser", "event library", "libc", "other"]
 
 
 def _part(obj):
     if obj.startswith("srv-"):
         return PARTS[0]
-    if obj.startswith("libhttp_parser"):
+    if obj == "llhttp" or obj.startswith("libhttp_parser"):
         return PARTS[1]
     if obj.startswith(("libev.", "libuv.")):
         return PARTS[2]
@@ -179,6 +179,6 @@ def context(d):
         lines.append("Of which in the event library itself: " + ", ".join(
             "%s %.0f" % (s, sorted(v)[len(v) // 2])
             for s, v in sorted(lib.items(), key=lambda kv: A.series_key(kv[0]))) +
-            "; the protocol core and libhttp_parser are the same in every model "
+            "; the protocol core and the HTTP parser are the same in every model "
             "(table: where the instructions go).")
     return lines

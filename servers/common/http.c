@@ -28,9 +28,11 @@
  *
  * One request at a time.  The parser is paused in three callbacks:
  *
- * - on_headers_complete: to check the header-block limit and the rules above,
- *   route, answer Expect: 100-continue, and reject a declared body over
- *   --max-body at once.  llhttp stops after the block's final LF.
+ * - on_headers_complete, when a body follows: to check the header-block limit
+ *   and the rules above, route, answer Expect: 100-continue, and reject a
+ *   declared body over --max-body at once.  llhttp stops after the block's
+ *   final LF.  Without a body the request is complete there and then, so the
+ *   head is dealt with at on_message_complete instead.
  * - on_chunk_header of the last chunk: the trailer section that follows is a
  *   field section, checked like the head.
  * - on_message_complete: so that a pipelined request is dispatched (and its
@@ -91,6 +93,9 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
+/* A string literal: its length is known when compiling. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
 static char *put_u64(char *p, uint64_t v)
 {
 	char tmp[20];
@@ -115,32 +120,49 @@ static bool resp_close(const struct session *s)
 	       atomic_load_explicit(&s->srv->draining, memory_order_relaxed);
 }
 
-/* Queues the status line and headers. */
+/* A head's first bytes, up to the Content-Length value: one string per status
+ * and type, put together by the compiler. */
+#define HEAD_START(status, ctype) "HTTP/1.1 " status "\r\nContent-Type: " ctype "\r\nContent-Length: "
+#define START(status, ctype) \
+	(*len = sizeof HEAD_START(status, ctype) - 1, HEAD_START(status, ctype))
+
+static const char *head_start(int code, const char *ctype, size_t *len)
+{
+	switch (code) {
+	case 200:
+		return ctype == CT_OCTET ? START("200 OK", "application/octet-stream")
+					 : START("200 OK", "text/plain");
+	case 400: return START("400 Bad Request", "text/plain");
+	case 404: return START("404 Not Found", "text/plain");
+	case 405: return START("405 Method Not Allowed", "text/plain");
+	case 413: return START("413 Content Too Large", "text/plain");
+	case 431: return START("431 Request Header Fields Too Large", "text/plain");
+	default:  return START("500 Internal Server Error", "text/plain");
+	}
+}
+
+/* Queues the status line and headers (ctype: CT_TEXT or CT_OCTET). */
 static int put_head(struct session *s, int code, const char *ctype, uint64_t clen)
 {
 	const struct http_req *r = &s->req;
 	char *start = out_reserve(s, 256);	/* longest head is ~170 bytes */
 	char *p = start;
+	size_t len;
+	const char *first = head_start(code, ctype, &len);
 
 	if (!p)
 		return -ENOMEM;
-	p = put_str(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)code);
-	*p++ = ' ';
-	p = put_str(p, reason(code));
-	p = put_str(p, "\r\nContent-Type: ");
-	p = put_str(p, ctype);
-	p = put_str(p, "\r\nContent-Length: ");
-	p = put_u64(p, clen);
+	memcpy(p, first, len);
+	p = put_u64(p + len, clen);
 	if (code == 405) {
-		p = put_str(p, "\r\nAllow: ");
+		p = PUT_LIT(p, "\r\nAllow: ");
 		p = put_str(p, r->allow);
 	}
 	if (resp_close(s))
-		p = put_str(p, "\r\nConnection: close");
+		p = PUT_LIT(p, "\r\nConnection: close");
 	else if (r->ka_header)
-		p = put_str(p, "\r\nConnection: keep-alive");
-	p = put_str(p, "\r\n\r\n");
+		p = PUT_LIT(p, "\r\nConnection: keep-alive");
+	p = PUT_LIT(p, "\r\n\r\n");
 	out_commit(s, (size_t)(p - start));
 	return 0;
 }
@@ -272,30 +294,38 @@ static size_t scheme_len(const char *u, size_t n)
 static void split_target(const char *u, size_t n, const char **path, size_t *plen,
 			 const char **query, size_t *qlen)
 {
-	const char *hash = memchr(u, '#', n);
-	size_t skip = scheme_len(u, n);
-	const char *q;
+	size_t i = 0, skip = n > 0 && u[0] != '/' ? scheme_len(u, n) : 0;
 
-	if (hash)
-		n = (size_t)(hash - u);
-	if (skip > 0 && skip <= n) {
-		while (skip < n && u[skip] != '/' && u[skip] != '?')
-			skip++;
-		u += skip;
-		n -= skip;
-		if (n == 0 || u[0] == '?') {
+	/* Targets are short: a loop beats two memchr() calls. */
+	while (i < n && u[i] != '?' && u[i] != '#')
+		i++;
+	if (skip > 0) {
+		size_t a = skip;
+
+		while (a < i && u[a] != '/')
+			a++;
+		if (a == i) {		/* no path: "/" */
 			*path = "/";
 			*plen = 1;
-			*query = n ? u + 1 : "";
-			*qlen = n ? n - 1 : 0;
-			return;
+		} else {
+			*path = u + a;
+			*plen = i - a;
 		}
+	} else {
+		*path = u;
+		*plen = i;
 	}
-	q = memchr(u, '?', n);
-	*path = u;
-	*plen = q ? (size_t)(q - u) : n;
-	*query = q ? q + 1 : "";
-	*qlen = q ? n - *plen - 1 : 0;
+	if (i < n && u[i] == '?') {
+		size_t q = ++i;
+
+		while (i < n && u[i] != '#')
+			i++;
+		*query = u + q;
+		*qlen = i - q;
+	} else {
+		*query = "";
+		*qlen = 0;
+	}
 }
 
 static bool path_is(const char *p, size_t n, const char *lit)
@@ -351,43 +381,72 @@ static void route(struct session *s)
 /* ---- the rules llhttp 8.1.0 leaves to us ---- */
 
 /* Where lines_ok() is in a field section. */
-enum { LINE_LEAD, LINE_TEXT, LINE_CR, LINE_START };
+enum {
+	LINE_LEAD,	/* before a request line: CRs and LFs skipped, as llhttp skips them */
+	LINE_TEXT,	/* inside a line */
+	LINE_CR,	/* right after a CR */
+	LINE_START,	/* right after a line's CR LF */
+	LINE_END,	/* right after CR LF CR: the empty line that ends the section */
+};
 
 /* RFC 9112's line rules over a field section's bytes, in order, split
- * anywhere: a CR only before LF, an LF only after CR, and no line that begins
- * with SP or HTAB.  LINE_LEAD skips the CRs and LFs that may come before a
- * request line, as llhttp does; LINE_START is the state after a line's CRLF.
- * Returns false at the first byte that breaks a rule. */
+ * anywhere: an LF only after a CR, no line that begins with SP or HTAB, and an
+ * empty line that is CR LF and nothing else.  Only the bytes around each LF
+ * matter, and memchr() finds those; a CR inside a line is llhttp's to refuse
+ * (strict mode does, everywhere: the unit tests and fuzz-http's oracle check
+ * it).  Returns false at the first byte that breaks a rule. */
 static bool lines_ok(uint8_t *state, const char *p, size_t n)
 {
+	const char *end = p + n;
 	uint8_t st = *state;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
+	while (p < end) {
+		char c = *p;
 
-		if (c > ' ') {			/* the common case: inside a line */
-			if (st == LINE_CR)
-				return false;
-			st = LINE_TEXT;
-			continue;
-		}
-		if (st == LINE_LEAD) {
-			if (c == '\r' || c == '\n')
-				continue;
-			st = LINE_TEXT;
-		}
-		if (st == LINE_CR) {
+		switch (st) {
+		case LINE_LEAD:
+			if (c != '\r' && c != '\n')
+				st = LINE_TEXT;
+			else
+				p++;
+			break;
+		case LINE_START:
+			if (c == ' ' || c == '\t' || c == '\n')
+				return false;	/* folded, before the first field line, bare LF */
+			if (c == '\r') {
+				st = LINE_END;
+				p++;
+			} else {
+				st = LINE_TEXT;
+			}
+			break;
+		case LINE_END:
 			if (c != '\n')
-				return false;	/* a bare CR */
+				return false;	/* CR LF CR and another byte */
 			st = LINE_START;
-		} else if (c == '\r') {
-			st = LINE_CR;
-		} else if (c == '\n') {
-			return false;		/* a bare LF */
-		} else if (st == LINE_START && (c == ' ' || c == '\t')) {
-			return false;		/* folded, or before the first field line */
-		} else {
-			st = LINE_TEXT;
+			p++;
+			break;
+		case LINE_CR:
+			if (c == '\n') {
+				st = LINE_START;
+				p++;
+			} else {
+				st = LINE_TEXT;
+			}
+			break;
+		default: {
+			const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+			if (!lf) {
+				st = end[-1] == '\r' ? LINE_CR : LINE_TEXT;
+				p = end;
+			} else if (lf == p || lf[-1] != '\r') {
+				return false;	/* a bare LF */
+			} else {
+				st = LINE_START;
+				p = lf + 1;
+			}
+		}
 		}
 	}
 	*state = st;
@@ -405,13 +464,15 @@ static bool is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static bool is_regname(unsigned char c)
-{
-	static const char other[] = "-._~!$&'()*+,;=";
-
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       memchr(other, c, sizeof other - 1) != NULL;
-}
+/* The bytes of a reg-name: unreserved and sub-delims (RFC 3986).  A table,
+ * since every byte of every Host goes through it (range designators: a GNU C
+ * extension, in gcc and clang). */
+static const bool regname[256] = {
+	['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true,
+	['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true,
+	['!'] = true, ['$'] = true, ['&'] = true, ['\''] = true, ['('] = true, [')'] = true,
+	['*'] = true, ['+'] = true, [','] = true, [';'] = true, ['='] = true,
+};
 
 static uint8_t host_step(uint8_t st, unsigned char c)
 {
@@ -429,7 +490,7 @@ static uint8_t host_step(uint8_t st, unsigned char c)
 			return HOST_PORT;
 		if (ows)
 			return HOST_TRAIL;
-		return is_regname(c) ? HOST_NAME : HOST_BAD;
+		return regname[c] ? HOST_NAME : HOST_BAD;
 	case HOST_PCT1:
 		return is_hex(c) ? HOST_PCT2 : HOST_BAD;
 	case HOST_PCT2:
@@ -437,7 +498,7 @@ static uint8_t host_step(uint8_t st, unsigned char c)
 	case HOST_LITERAL:
 		if (c == ']')
 			return HOST_LITERAL_END;
-		return is_regname(c) || c == ':' ? HOST_LITERAL : HOST_BAD;
+		return regname[c] || c == ':' ? HOST_LITERAL : HOST_BAD;
 	case HOST_LITERAL_END:
 		if (c == ':')
 			return HOST_PORT;
@@ -520,15 +581,24 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
 	struct http_req *r = &((struct session *)p->data)->req;
 
-	for (size_t i = 0; i < n && r->name_len + i < FIELD_NAME_MAX; i++)
-		r->name[r->name_len + i] = lower(at[i]);
+	/* Only the names we look for matter, and none is longer. */
+	if (r->name_len + n <= FIELD_NAME_MAX)
+		memcpy(r->name + r->name_len, at, n);
 	r->name_len += (uint32_t)n;
 	return 0;
 }
 
+/* The field's name is lit (lower case), in any case. */
 static bool name_is(const struct http_req *r, const char *lit)
 {
-	return r->name_len == strlen(lit) && memcmp(r->name, lit, r->name_len) == 0;
+	size_t n = strlen(lit);
+
+	if (r->name_len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower(r->name[i]) != lit[i])
+			return false;
+	return true;
 }
 
 static int on_header_field_complete(llhttp_t *p)
@@ -576,8 +646,21 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 	struct http_req *r = &((struct session *)p->data)->req;
 
 	if (r->field == FIELD_HOST) {
-		for (size_t i = 0; i < n; i++)
-			r->host_state = host_step(r->host_state, (unsigned char)at[i]);
+		const unsigned char *a = (const unsigned char *)at, *end = a + n;
+		uint8_t st = r->host_state;
+
+		while (a < end) {
+			/* Runs of name or port bytes change nothing. */
+			if (st == HOST_NAME)
+				while (a < end && regname[*a])
+					a++;
+			else if (st == HOST_PORT)
+				while (a < end && *a >= '0' && *a <= '9')
+					a++;
+			if (a < end)
+				st = host_step(st, *a++);
+		}
+		r->host_state = st;
 	} else if (r->field == FIELD_TE) {
 		/* Leading whitespace is not part of the value: any byte is a coding. */
 		r->te_empty = r->te_empty && n == 0;
@@ -610,6 +693,10 @@ static int on_headers_complete(llhttp_t *p)
 {
 	struct session *s = p->data;
 
+	/* Without a body the request is complete at once: its head is dealt
+	 * with at on_message_complete, one pause instead of two. */
+	if (!(p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) && p->content_length == 0)
+		return 0;
 	s->pause = PAUSE_HEADERS;
 	return HPE_PAUSED;
 }
@@ -687,7 +774,8 @@ static const llhttp_settings_t settings = {
 
 /* ---- the request, step by step ---- */
 
-static void headers_done(struct session *s)
+/* The head is complete.  Returns false when the request failed there. */
+static bool headers_done(struct session *s)
 {
 	struct http_req *r = &s->req;
 	llhttp_t *p = &s->parser;
@@ -702,18 +790,18 @@ static void headers_done(struct session *s)
 	 * this callback, too late for a response head already queued. */
 	if (!head_ok(s) || ((p->flags & F_TRANSFER_ENCODING) && !chunked)) {
 		fail(s, 400);
-		return;
+		return false;
 	}
 	route(s);
 	if (!chunked && clen > s->srv->opts.max_body) {
 		fail(s, 413);
-		return;
+		return false;
 	}
 	/* 100 Continue only to HTTP/1.1 clients that will send a body. */
 	if (r->expect_continue && (chunked || clen > 0) &&
 	    p->http_major == 1 && p->http_minor >= 1 &&
 	    out_append(s, CONTINUE_100, sizeof CONTINUE_100 - 1) < 0)
-		return;
+		return false;
 	if (r->act == ACT_ECHO) {
 		if (chunked) {
 			r->act = ACT_ECHO_CHUNKED;
@@ -721,6 +809,7 @@ static void headers_done(struct session *s)
 			r->resp_started = true;
 		}
 	}
+	return true;
 }
 
 static void message_done(struct session *s)
@@ -729,7 +818,7 @@ static void message_done(struct session *s)
 
 	/* A trailer section may say Connection: close (llhttp then refuses
 	 * whatever follows): the response says so, and we close. */
-	if (r->keep_alive && !llhttp_should_keep_alive(&s->parser))
+	if (r->keep_alive && (s->parser.flags & F_CHUNKED) && !llhttp_should_keep_alive(&s->parser))
 		r->keep_alive = false;
 	r->phase = PH_IDLE;
 	s->hdr_bytes = 0;
@@ -788,7 +877,9 @@ static void paused(struct session *s)
 		s->lines = LINE_START;	/* right after the last chunk's CRLF */
 		break;
 	case PAUSE_MESSAGE:
-		message_done(s);
+		/* Without a body the head waited until now. */
+		if (s->req.phase != PH_HEAD || headers_done(s))
+			message_done(s);
 		break;
 	case PAUSE_NONE:
 		break;

@@ -65,7 +65,7 @@ struct http_req {
 	/* The field line being parsed, matched across split callbacks. */
 	enum http_field field;
 	uint32_t name_len;		/* bytes of its name so far */
-	char name[FIELD_NAME_MAX];	/* their first FIELD_NAME_MAX, lowercased */
+	char name[FIELD_NAME_MAX];	/* its bytes, when it is no longer than that */
 	int8_t value_match;		/* Expect: chars of "100-continue" matched, -1: other */
 	uint8_t host_state;		/* Host: where its value is in the grammar */
 	uint8_t hosts;			/* Host lines, counted up to 2 */

@@ -587,11 +587,9 @@ function headOk(req) {
 function onRequest(req, res) {
 	const socket = req.socket;
 	// Node parses ahead of its answers: after an answer that closes the
-	// connection, what follows is neither served nor answered.
+	// connection (send() notes it), what follows is neither served nor answered.
 	if (socket.lbClosing)
 		return;
-	if (!res.shouldKeepAlive)
-		socket.lbClosing = true;
 	res.lbSocket = socket;
 	socket.lbInflight = (socket.lbInflight || 0) + 1;
 	socket.lbLastRes = res;
@@ -689,9 +687,11 @@ function onClientError(err, socket) {
 	// reports what follows it as HPE_CLOSED_CONNECTION), and not to a request
 	// answered already -- node answers at the head, and this error came in its
 	// body.  The connection closes once that answer is out; one still streaming
-	// cannot be finished, so it is cut.
-	const answered = req && !req.complete && res.headersSent;
-	if (res && (err.code === 'HPE_CLOSED_CONNECTION' || closesAfter(res) || answered)) {
+	// cannot be finished, so it is cut.  An error in the body of a request not
+	// answered yet is that request's answer (below).
+	const inBody = req && !req.complete;
+	const answered = inBody && res.headersSent;
+	if (res && (answered || (!inBody && (err.code === 'HPE_CLOSED_CONNECTION' || closesAfter(res))))) {
 		if (res.writableFinished || res.destroyed)
 			lingerClose(socket);
 		else if (answered && !res.writableEnded)

@@ -28,6 +28,8 @@ The deliberate differences (docs/contract.md, "Framing"):
   trailer-close  a trailer section that says Connection: close: the C models
                  close after the response; node keeps the connection but
                  refuses anything more on it.
+  http09-lf      a request line without a version (HTTP/0.9) ended by a bare LF:
+                 node answers it and closes, the C models answer 400 and close.
   header-limit   node counts its 8 KiB header limit over the URL, field names and
                  values only, the C models over every byte of the header block.
   answer-at-head node answers a request when its head is in, the C models when the
@@ -360,7 +362,9 @@ def requests_of(data):
     """The input cut where request lines seem to start (a body may run into the
     next one): good enough to name the request a response belongs to, in inputs
     that are mostly well-formed."""
-    starts = [m.start() for m in REQUEST_LINE.finditer(data)] or [0]
+    starts = [m.start() for m in REQUEST_LINE.finditer(data)]
+    if not starts or data[:starts[0]].strip(b"\r\n"):
+        starts.insert(0, 0)     # a first request that does not look like one
     return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
 
 
@@ -393,6 +397,12 @@ def deliberate(data, c, node):
     if has_body and len(ns) == k + 1 and \
             ((cs[k:] == ["400"] and ns[k] != "400" and cc and nc) or (cs[k:] == [] and not cc)):
         return "answer-at-head"
+    # A request line without a version (HTTP/0.9) ended by a bare LF: node
+    # takes it (and closes after its answer), the C models refuse it.
+    first = req.split(b"\n", 1)[0]
+    if cs[k:] == ["400"] and cc and nc and len(ns) == k + 1 and b"\n" in req and \
+            not first.endswith(b"\r") and b" HTTP/" not in first:
+        return "http09-lf"
     if req.startswith(b"CONNECT ") and cc and nc and cs[k:] == ["404"] and ns[k:] == []:
         return "connect"
     # Node closes after answering, without 100 Continue, a request that expected
