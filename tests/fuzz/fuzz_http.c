@@ -78,7 +78,7 @@ struct tracker {
 	char value[HDR_LIMIT + 2];	/* and its value */
 	size_t value_len;
 	int hosts;
-	bool host_bad, te_seen;
+	bool host_bad, te_seen, te_empty;
 	char url[HDR_LIMIT + 2];
 	size_t url_len;
 	size_t body_cap;
@@ -165,7 +165,7 @@ static int tr_begin(llhttp_t *p)
 	t->body_cap = 0;
 	t->body_seen = 0;
 	t->hosts = 0;
-	t->host_bad = t->te_seen = false;
+	t->host_bad = t->te_seen = t->te_empty = false;
 	return 0;
 }
 
@@ -284,9 +284,10 @@ static int tr_field_done(llhttp_t *p)
 {
 	struct tracker *t = p->data;
 
-	if (t->name_len == 0)
-		t->bad_field = true;
 	t->name[t->name_len < sizeof t->name ? t->name_len : sizeof t->name - 1] = '\0';
+	/* A field needs a name; a trailer section has no Content-Length. */
+	if (t->name_len == 0 || (t->in_trailers && strcmp(t->name, "content-length") == 0))
+		t->bad_field = true;
 	t->value_len = 0;
 	return 0;
 }
@@ -311,6 +312,7 @@ static int tr_value_done(llhttp_t *p)
 		t->host_bad = t->host_bad || !host_valid(t->value, t->value_len);
 	} else if (!t->in_trailers && t->name_len == 17 && strcmp(t->name, "transfer-encoding") == 0) {
 		t->te_seen = true;
+		t->te_empty = t->te_empty || t->value_len == 0;	/* no coding named */
 	}
 	t->name_len = 0;
 	return 0;
@@ -336,7 +338,7 @@ static int tr_headers(llhttp_t *p)
 	e->ka_header = ka && v10;
 	/* RFC 9112 sections 3.2, 6.1 and 6.3, as servers/common/http.c has them. */
 	if (t->hosts > 1 || t->host_bad || (v11 && t->hosts == 0) ||
-	    (t->te_seen && ((p->flags & F_CONTENT_LENGTH) || v10)) ||
+	    (t->te_seen && ((p->flags & F_CONTENT_LENGTH) || v10 || t->te_empty)) ||
 	    ((p->flags & F_TRANSFER_ENCODING) && !chunked)) {
 		stop_with(t, 400, e->head);
 		return 0;
@@ -400,6 +402,9 @@ static int tr_complete(llhttp_t *p)
 		stop_with(t, 431, e->head);
 		return 0;
 	}
+	/* A trailer Connection: close: the response closes. */
+	if ((p->flags & F_CHUNKED) && !llhttp_should_keep_alive(p))
+		e->closes = true;
 	e->complete = true;
 	t->in_msg = false;
 	t->in_body = false;
