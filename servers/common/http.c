@@ -8,14 +8,14 @@
  * that every model agrees with node on where each request ends:
  *
  * - lines_ok() checks each field section -- the head, and a chunked body's
- *   trailers -- on the bytes the parser consumed: every CR is followed by LF,
- *   every LF follows a CR (as llhttp 9 and node require), and no line begins
- *   with SP or HTAB.  That last rule rejects obsolete line folding, which
- *   8.1.0 accepts (RFC 9112 section 5.2; CVE-2024-27982 hid a Content-Length
- *   behind a leading space that way), and whitespace before the first field
- *   line (section 2.2).  The first rejects a bare CR (section 2.2), such as a
- *   header block ended by CR LF CR and another byte (CVE-2025-23167; strict
- *   mode rejects that one too).
+ *   trailers -- on the bytes the parser consumed: every LF follows a CR (as
+ *   llhttp 9 and node require), no line begins with SP or HTAB, and the empty
+ *   line that ends the section is CR LF.  The second rule rejects obsolete
+ *   line folding, which 8.1.0 accepts (RFC 9112 section 5.2; CVE-2024-27982
+ *   hid a Content-Length behind a leading space that way), and whitespace
+ *   before the first field line (section 2.2); the third, a header block ended
+ *   by CR LF CR and another byte (CVE-2025-23167).  A bare CR anywhere else
+ *   (section 2.2) is refused by strict mode itself.
  * - A field line needs a name (section 5.1: field-name is a token), and a
  *   trailer section has no Content-Length (node refuses one too).
  * - Transfer-Encoding, in any form, is refused beside Content-Length
