@@ -602,6 +602,8 @@ function onRequest(req, res) {
 				lingerClose(socket);
 			else
 				armIdle(socket);
+		} else if (socket.lbAnswer && socket.lbInflight === 1) {
+			socket.lbAnswer();	/* only the abandoned one is left: onClientError */
 		}
 	});
 
@@ -713,12 +715,13 @@ function onClientError(err, socket) {
 	if (!res || res.writableFinished || res.destroyed) {
 		answer();
 	} else if (req && !req.complete) {
+		// This request's answer is the 400, after every earlier response
+		// (several may be queued behind the one on the socket).
 		res.lbAbandoned = true;
-		const cur = socket._httpMessage;
-		if (!cur || cur === res || cur.writableFinished)
+		if (socket.lbInflight <= 1)
 			answer();
 		else
-			cur.once('finish', answer);
+			socket.lbAnswer = () => { socket.lbAnswer = null; answer(); };
 	} else {
 		res.once('finish', answer);
 	}

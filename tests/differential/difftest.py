@@ -43,6 +43,7 @@ Interim 1xx responses are not compared: node sends 100 Continue on a looser test
 of the Expect value.
 """
 import argparse
+import ctypes
 import os
 import random
 import re
@@ -64,11 +65,17 @@ MAX_INPUT = 6144
 
 # --- servers ------------------------------------------------------------------------
 
+def die_with_parent():
+    """In the child: SIGKILL when the tester dies, however it dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+
+
 class Server:
     def __init__(self, binary):
         self.binary = binary
         self.proc = subprocess.Popen([binary] + SERVER_ARGS, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         line = self._first_line(20.0)
         m = re.match(rb"listening on ([0-9.]+):(\d+)", line)
         if not m:
@@ -440,15 +447,31 @@ def main(argv):
     a = ap.parse_args(argv)
 
     corpus = load_corpus(a.corpus)
+
+    # SIGTERM (a make interrupted, a timeout) ends the run as ^C does: the
+    # servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    srv = Server(a.server)
+    try:
+        ref = Server(a.reference)
+    except BaseException:
+        srv.stop()
+        raise
+    try:
+        return run(a, corpus, srv, ref)
+    finally:
+        for s in (srv, ref):
+            if s.alive():
+                s.stop()
+
+
+def run(a, corpus, srv, ref):
     gen = Gen(a.seed)
     lock = threading.Lock()
     state = {"n": 0, "kinds": {"corpus": 0, "generated": 0, "mutated": 0}, "retried": 0,
              "deliberate": {}, "failures": [], "agree_closed": 0, "statuses": 0, "end": None}
     pool = [d for _, d in corpus]
     queue = [("corpus", name, d) for name, d in corpus]
-
-    srv = Server(a.server)
-    ref = Server(a.reference)
     jobs = 1 if "iterative" in os.path.basename(a.server) else a.jobs
     print("difftest: %s (port %d) against %s (port %d), seed %d, %d corpus inputs, then %.0f s"
           % (a.server, srv.port, a.reference, ref.port, a.seed, len(corpus), a.seconds))
@@ -515,7 +538,7 @@ def main(argv):
                         " (" + why + ")" if why else "", escape(data)[:600]))
                     sys.stdout.flush()
 
-    threads = [threading.Thread(target=worker) for _ in range(jobs)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
     t0 = time.monotonic()
     for t in threads:
         t.start()
