@@ -551,15 +551,16 @@ function splitTarget(url) {
 	return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
 }
 
-// What RFC 9112 asks of a server and llhttp leaves to it, checked as the C
-// models check it (servers/common/http.c): Host -- exactly one in an HTTP/1.1
-// request, at most one in any, its value uri-host [":" port] (section 3.2) --
-// and no Transfer-Encoding in an HTTP/1.0 request (section 6.1), nor beside
-// Content-Length even when empty (section 6.3; llhttp takes an empty one before
-// a Content-Length).  One more llhttp rejects only after node has emitted the
-// request: a Transfer-Encoding whose final coding is not chunked (section 6.3).
-// So is a Transfer-Encoding line that names no coding (llhttp takes some such
-// lines and not others).  A request that breaks one is malformed: 400, then close.
+// What RFC 9112 asks of a server and llhttp leaves to it is checked here as the C
+// models check it (servers/common/http.c); a request that breaks it is malformed:
+// 400, then close.
+//  - Host: exactly one in an HTTP/1.1 request, at most one in any, its value
+//    uri-host [":" port] (section 3.2);
+//  - Transfer-Encoding in an HTTP/1.0 request (section 6.1), beside a
+//    Content-Length (section 6.3; llhttp takes an empty one before it), or naming
+//    no coding at all (llhttp takes some such lines and not others);
+//  - a final coding other than chunked (section 6.3): llhttp refuses it too, but
+//    only after node has emitted the request.
 const HOST_VALUE = /^(?:\[[A-Za-z0-9\-._~!$&'()*+,;=:]*\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 
 function headOk(req) {
