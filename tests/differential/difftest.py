@@ -424,10 +424,12 @@ def deliberate(data, c, node):
             re.search(rb"\r\nexpect:[^\r\n]*100-continue", head_of(reqs[len(ns) - 1]), re.I):
         return "expect-close"
     # After an Upgrade request node reads nothing more -- not even the rest of
-    # its body, which the C models may find malformed (400) where node had
-    # answered at the head.
-    if cc and not nc and re.search(rb"\r\nupgrade[ \t]*:", data, re.I) and \
-            len(cs) == len(ns) and cs[:-1] == ns[:-1] and (cs == ns or cs[-1] == "400"):
+    # its body: the C models answer it when it is in (or 400 when it is
+    # malformed), where node answered at the head, or (a body it waits for)
+    # never.
+    if cc and not nc and re.search(rb"\r\nupgrade[ \t]*:", data, re.I) and cs and \
+            (ns == cs[:-1] or (len(cs) == len(ns) and cs[:-1] == ns[:-1] and
+                               (cs == ns or cs[-1] == "400"))):
         return "upgrade"
     if cs == ns and cc and not nc and \
             re.search(rb"\r\n0[^\r\n]*\r\n(?:[^\r\n]+\r\n)*connection[ \t]*:[^\r\n]*close", data, re.I):
