@@ -411,9 +411,10 @@ def deliberate(data, c, node):
             not cc and not nc:
         return "answer-at-head"
     # A request line without a version (HTTP/0.9) ended by a bare LF: node
-    # takes it (and closes after its answer), the C models refuse it.
+    # takes it (and answers once its head is in, then closes), the C models
+    # refuse it.
     first = req.split(b"\n", 1)[0]
-    if cs[k:] == ["400"] and cc and nc and len(ns) == k + 1 and b"\n" in req and \
+    if cs[k:] == ["400"] and cc and len(ns) <= k + 1 and b"\n" in req and \
             not first.endswith(b"\r") and b" HTTP/" not in first:
         return "http09-lf"
     if req.startswith(b"CONNECT ") and cc and nc and cs[k:] == ["404"] and ns[k:] == []:
