@@ -29,7 +29,7 @@ The deliberate differences (docs/contract.md, "Framing"):
                  close after the response; node keeps the connection but
                  refuses anything more on it.
   http09-lf      a request line without a version (HTTP/0.9) ended by a bare LF:
-                 node answers it and closes, the C models answer 400 and close.
+                 node takes it, the C models answer 400 and close.
   header-limit   node counts its 8 KiB header limit over the URL, field names and
                  values only, the C models over every byte of the header block.
   answer-at-head node answers a request when its head is in, the C models when the
