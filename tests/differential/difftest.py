@@ -424,13 +424,18 @@ def deliberate(data, c, node):
     if nc and ns and ns == cs[:len(ns)] and len(ns) <= len(reqs) and \
             re.search(rb"\r\nexpect:[^\r\n]*100-continue", head_of(reqs[len(ns) - 1]), re.I):
         return "expect-close"
-    # After an Upgrade request node reads nothing more -- not even the rest of
-    # its body: the C models answer it when it is in (or 400 when it is
-    # malformed), where node answered at the head, or (a body it waits for)
-    # never.
-    if cc and not nc and re.search(rb"\r\nupgrade[ \t]*:", data, re.I) and cs and \
+    # The C models close after a request with Upgrade (its last answer here).
+    # Node reads nothing more after some -- not even the rest of the body, so
+    # it answered at the head (route status where the C models found the body
+    # malformed: 400) or never -- and after others carries on as if there had
+    # been no Upgrade.
+    up = cs and len(cs) <= len(reqs) and \
+        re.search(rb"\r\nupgrade[ \t]*:", head_of(reqs[len(cs) - 1]), re.I)
+    if cc and up and not nc and \
             (ns == cs[:-1] or (len(cs) == len(ns) and cs[:-1] == ns[:-1] and
                                (cs == ns or cs[-1] == "400"))):
+        return "upgrade"
+    if cc and up and len(ns) > len(cs) and ns[:len(cs)] == cs:
         return "upgrade"
     if cs == ns and cc and not nc and \
             re.search(rb"\r\n0[^\r\n]*\r\n(?:[^\r\n]+\r\n)*connection[ \t]*:[^\r\n]*close", data, re.I):
