@@ -7,6 +7,9 @@
  *           session_input(n); on EOF session_input_eof().
  *   work    when session_work() is not NULL: run it (work_run, inline or on a
  *           pool) and call session_work_done() back on the connection's thread.
+ *           An event model first checks work_is_wait(): a wait is not run but
+ *           waited for on its own loop (a timer for WORK_SLEEP), and
+ *           session_work_done() is called when the wait is over.
  *   write   while session_output() has bytes: write them, session_output_sent(n).
  *   close   when session_done(): lingering close (shut down the write side,
  *           drain input briefly, close), then session_free().
@@ -18,9 +21,10 @@
  * Idle timer (docs/contract.md, --idle-timeout-ms): the model (re)starts it at accept,
  * whenever session_output_sent() is called with n > 0, and whenever
  * session_input() returns true (echo: any byte received); it stops it while work
- * is running off the connection's thread.  Those rules give both halves of the
- * contract: an incomplete HTTP request never restarts the timer, and output that
- * makes no progress for T lets it fire.  On expiry the model closes the
+ * is running off the connection's thread and while a wait is pending (a /sleep
+ * of 60 s is a request in progress, not an idle client).  Those rules give both
+ * halves of the contract: an incomplete HTTP request never restarts the timer,
+ * and output that makes no progress for T lets it fire.  On expiry the model closes the
  * connection and counts a timeout.
  */
 #ifndef LB_SESSION_H
@@ -33,16 +37,27 @@
 struct server;
 struct session;
 
-enum work_kind { WORK_CPU, WORK_BLOCK };
+enum work_kind { WORK_CPU, WORK_BLOCK, WORK_SLEEP, WORK_DB };
 
 struct work {
 	enum work_kind kind;
 	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
 	uint64_t units;		/* WORK_CPU: N x K */
 	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
+	uint64_t ms;		/* WORK_SLEEP: from /sleep?ms=N */
 };
 
-/* Runs a work item (FNV units or a sleep).  Thread-safe; may take seconds. */
+/* True for the kinds a model waits for its own way -- an event model on a
+ * timer or a socket of the connection's own loop, a blocking model in the
+ * serving thread -- and never on the --offload pool: a wait needs no CPU, so
+ * handing it to a thread would only spend that thread. */
+static inline bool work_is_wait(const struct work *w)
+{
+	return w->kind == WORK_SLEEP || w->kind == WORK_DB;
+}
+
+/* Runs a work item in the calling thread: FNV units, or a sleep (/block, and
+ * /sleep in the blocking models).  Thread-safe; may take seconds. */
 void work_run(struct work *w);
 
 /* A new session for srv->opts.proto.  NULL when out of memory. */

@@ -33,6 +33,7 @@ enum http_action {
 	ACT_HELLO,
 	ACT_CPU,
 	ACT_BLOCK,
+	ACT_SLEEP,
 	ACT_BYTES,
 	ACT_ECHO,		/* Content-Length body: streamed back as it arrives */
 	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
@@ -46,7 +47,7 @@ struct http_req {
 	enum http_action act;
 	int status;			/* ACT_STATUS */
 	const char *allow;		/* 405 */
-	uint64_t arg;			/* us= or n= */
+	uint64_t arg;			/* us=, ms= or n= */
 	bool head;			/* HEAD: never a body in the response */
 	bool keep_alive;		/* the client lets us keep the connection */
 	bool ka_header;			/* HTTP/1.0 that asked for keep-alive: say so */

@@ -14,8 +14,13 @@ struct srv_stats {
 	atomic_uint_fast64_t bytes_out;
 	atomic_uint_fast64_t errors;	/* I/O errors and malformed requests */
 	atomic_uint_fast64_t timeouts;	/* connections closed by the idle timeout */
+	atomic_uint_fast64_t resets;	/* connections the peer reset (ECONNRESET, EPIPE):
+					 * the client's doing, not a server error */
 	atomic_uint_fast64_t conns;	/* open now */
 	atomic_uint_fast64_t peak_conns;
+	atomic_uint_fast64_t waiting;	/* requests whose wait (/sleep) is pending now;
+					 * written as "waits_cut": 0 after a complete
+					 * drain, else the waits the exit cut short */
 };
 
 #define STAT_ADD(st, field, n) \

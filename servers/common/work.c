@@ -62,8 +62,21 @@ uint64_t work_calibrate(void)
 
 void work_run(struct work *w)
 {
-	if (w->kind == WORK_CPU)
+	switch (w->kind) {
+	case WORK_CPU:
 		w->checksum = work_fnv_units(w->units);
-	else
+		break;
+	case WORK_BLOCK:
 		work_block_us(w->us);
+		break;
+	case WORK_SLEEP:
+		/* A blocking model waits the way it does everything: its thread
+		 * sleeps, and nobody else is held up but this connection. */
+		work_block_us(w->ms * 1000);
+		break;
+	case WORK_DB:
+		/* The database routes run their queries here with blocking libpq
+		 * (db_run_blocking); until they do, no route produces WORK_DB. */
+		break;
+	}
 }
