@@ -6,7 +6,7 @@
 #                               event models
 #   make test-conformance-san   the same against `make SAN=address,undefined`
 #                               (the C models; node is JavaScript, not instrumented)
-#   make equivalence            ~20 requests to every model, one table
+#   make equivalence            ~23 requests to every model, one table
 
 CONF_MODELS       := iterative threads pool epoll libev libuv node
 CONF_EVENT_MODELS := epoll libev libuv node
@@ -20,7 +20,7 @@ CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conform
 CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
                  tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/echo_cases.c \
-                 tests/conformance/misc_cases.c)
+                 tests/conformance/misc_cases.c tests/conformance/wait_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
 $(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)
@@ -78,4 +78,4 @@ equivalence: $(BUILD)/equivalence | deps-ok
 TEST_TARGETS += test-conformance test-conformance-san
 ## make test-conformance      the conformance suite over every model, both protocols
 ## make test-conformance-san  the same on the ASan/UBSan builds of the C models
-## make equivalence           the same 20 requests to every model, one table
+## make equivalence           the same 23 requests to every model, one table

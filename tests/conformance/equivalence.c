@@ -31,6 +31,9 @@ static const struct probe probes[] = {
 	{ "GET /cpu?us=1000", "GET /cpu?us=1000 HTTP/1.1\r\n\r\n", false, false },
 	{ "GET /cpu?us=12345", "GET /cpu?us=12345 HTTP/1.1\r\n\r\n", false, false },
 	{ "GET /block?us=1000", "GET /block?us=1000 HTTP/1.1\r\n\r\n", false, false },
+	{ "GET /sleep?ms=10", "GET /sleep?ms=10 HTTP/1.1\r\n\r\n", false, false },
+	{ "GET /sleep?ms=60001 (400)", "GET /sleep?ms=60001 HTTP/1.1\r\n\r\n", false, false },
+	{ "POST /sleep (405)", "POST /sleep?ms=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false, false },
 	{ "GET /bytes?n=16", "GET /bytes?n=16 HTTP/1.1\r\n\r\n", false, false },
 	{ "POST /echo (length)", "POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", false, false },
 	{ "POST /echo (chunked)", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
