@@ -32,10 +32,7 @@ static int xfer_status(struct hconn *h, const char *req, int want, int timeout_m
 	return rc;
 }
 
-/* The server's descriptors once it is fully up: "listening on" comes before
- * a loop has made its epoll set, eventfds and the like, so serve one request
- * first and let that connection close. */
-static int settled_fds(const struct child *c)
+int settled_fds(const struct child *c)
 {
 	if (get_status(c->port, "/", 200, F_IO_MS) != 0)
 		return -1;
