@@ -16,6 +16,14 @@ void stats_conn_opened(struct srv_stats *st)
 		;
 }
 
+void stats_io_error(struct srv_stats *st, int err)
+{
+	if (err == ECONNRESET || err == EPIPE)
+		STAT_ADD(st, resets, 1);
+	else
+		STAT_ADD(st, errors, 1);
+}
+
 void stats_conn_closed(struct srv_stats *st)
 {
 	atomic_fetch_sub_explicit(&st->conns, 1, memory_order_relaxed);

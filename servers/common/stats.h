@@ -26,6 +26,10 @@ struct srv_stats {
 #define STAT_ADD(st, field, n) \
 	atomic_fetch_add_explicit(&(st)->field, (n), memory_order_relaxed)
 
+/* A read or write on a connection failed with errno err: a reset by the peer
+ * (ECONNRESET, EPIPE) counts in resets, anything else in errors. */
+void stats_io_error(struct srv_stats *st, int err);
+
 /* A connection opened (accepted++, conns++, peak updated) or closed (conns--). */
 void stats_conn_opened(struct srv_stats *st);
 void stats_conn_closed(struct srv_stats *st);

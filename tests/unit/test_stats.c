@@ -1,5 +1,6 @@
 /* Counters and the stats JSON (the contract's keys, plus "timeouts", "resets"
  * and "waits_cut"). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,26 @@ static void test_json(void)
 	free(buf);
 }
 
+/* A peer's reset is the client's doing; other I/O errors are the server's. */
+static void test_io_error(void)
+{
+	struct srv_stats st;
+
+	memset(&st, 0, sizeof st);
+	stats_io_error(&st, ECONNRESET);
+	stats_io_error(&st, EPIPE);
+	stats_io_error(&st, ENOMEM);
+	stats_io_error(&st, ETIMEDOUT);
+	CU_ASSERT_EQUAL(st.resets, 2);
+	CU_ASSERT_EQUAL(st.errors, 2);
+}
+
 int suite_stats(void)
 {
 	static const struct unit_test tests[] = {
 		{ "open/close counts and peak", test_conns },
 		{ "JSON, exact bytes", test_json },
+		{ "I/O errors: resets apart", test_io_error },
 		{ NULL, NULL },
 	};
 	return add_suite("stats", tests);
