@@ -76,7 +76,8 @@ void work_run(struct work *w)
 		break;
 	case WORK_DB:
 		/* The database routes run their queries here with blocking libpq
-		 * (db_run_blocking); until they do, no route produces WORK_DB. */
+		 * (dbpool_run fills this case); until they do, no route produces
+		 * WORK_DB. */
 		break;
 	}
 }
