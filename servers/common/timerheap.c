@@ -6,11 +6,10 @@
  * is; that is what makes stopping by handle O(log n). */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "timerheap.h"
-
-#define HEAP_MIN_CAP 64
 
 void timer_heap_init(struct timer_heap *h)
 {
@@ -82,38 +81,41 @@ static void remove_at(struct timer_heap *h, uint32_t i)
 	h->v[i].t->pos = 0;
 	if (i < h->n && sift_up(h, i, last) == i)
 		sift_down(h, i, last);
-	/* A heap that emptied after a burst gives most of its memory back. */
-	if (h->cap > HEAP_MIN_CAP && h->n < h->cap / 4) {
-		struct timer_entry *v = realloc(h->v, (size_t)(h->cap / 2) * sizeof *v);
-
-		if (v) {
-			h->v = v;
-			h->cap /= 2;
-		}
-	}
 }
 
-int timer_start(struct timer_heap *h, struct timer *t, uint64_t now_ms, uint64_t ms)
+/* Grows by doubling, so reserving one more at each accept costs O(1)
+ * amortised. */
+int timer_heap_reserve(struct timer_heap *h, size_t n)
+{
+	size_t cap = h->cap ? h->cap : 64;
+	struct timer_entry *v;
+
+	if (n <= h->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	v = realloc(h->v, cap * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	h->v = v;
+	h->cap = (uint32_t)cap;
+	return 0;
+}
+
+void timer_start(struct timer_heap *h, struct timer *t, uint64_t now_ms, uint64_t ms)
 {
 	timer_stop(h, t);
 	if (h->n == h->cap) {
-		uint32_t cap = h->cap ? h->cap * 2 : HEAP_MIN_CAP;
-		struct timer_entry *v;
-
-		if (h->cap >= UINT32_MAX / 2)
-			return -ENOMEM;
-		v = realloc(h->v, (size_t)cap * sizeof *v);
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
+		fprintf(stderr, "timer_start: more timers than reserved (%u)\n", h->cap);
+		abort();
 	}
 	/* The +1: now_ms is truncated, so a timer started at x.999 ms would
 	 * otherwise expire up to 1 ms early. */
 	struct timer_entry e = { .deadline_ms = now_ms + ms + 1, .seq = h->seq++, .t = t };
 
 	sift_up(h, h->n++, e);
-	return 0;
 }
 
 void timer_stop(struct timer_heap *h, struct timer *t)

@@ -29,6 +29,13 @@
  * number breaks ties, as libuv's start_id does), so simultaneous waits of the
  * same length are answered first come, first served.
  *
+ * Memory.  The array holds one entry (24 bytes) per running timer, and a loop
+ * reserves room for one per connection as connections open
+ * (timer_heap_reserve), so starting a timer -- on the request path -- never
+ * allocates and cannot fail; a connection that cannot get its room is refused
+ * at accept, where the model already handles failure.  The array never shrinks:
+ * it stays the size of the most connections the loop has held.
+ *
  * One heap per loop, used by that loop's thread only.
  */
 #ifndef LB_TIMERHEAP_H
@@ -61,11 +68,15 @@ void timer_heap_init(struct timer_heap *h);
  * being freed too). */
 void timer_heap_free(struct timer_heap *h);
 
+/* Makes room for n running timers.  Returns 0, or -ENOMEM (the room is what it
+ * was). */
+int timer_heap_reserve(struct timer_heap *h, size_t n);
+
 /* Starts t to expire no earlier than ms milliseconds after now_ms (the deadline
  * includes 1 ms for the truncation of the millisecond clock, as idle.h's do).  A
- * running t is restarted.  Returns 0, or -ENOMEM when the array cannot grow
- * (then t is not running). */
-int timer_start(struct timer_heap *h, struct timer *t, uint64_t now_ms, uint64_t ms);
+ * running t is restarted.  There must be room (timer_heap_reserve): starting
+ * more timers than reserved is a bug, and aborts. */
+void timer_start(struct timer_heap *h, struct timer *t, uint64_t now_ms, uint64_t ms);
 
 /* Stops t (harmless if it is not running). */
 void timer_stop(struct timer_heap *h, struct timer *t);
