@@ -7,9 +7,15 @@
  * byte-for-byte the reference's; node's is "~" when status, Content-Type and body
  * match (status alone for malformed input: the contract's rule for node), "=" if it
  * even matches byte for byte.  Anything else is "DIFF" and the exit status is 1.
- * Every server gets the same --cpu-iters-per-us, so /cpu checksums must agree. */
+ * Every server gets the same --cpu-iters-per-us, so /cpu checksums must agree.
+ *
+ * One more row is about waiting, not bytes: a GET / sent 20 ms after another
+ * connection's GET /sleep?ms=500.  Every model that serves connections at once
+ * answers the GET / first ("first"); iterative, which serves one connection at
+ * a time, makes it wait ("after").  Any other outcome is DIFF. */
 #include "conf.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +72,9 @@ struct answer {
 
 static struct answer answers[MAX_MODELS][NPROBES];
 
+/* The waiting row: 1 the GET / came first, 0 after the sleep, -1 no answer. */
+static int hello_first[MAX_MODELS];
+
 static char *big_header_request(size_t *len)
 {
 	char *req = malloc(16384);
@@ -121,6 +130,45 @@ out:
 	free(big);
 }
 
+/* GET /sleep?ms=500 on one connection, GET / on another 20 ms later: which
+ * is answered first?  (Iterative answers the second only once the first
+ * closes, so the first is closed after its answer.) */
+static int ask_ordering(int port)
+{
+	static const char sleep_req[] = "GET /sleep?ms=500 HTTP/1.1\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	struct hconn a, b;
+	struct hresp r;
+	int first = -1;
+
+	if (hconn_open(&a, port, IO_MS) < 0)
+		return -1;
+	if (hconn_open(&b, port, IO_MS) < 0) {
+		hconn_close(&a);
+		return -1;
+	}
+	if (cl_send_all(a.fd, sleep_req, strlen(sleep_req), IO_MS) == 0) {
+		sleep_ms(20);
+		if (cl_send_all(b.fd, get, strlen(get), IO_MS) == 0) {
+			struct pollfd p[2] = { { .fd = a.fd, .events = POLLIN }, { .fd = b.fd, .events = POLLIN } };
+
+			/* Both ready when poll returns: the sleep's answer is in,
+			 * so the GET / did not come first. */
+			if (poll(p, 2, IO_MS) > 0)
+				first = p[1].revents && !p[0].revents ? 1 : 0;
+		}
+	}
+	if (hconn_read(&a, &r, false, IO_MS) == 0)
+		hresp_free(&r);
+	hconn_close(&a);
+	if (hconn_read(&b, &r, false, IO_MS) == 0)
+		hresp_free(&r);
+	else
+		first = -1;
+	hconn_close(&b);
+	return first;
+}
+
 static bool loose_equal(const struct answer *a, const struct answer *ref, bool malformed)
 {
 	if (a->r.status != ref->r.status)
@@ -171,6 +219,7 @@ int main(int argc, char **argv)
 		}
 		for (size_t p = 0; p < NPROBES; p++)
 			ask(c.port, &probes[p], &answers[m][p]);
+		hello_first[m] = ask_ordering(c.port);
 		if (child_stop(&c, 20000) != 0)
 			fprintf(stderr, "equivalence: %s did not exit 0 after SIGTERM\n", bins[m]);
 	}
@@ -225,6 +274,22 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
+	printf("%-26s %-14s", "GET / beside a /sleep", "(see below)");
+	for (int m = 0; m < nbins; m++) {
+		bool serial = strcmp(model_name(bins[m]), "iterative") == 0;
+		int want = serial ? 0 : 1;
+		const char *cell = hello_first[m] < 0 ? "-" : hello_first[m] == want ?
+				   (want ? "first" : "after") : "DIFF";
+
+		if (hello_first[m] != want)
+			diffs++;
+		printf(" %-9s", cell);
+	}
+	printf("\n\nGET / beside a /sleep: a GET / sent 20 ms after another connection's\n"
+	       "GET /sleep?ms=500 is answered first on every model that serves connections at\n"
+	       "once (an event loop keeps serving while a request waits; threads and pool give\n"
+	       "it a thread of its own); iterative makes it wait until the first connection\n"
+	       "closes.  Anything else is DIFF.\n");
 	printf("\n%s\n", diffs ? "equivalence: models DIFFER (see the cells marked DIFF or -)" :
 	       "equivalence: every model answers as the contract allows");
 	if (diffs) {
