@@ -1,7 +1,7 @@
 # `make bench`: the main job.  Builds everything (all), runs every experiment in quick
-# mode (harness/run all --quick) and writes results/latest/report.html, within 15
-# minutes on a 2-core machine; prints the wall time, build included.  `make
-# bench-full` is the long run (mk/harness.mk).
+# mode (harness/run all --quick) and writes results/latest/report.html, within the
+# time budget the harness declares (docs/harness.md); prints the wall time, build
+# included.  `make bench-full` is the long run (mk/harness.mk).
 ifneq ($(filter bench bench-full,$(MAKECMDGOALS)),)
 BENCH_T0 := $(shell date +%s)
 endif

@@ -1,4 +1,4 @@
-# The harness (issue 6).  `make bench` (mk/bench.mk) runs every experiment in quick
+# The harness.  `make bench` (mk/bench.mk) runs every experiment in quick
 # mode and writes results/latest/report.html; `make bench-full` is the long run:
 # every point, three repetitions, 5 s windows (about 2.5 hours).
 # The harness is Python 3 (Debian's /usr/bin/python3, standard library only) plus

@@ -1,7 +1,7 @@
 # `make test`: every part's test target, in a fixed order (cheap and basic first),
 # each run even when an earlier one failed, then one closing line with the counts.
 # Each mk/<part>.mk appends its phony test targets to TEST_TARGETS.
-TEST_ORDER := test-build test-unit test-loads test-conformance test-conformance-san \
+TEST_ORDER := test-build test-model-repeats test-unit test-loads test-conformance test-conformance-san \
               test-loads-integration test-faults test-tsan test-fuzz-smoke \
               test-harness-smoke test-labs test-notebooks
 

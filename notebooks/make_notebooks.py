@@ -60,9 +60,10 @@ own cores. Every number below is read from the run's `data.csv`; every figure is
 harness's gnuplot output; every verdict is computed by the experiment's rule (see
 `harness/experiments/*.py`), not written by hand.
 
-**Rerun it yourself:** `make bench` (about 15 minutes on 2 cores) writes
-`results/latest/`; then `LOOPBENCH_RUN=results/latest make notebooks` renders this
-post against your own machine. By default it reads the committed reference run
+**Rerun it yourself:** `make bench` (about 11 minutes on 2 cores: the reference run
+took 677 s, build not included) writes `results/latest/`; then
+`LOOPBENCH_RUN=results/latest make notebooks` renders this post against your own
+machine. By default it reads the committed reference run
 `results/reference/` (or `results/latest` when there is none). How the points are
 measured, and what can go wrong, is in `docs/methodology.md`.
 """),

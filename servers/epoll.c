@@ -27,9 +27,6 @@
  * kernel spreads connections among them by hash, not by load.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +35,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/idle.h"
-#include "common/loopshare.h"
 #include "common/net.h"
+#include "common/reactor.h"
 #include "common/server.h"
 #include "common/session.h"
-#include "common/workq.h"
 
 #define MAX_EVENTS	256	/* events taken per epoll_wait */
-#define ACCEPT_BATCH	64	/* per wake-up: a connect flood must not starve open connections */
 
 struct conn {
 	int fd;				/* -1 once closed */
@@ -56,87 +52,100 @@ struct conn {
 	bool working;			/* its work is on the offload pool */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
-	struct work *work;		/* what a worker is running for it */
 	struct loop *loop;
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
-	struct conn *prev, *next;	/* loop->conns, walked by the drain */
-	struct doneq_item done;		/* in loop->done while its work comes back */
+	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
+	struct reactor_job job;		/* --offload: its work, on the way back */
 };
 
-#define conn_of(p, member) ((struct conn *)((char *)(p) - offsetof(struct conn, member)))
-
-/* Everything one reactor owns.  With --reactors N there are N of these, each
- * run by its own thread; they share only the offload pool and the counters. */
+/* Everything one reactor owns (reactor.h has the part every model shares).
+ * With --reactors N there are N of these, each run by its own thread. */
 struct loop {
+	struct reactor r;
 	int epfd;
-	int lfd;			/* -1 once closed */
 	int wake_fd;			/* eventfd: work done, or a --max-conns slot freed */
-	atomic_bool paused;		/* at --max-conns: lfd left the epoll set */
-	uint64_t retry_ms;		/* out of descriptors: lfd left the set until then */
-	bool draining;
 	uint64_t now_ms;		/* read once per iteration */
+	uint64_t retry_ms;		/* out of descriptors: the listener is out of the set until then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
-	struct conn *conns;
-	int nconns;
-	int inflight;			/* connections a worker holds */
-	struct doneq done;		/* work finished, for the loop to pick up */
-	pthread_t thread;
 	struct epoll_event events[MAX_EVENTS];
-	char discard[16384];		/* what lingering connections still send */
 };
 
 static struct server srv;
-static struct loop *loops;
-static int nloops;
-static struct workq *offload;		/* NULL: work runs on the loop */
-static struct slots slots;		/* --max-conns, across loops */
 
+static void on_accept(struct loop *l);
+static void on_conn_event(struct loop *l, struct conn *c, uint32_t ev);
+static void on_readable(struct loop *l, struct conn *c);
+static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
+static void work_start(struct loop *l, struct conn *c, struct work *w);
+static int conn_write(struct loop *l, struct conn *c);
+static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
+static void conn_linger(struct loop *l, struct conn *c);
+static void loop_drain(struct loop *l);
+static void loop_expire(struct loop *l);
+static int loop_timeout(const struct loop *l);
 
-/* --max-conns counts connections across loops (loopshare.h): a slot is taken
- * before accepting and given back at close.  A loop with no slot left takes its
- * listener out of the set and checks again after each iteration; a freed slot
- * wakes the other paused loops, which may be asleep. */
-static void slot_release(struct loop *l)
+/* Handlers called from the event batch touch only their own connection: one
+ * closed by someone else could still have an event further down the batch.  So
+ * what reaches across connections -- results of work, the drain, timers -- runs
+ * after the batch. */
+static void loop_run(struct reactor *r)
 {
-	if (!slots_release(&slots))
-		return;
-	for (int i = 0; i < nloops; i++)
-		if (&loops[i] != l && atomic_load(&loops[i].paused))
-			eventfd_write(loops[i].wake_fd, 1);
+	struct loop *l = container_of(r, struct loop, r);
+
+	while (!reactor_finished(r)) {
+		bool woken = false, drain = false;
+		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS, loop_timeout(l));
+
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		l->now_ms = clock_ms();
+		for (int i = 0; i < n; i++) {
+			void *p = l->events[i].data.ptr;
+
+			if (p == &r->lfd)
+				on_accept(l);
+			else if (p == &l->wake_fd)
+				woken = true;
+			else if (p == &srv.shutdown_fd)
+				drain = true;
+			else
+				on_conn_event(l, p, l->events[i].events);
+		}
+		if (woken) {
+			eventfd_t v;
+			eventfd_read(l->wake_fd, &v);
+			reactor_woken(r, on_work_done);
+		}
+		if (drain)
+			loop_drain(l);
+		loop_expire(l);
+		if (l->retry_ms && l->now_ms >= l->retry_ms) {
+			l->retry_ms = 0;
+			reactor_retry(r);
+		}
+	}
 }
 
-static void listen_pause(struct loop *l)
+static void on_conn_event(struct loop *l, struct conn *c, uint32_t ev)
 {
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
-	slots_pause(&slots, &l->paused);
-}
-
-static void listen_resume(struct loop *l)
-{
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &l->lfd };
-
-	if (slots_resume(&slots, &l->paused) && l->lfd >= 0)
-		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e);
-}
-
-/* Out of descriptors with nothing shed (net.h): the listener stays readable, so
- * leave it alone for a while rather than spin on it. */
-static void listen_backoff(struct loop *l)
-{
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->lfd, NULL);
-	l->retry_ms = l->now_ms + NET_ACCEPT_BACKOFF_MS;
-}
-
-static void listen_retry(struct loop *l)
-{
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &l->lfd };
-
-	l->retry_ms = 0;
-	if (l->lfd >= 0)
-		epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &e);
+	/* Errors and hang-ups are reported whatever we watch: the read or write
+	 * we were waiting to do will meet them. */
+	if (ev & (EPOLLERR | EPOLLHUP))
+		ev |= c->events;
+	if (c->lingering) {
+		if (reactor_discard(&l->r, c->fd))
+			conn_close(l, c);
+	} else if (ev & EPOLLOUT) {	/* EPOLLIN, if also set, comes back next time */
+		conn_advance(l, c);
+	} else if (ev & EPOLLIN) {
+		on_readable(l, c);
+	} else if (ev & (EPOLLERR | EPOLLHUP)) {	/* watching nothing: its work is out */
+		STAT_ADD(&srv.stats, errors, 1);
+		conn_close(l, c);
+	}
 }
 
 static void conn_open(struct loop *l, int fd)
@@ -147,22 +156,17 @@ static void conn_open(struct loop *l, int fd)
 	if (!c || !(c->s = session_new(&srv)) ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		STAT_ADD(&srv.stats, errors, 1);
-		if (c && c->s)
+		if (c)
 			session_free(c->s);
 		free(c);
 		close(fd);
-		slot_release(l);
+		reactor_slot_release(&l->r);
 		return;
 	}
 	c->fd = fd;
 	c->events = EPOLLIN;
 	c->loop = l;
-	c->next = l->conns;
-	if (l->conns)
-		l->conns->prev = c;
-	l->conns = c;
-	l->nconns++;
-	stats_conn_opened(&srv.stats);
+	reactor_conn_opened(&l->r, &c->rc);
 	idle_touch(&l->idle, &c->timer, l->now_ms);
 }
 
@@ -170,22 +174,12 @@ static void conn_open(struct loop *l, int fd)
  * again next iteration, after the open connections have had their turn. */
 static void on_accept(struct loop *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (!slots_take(&slots)) {
-			listen_pause(l);
-			return;
-		}
-		int fd = net_accept(l->lfd, true);
-		if (fd < 0) {
-			slot_release(l);
-			if (fd != -EAGAIN)	/* -EMFILE: a client shed; -EBUSY: none (net.h) */
-				STAT_ADD(&srv.stats, errors, 1);
-			if (fd == -EBUSY)
-				listen_backoff(l);
-			return;
-		}
+	int fd = -EAGAIN;
+
+	for (int i = 0; i < NET_ACCEPT_BATCH && (fd = reactor_accept(&l->r)) >= 0; i++)
 		conn_open(l, fd);
-	}
+	if (fd == -EBUSY)
+		l->retry_ms = l->now_ms + NET_ACCEPT_BACKOFF_MS;
 }
 
 /* One read per wake-up: if it did not drain the socket, level-triggered epoll
@@ -200,78 +194,46 @@ static void on_readable(struct loop *l, struct conn *c)
 	do
 		n = read(c->fd, buf, cap);
 	while (n < 0 && errno == EINTR);
-	if (n > 0) {
-		if (session_input(c->s, (size_t)n))
-			idle_touch(&l->idle, &c->timer, l->now_ms);
-	} else if (n == 0) {
-		c->eof = true;
-		session_input_eof(c->s);
-	} else if (errno == EAGAIN) {
+	if (n < 0 && errno == EAGAIN)	/* nothing to read after all: wait */
 		return;
-	} else {
+	if (n < 0) {
 		STAT_ADD(&srv.stats, errors, 1);
 		conn_close(l, c);
 		return;
+	}
+	if (n > 0 && session_input(c->s, (size_t)n))
+		idle_touch(&l->idle, &c->timer, l->now_ms);
+	if (n == 0) {
+		c->eof = true;
+		session_input_eof(c->s);
 	}
 	conn_advance(l, c);
 	/* LAB 2 END */
 }
 
-/* Runs on an offload thread: the loop does not touch c->work meanwhile, and
- * frees nothing of c until the work comes back through loop->done. */
-static void work_thread(void *item, void *arg)
-{
-	struct conn *c = item;
-	struct loop *l = c->loop;
+static const struct reactor_steps steps = { work_start, conn_write, conn_linger, conn_watch };
 
-	(void)arg;
-	work_run(c->work);
-	if (doneq_push(&l->done, &c->done))	/* one wake-up per batch */
-		eventfd_write(l->wake_fd, 1);
+/* After any event: work, write, then close or set what epoll watches. */
+static void conn_advance(struct loop *l, struct conn *c)
+{
+	reactor_advance(&steps, l, c, c->s);
 }
 
-/* With --offload the connection stops reading and its idle timer pauses while
+/* With --offload the connection stops reading and leaves the idle list while
  * a worker runs the work; without, the loop runs it and every other
  * connection waits. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
-	if (offload) {
-		c->work = w;
+	if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
-		l->inflight++;
 		idle_remove(&c->timer);
-		if (workq_push(offload, c) == 0)
-			return;
-		c->working = false;	/* out of memory: run it here */
-		l->inflight--;
-		idle_touch(&l->idle, &c->timer, l->now_ms);
+		return;
 	}
 	work_run(w);
 	/* The loop's clock stopped at the last epoll_wait: timers restarted after
 	 * the work must count from now, not from before it. */
-	l->now_ms = idle_now_ms();
+	l->now_ms = clock_ms();
 	session_work_done(c->s);
-}
-
-static void on_work_done(struct loop *l)
-{
-	struct doneq_item *it, *next;
-
-	for (it = doneq_take(&l->done); it; it = next) {
-		struct conn *c = conn_of(it, done);
-
-		next = it->next;
-		c->working = false;
-		l->inflight--;
-		if (c->fd < 0) {	/* the client left while its work ran */
-			session_free(c->s);
-			free(c);
-			continue;
-		}
-		session_work_done(c->s);
-		idle_touch(&l->idle, &c->timer, l->now_ms);
-		conn_advance(l, c);
-	}
 }
 
 /* Writes until the output is all in the kernel (1), the socket buffer is full
@@ -332,6 +294,40 @@ static void conn_watch(struct loop *l, struct conn *c)
 	/* LAB 2 END */
 }
 
+/* Its work has run on a worker; back on the loop, the session takes the
+ * result -- unless the client left meanwhile: conn_close left c to us. */
+static void on_work_done(struct reactor_job *job)
+{
+	struct conn *c = container_of(job, struct conn, job);
+	struct loop *l = c->loop;
+
+	c->working = false;
+	if (c->fd < 0) {
+		session_free(c->s);
+		free(c);
+		return;
+	}
+	session_work_done(c->s);
+	idle_touch(&l->idle, &c->timer, l->now_ms);
+	conn_advance(l, c);
+}
+
+/* close() also takes fd out of the epoll set (nothing else holds the file).
+ * A connection a worker still holds is freed when its work comes back. */
+static void conn_close(struct loop *l, struct conn *c)
+{
+	idle_remove(&c->timer);
+	close(c->fd);
+	c->fd = -1;
+	reactor_conn_closed(&l->r, &c->rc);
+	if (!c->working) {
+		session_free(c->s);
+		free(c);
+	}
+}
+
+/* The hardening: lingering close, the listener's pauses, the drain, timers. */
+
 /* The last response is out.  If the peer may still be sending, shut down our
  * side and read (and discard) until its FIN or NET_LINGER_MS: closing with
  * unread input sends a reset, which can destroy a response the peer has not
@@ -353,100 +349,34 @@ static void conn_linger(struct loop *l, struct conn *c)
 	idle_touch(&l->linger, &c->timer, l->now_ms);
 }
 
-static void on_linger_readable(struct loop *l, struct conn *c)
+/* The listener leaves the set at --max-conns and after EMFILE (reactor.h). */
+static void loop_listen(struct reactor *r, bool on)
 {
-	ssize_t n;
+	struct loop *l = container_of(r, struct loop, r);
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &r->lfd };
 
-	do
-		n = read(c->fd, l->discard, sizeof l->discard);
-	while (n < 0 && errno == EINTR);
-	if (n == 0 || (n < 0 && errno != EAGAIN))
-		conn_close(l, c);
+	epoll_ctl(l->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, r->lfd, &e);
 }
 
-/* After any event: run the work the session asks for, write what it produced,
- * then close or set what epoll watches.  Writing may let the session parse a
- * pipelined request that needs work of its own, hence the loop.  (session_work
- * hands each work item out once.) */
-static void conn_advance(struct loop *l, struct conn *c)
+/* A connection at a worker, or lingering, is finishing already. */
+static void conn_drain(struct reactor_conn *rc)
 {
-	struct work *w = c->working ? NULL : session_work(c->s);
-	int r;
+	struct conn *c = container_of(rc, struct conn, rc);
 
-	for (;;) {
-		if (w)
-			work_start(l, c, w);
-		if ((r = conn_write(l, c)) < 0)
-			return;
-		if (r == 0 || c->working || !(w = session_work(c->s)))
-			break;
-	}
-	if (session_done(c->s))
-		conn_linger(l, c);
-	else
-		conn_watch(l, c);
-}
-
-/* close() also takes fd out of the epoll set (nothing else holds the file).
- * A connection a worker still holds is freed when its work comes back. */
-static void conn_close(struct loop *l, struct conn *c)
-{
-	idle_remove(&c->timer);
-	close(c->fd);
-	c->fd = -1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	l->nconns--;
-	stats_conn_closed(&srv.stats);
-	slot_release(l);
-	if (c->working)
-		return;
-	if (c->s)
-		session_free(c->s);
-	free(c);
-}
-
-static void on_conn_event(struct loop *l, struct conn *c, uint32_t ev)
-{
-	/* Errors and hang-ups are reported whatever we watch: the read or write
-	 * we were waiting to do will meet them. */
-	if (ev & (EPOLLERR | EPOLLHUP))
-		ev |= c->events;
-	if (c->lingering)
-		on_linger_readable(l, c);
-	else if (ev & EPOLLOUT)		/* EPOLLIN, if also set, comes back next time */
-		conn_advance(l, c);
-	else if (ev & EPOLLIN)
-		on_readable(l, c);
-	else if (ev & (EPOLLERR | EPOLLHUP)) {	/* watching nothing: its work is out */
-		STAT_ADD(&srv.stats, errors, 1);
-		conn_close(l, c);
+	if (!c->working && !c->lingering) {
+		session_drain(c->s);
+		conn_advance(c->loop, c);
 	}
 }
 
-/* SIGINT/SIGTERM: stop accepting, let each connection finish the request in
- * progress, and leave the loop when the last one has closed.  A drain that
- * outlasts SERVER_DRAIN_MS is cut short by the signal thread (server.h). */
+/* SIGINT/SIGTERM (shutdown_fd): stop accepting, let each connection finish
+ * the request in progress; loop_run returns when the last one has closed.  A
+ * drain that outlasts SERVER_DRAIN_MS is cut short by the signal thread. */
 static void loop_drain(struct loop *l)
 {
-	struct conn *c, *next;
-
-	l->draining = true;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, srv.shutdown_fd, NULL);	/* readable forever */
-	slots_resume(&slots, &l->paused);	/* stop waiting for a slot */
-	close(l->lfd);
-	l->lfd = -1;
-	for (c = l->conns; c; c = next) {
-		next = c->next;
-		if (c->working || c->lingering)
-			continue;
-		session_drain(c->s);
-		conn_advance(l, c);
-	}
+	l->retry_ms = 0;
+	reactor_drain(&l->r, conn_drain);	/* closing the listener takes it out of the set */
 }
 
 static void loop_expire(struct loop *l)
@@ -455,10 +385,10 @@ static void loop_expire(struct loop *l)
 
 	while ((e = idle_expired(&l->idle, l->now_ms)) != NULL) {
 		STAT_ADD(&srv.stats, timeouts, 1);
-		conn_close(l, conn_of(e, timer));
+		conn_close(l, container_of(e, struct conn, timer));
 	}
 	while ((e = idle_expired(&l->linger, l->now_ms)) != NULL)
-		conn_close(l, conn_of(e, timer));
+		conn_close(l, container_of(e, struct conn, timer));
 }
 
 static int sooner(int a, int b)
@@ -477,67 +407,27 @@ static int loop_timeout(const struct loop *l)
 	return t;
 }
 
-/* Handlers called from the event batch touch only their own connection: one
- * closed by someone else could still have an event further down the batch.  So
- * what reaches across connections -- results of work, the drain, timers -- runs
- * after the batch. */
-static void loop_run(struct loop *l)
+/* From a worker or any loop (this one too): the eventfd is loop_run's. */
+static void loop_wake(struct reactor *r)
 {
-	while (!l->draining || l->nconns > 0 || l->inflight > 0) {
-		bool work_done = false, drain = false;
-		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS, loop_timeout(l));
-
-		if (n < 0 && errno != EINTR)
-			die("epoll_wait: %s", strerror(errno));
-		l->now_ms = idle_now_ms();
-		for (int i = 0; i < n; i++) {
-			void *p = l->events[i].data.ptr;
-
-			if (p == &l->lfd)
-				on_accept(l);
-			else if (p == &l->wake_fd) {
-				eventfd_t v;
-				eventfd_read(l->wake_fd, &v);
-				work_done = true;
-			} else if (p == &srv.shutdown_fd)
-				drain = true;
-			else
-				on_conn_event(l, p, l->events[i].events);
-		}
-		if (work_done)
-			on_work_done(l);
-		if (drain)
-			loop_drain(l);
-		loop_expire(l);
-		if (atomic_load(&l->paused) && slots_free(&slots))
-			listen_resume(l);
-		if (l->retry_ms && l->now_ms >= l->retry_ms)
-			listen_retry(l);
-	}
+	eventfd_write(container_of(r, struct loop, r)->wake_fd, 1);
 }
 
-static void *loop_thread(void *arg)
+static void loop_init(struct reactor *r)
 {
-	loop_run(arg);
-	return NULL;
-}
-
-static void loop_init(struct loop *l, int lfd)
-{
+	struct loop *l = container_of(r, struct loop, r);
 	struct epoll_event e = { .events = EPOLLIN };
 
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->epfd < 0 || l->wake_fd < 0)
 		die("epoll/eventfd: %s", strerror(errno));
-	l->lfd = lfd;
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
-	doneq_init(&l->done);
-	l->now_ms = idle_now_ms();
+	l->now_ms = clock_ms();
 
-	e.data.ptr = &l->lfd;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, lfd, &e) < 0)
+	e.data.ptr = &r->lfd;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, r->lfd, &e) < 0)
 		die("epoll_ctl: %s", strerror(errno));
 	e.data.ptr = &l->wake_fd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &e) < 0)
@@ -549,35 +439,13 @@ static void loop_init(struct loop *l, int lfd)
 
 int main(int argc, char **argv)
 {
-	int *lfds;
+	static const struct reactor_ops ops = {
+		.size = sizeof(struct loop), .offset = offsetof(struct loop, r), .offload = true,
+		.init = loop_init, .run = loop_run, .wake = loop_wake, .listen = loop_listen,
+	};
 
 	server_init(&srv, argc, argv, "epoll", OPT_OFFLOAD | OPT_REACTORS);
-	slots_init(&slots, srv.opts.max_conns);
-	nloops = srv.opts.reactors;
-	lfds = calloc((size_t)nloops, sizeof *lfds);
-	loops = calloc((size_t)nloops, sizeof *loops);
-	if (!lfds || !loops)
-		die("out of memory");
-	server_listen(&srv, lfds, nloops, true);
-
-	if (srv.opts.offload > 0) {
-		offload = workq_start(srv.opts.offload, 0, work_thread, NULL);
-		if (!offload)
-			die("starting %d offload threads: %s", srv.opts.offload,
-			    strerror(errno));
-	}
-	for (int i = 0; i < nloops; i++)
-		loop_init(&loops[i], lfds[i]);
-	free(lfds);
-	for (int i = 1; i < nloops; i++)
-		if (pthread_create(&loops[i].thread, NULL, loop_thread, &loops[i]) != 0)
-			die("starting reactor %d: %s", i, strerror(errno));
-
-	loop_run(&loops[0]);
-	for (int i = 1; i < nloops; i++)
-		pthread_join(loops[i].thread, NULL);
-	if (offload)
-		workq_stop(offload);
+	reactors_run(&srv, &ops);
 	server_finish(&srv);
 	return 0;
 }

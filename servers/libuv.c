@@ -24,20 +24,22 @@
  * run; uv_shutdown waits for POLLOUT before calling shutdown(); each
  * iteration walks libuv's phases (timers, pending, idle, prepare, poll, check,
  * closing); each request moves the connection's timer in the heap
- * (uv_timer_again: remove and insert).  libuv accepts until EAGAIN with no
- * batch limit, so a connect flood holds the loop; and out of descriptors with
- * its reserve gone, it calls on_accept in a loop that only closing the listener
- * ends (on_accept).  Its pool is per process and sized once
+ * (uv_timer_again: remove and insert).  Its pool is per process and sized once
  * (UV_THREADPOOL_SIZE): with --reactors N every loop shares the --offload N
  * threads.  Where epoll breaks, this breaks: nothing on the loop may block, and
  * one loop uses one core (--reactors N runs N loops, each with its own
  * SO_REUSEPORT listener).
+ *
+ * Accepting depends on the version.  This file is built against libuv 1.44
+ * (Debian 12 ships 1.44.2), whose uv__server_io accepts until EAGAIN with no
+ * batch limit, so a connect flood holds the loop; and out of descriptors with
+ * its reserve gone, it calls on_accept in a loop that only closing the
+ * listener ends (on_accept).  libuv 1.45 changed both: it accepts one client
+ * per wake-up and leaves the rest to level-triggered polling, and it no longer
+ * reports a failed accept at all.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +47,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "common/loopshare.h"
 #include "common/net.h"
+#include "common/reactor.h"
 #include "common/server.h"
 #include "common/session.h"
-
-#define LISTEN_BACKOFF_MS 100	/* out of descriptors, libuv's reserve lost: listen again after */
 
 struct conn {
 	uv_tcp_t tcp;			/* first: stream callbacks get &c->tcp */
@@ -69,108 +69,56 @@ struct conn {
 	struct session *s;
 	struct work *work;		/* what a worker is running for it */
 	struct loop *loop;
-	struct conn *prev, *next;	/* loop->conns, walked by the drain */
+	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 };
 
-#define conn_of(p, member) ((struct conn *)((char *)(p) - offsetof(struct conn, member)))
-
-/* Everything one reactor owns.  With --reactors N there are N of these, each
- * run by its own thread; they share only the offload pool and the counters. */
+/* Everything one reactor owns (reactor.h has the part every model shares).
+ * With --reactors N there are N of these, each run by its own thread. */
 struct loop {
+	struct reactor r;
 	uv_loop_t uv;
 	uv_tcp_t listener;
-	bool listening;			/* false while closed for LISTEN_BACKOFF_MS */
+	bool listening;			/* false while closed for NET_ACCEPT_BACKOFF_MS */
 	int lfd_spare;			/* the listening socket again: reopened from it */
 	uv_timer_t backoff;
 	uv_poll_t shutdown;		/* srv.shutdown_fd */
 	uv_async_t wake;		/* a --max-conns slot freed */
 	uv_tcp_t reject;		/* out of memory: takes a client from libuv to close it */
 	bool rejecting, reject_pending;
-	atomic_bool paused;		/* at --max-conns: a client waits in libuv */
-	bool draining;
-	struct conn *conns;
-	int nconns;
-	int inflight;			/* connections a worker holds */
-	pthread_t thread;
-	char discard[16384];		/* what lingering connections still send */
 };
 
 static struct server srv;
-static struct loop *loops;
-static int nloops;
 static bool offload;			/* false: work runs on the loop */
-static struct slots slots;		/* --max-conns, across loops */
 static uint64_t idle_ms;		/* --idle-timeout-ms + 1; 0: off */
 
 static void conn_advance(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
-static void on_accept(uv_stream_t *server, int status);
+static void conn_free(struct conn *c);
+static void conn_linger(struct loop *l, struct conn *c);
+static void conn_reject(struct loop *l);
+static void conn_watch(struct loop *l, struct conn *c);
+static int conn_write(struct loop *l, struct conn *c);
+static void work_start(struct loop *l, struct conn *c, struct work *w);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static void on_timeout(uv_timer_t *t);
-static void on_work_done(uv_work_t *req, int status);
 static void on_written(uv_write_t *req, int status);
-static void conn_free(struct conn *c);
+static void on_listener_closed(uv_handle_t *h);
 static void loop_maybe_exit(struct loop *l);
-static void listen_open(struct loop *l, int fd);
 
-/* --max-conns counts connections across loops (loopshare.h): a slot is taken
- * before accepting and given back at close.  A loop with no slot left leaves
- * its client with libuv; a freed slot wakes every paused loop, this one too,
- * through its uv_async. */
-static void slot_release(struct loop *l)
+/* libuv runs the loop: timers, poll (epoll_wait and the callbacks of what came
+ * in), closing handles, until loop_maybe_exit lets it end. */
+static void loop_run(struct reactor *r)
 {
-	(void)l;
-	if (!slots_release(&slots))
-		return;
-	for (int i = 0; i < nloops; i++)
-		if (atomic_load(&loops[i].paused))
-			uv_async_send(&loops[i].wake);
+	uv_run(&container_of(r, struct loop, r)->uv, UV_RUN_DEFAULT);
 }
 
-/* A slot freed by another loop between our slots_take() and setting `paused`
- * found no paused loop to wake: look again once `paused` is visible. */
-static void listen_pause(struct loop *l)
+/* A --max-conns slot was freed, by any loop (this one too). */
+static void on_wake(uv_async_t *a)
 {
-	slots_pause(&slots, &l->paused);
-	if (slots_free(&slots))
-		uv_async_send(&l->wake);
-}
+	struct loop *l = a->data;
 
-/* Takes the client libuv has held since the pause; uv_accept restarts the
- * listener. */
-static void listen_resume(struct loop *l)
-{
-	if (slots_resume(&slots, &l->paused))
-		on_accept((uv_stream_t *)&l->listener, 0);
-}
-
-static void on_rejected(uv_handle_t *h)
-{
-	struct loop *l = h->data;
-
-	l->rejecting = false;
-	if (l->reject_pending && !l->draining) {
-		l->reject_pending = false;
-		on_accept((uv_stream_t *)&l->listener, 0);
-	}
-}
-
-/* Out of memory: uv_accept needs a handle to take the client from libuv, so
- * the loop's own takes it and closes it.  While that one is still closing,
- * the client waits in libuv (its listener stopped) for on_rejected. */
-static void conn_reject(struct loop *l)
-{
-	STAT_ADD(&srv.stats, errors, 1);
-	slot_release(l);
-	if (l->rejecting) {
-		l->reject_pending = true;
-		return;
-	}
-	l->rejecting = true;
-	uv_tcp_init(&l->uv, &l->reject);
-	uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)&l->reject);
-	uv_close((uv_handle_t *)&l->reject, on_rejected);
+	reactor_woken(&l->r, NULL);
 }
 
 static void conn_open(struct loop *l)
@@ -187,12 +135,7 @@ static void conn_open(struct loop *l)
 	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
 	c->loop = l;
-	c->next = l->conns;
-	if (l->conns)
-		l->conns->prev = c;
-	l->conns = c;
-	l->nconns++;
-	stats_conn_opened(&srv.stats);
+	reactor_conn_opened(&l->r, &c->rc);
 	/* Cannot fail: a client is waiting and the handle is new. */
 	if (uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)&c->tcp) < 0 ||
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_readable) < 0) {
@@ -208,30 +151,12 @@ static void conn_open(struct loop *l)
 		uv_timer_start(&c->timer, on_timeout, idle_ms, idle_ms);
 }
 
-static void on_backoff(uv_timer_t *t)
-{
-	struct loop *l = t->data;
-	int fd = fcntl(l->lfd_spare, F_DUPFD_CLOEXEC, 0);
-
-	if (fd < 0)		/* still out of descriptors */
-		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
-	else
-		listen_open(l, fd);
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-	struct loop *l = h->data;
-
-	if (!l->draining)
-		uv_timer_start(&l->backoff, on_backoff, LISTEN_BACKOFF_MS, 0);
-}
-
 /* libuv accepts before it asks: uv__server_io has the socket in hand when it
  * calls on_accept, and takes no other until uv_accept gives this one a handle
  * -- until then it stops polling the listener.  So at --max-conns we just do
- * not call uv_accept, and listen_resume calls it when a slot frees.  (The
- * client has left the kernel's backlog: it waits in libuv, one descriptor.) */
+ * not call uv_accept, and reactor_woken calls us again when a slot frees.
+ * (The client has left the kernel's backlog: it waits in libuv, one
+ * descriptor.) */
 static void on_accept(uv_stream_t *server, int status)
 {
 	struct loop *l = server->data;
@@ -252,11 +177,8 @@ static void on_accept(uv_stream_t *server, int status)
 		}
 		return;
 	}
-	if (!slots_take(&slots)) {
-		listen_pause(l);
-		return;
-	}
-	conn_open(l);
+	if (reactor_slot_take(&l->r))
+		conn_open(l);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -267,8 +189,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 	(void)suggested;
 	if (c->lingering) {
-		p = c->loop->discard;
-		cap = sizeof c->loop->discard;
+		p = c->loop->r.discard;
+		cap = sizeof c->loop->r.discard;
 	} else {
 		p = session_input_buf(c->s, &cap);
 	}
@@ -308,45 +230,41 @@ static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	/* LAB 5 END */
 }
 
+static const struct reactor_steps steps = { work_start, conn_write, conn_linger, conn_watch };
+
+/* After any event: take back work that finished while a write was in flight,
+ * then work, write, and close or set what we read -- unless a uv_write is
+ * (still) in flight: finishing work would queue output, and the session may
+ * move its output buffer while libuv owns part of it. */
+static void conn_advance(struct loop *l, struct conn *c)
+{
+	if (c->work_ready && !c->blocked) {
+		c->work_ready = false;
+		session_work_done(c->s);
+		uv_timer_again(&c->timer);
+	}
+	if (c->blocked)
+		conn_watch(l, c);
+	else
+		reactor_advance(&steps, l, c, c->s);
+}
+
 /* Runs on a thread of libuv's pool: the loop does not touch c->work
  * meanwhile, and frees nothing of c until on_work_done. */
 static void work_thread(uv_work_t *req)
 {
-	work_run(conn_of(req, work_req)->work);
-}
-
-/* With --offload the connection stops reading and its idle timer pauses while
- * a worker runs the work; without, the loop runs it and every other
- * connection waits. */
-static void work_start(struct loop *l, struct conn *c, struct work *w)
-{
-	if (offload) {
-		c->work = w;
-		c->working = true;
-		l->inflight++;
-		uv_timer_stop(&c->timer);
-		if (uv_queue_work(&l->uv, &c->work_req, work_thread, on_work_done) == 0)
-			return;
-		c->working = false;	/* cannot happen: run it here */
-		l->inflight--;
-		uv_timer_again(&c->timer);
-	}
-	work_run(w);
-	/* The loop's clock stopped at the last epoll_wait: timers restarted after
-	 * the work must count from now, not from before it. */
-	uv_update_time(&l->uv);
-	session_work_done(c->s);
+	work_run(container_of(req, struct conn, work_req)->work);
 }
 
 /* libuv calls this on the loop's thread, one connection at a time. */
 static void on_work_done(uv_work_t *req, int status)
 {
-	struct conn *c = conn_of(req, work_req);
+	struct conn *c = container_of(req, struct conn, work_req);
 	struct loop *l = c->loop;
 
 	(void)status;		/* UV_ECANCELED only after uv_cancel */
 	c->working = false;
-	l->inflight--;
+	l->r.inflight--;
 	if (uv_is_closing((uv_handle_t *)&c->tcp)) {	/* the client left while its work ran */
 		conn_free(c);
 		loop_maybe_exit(l);
@@ -354,6 +272,29 @@ static void on_work_done(uv_work_t *req, int status)
 	}
 	c->work_ready = true;
 	conn_advance(l, c);
+}
+
+/* With --offload the connection stops reading and its timer stops while a
+ * thread of libuv's pool runs the work; without, the loop runs it and every
+ * other connection waits. */
+static void work_start(struct loop *l, struct conn *c, struct work *w)
+{
+	if (offload) {
+		c->work = w;
+		c->working = true;
+		l->r.inflight++;
+		uv_timer_stop(&c->timer);
+		if (uv_queue_work(&l->uv, &c->work_req, work_thread, on_work_done) == 0)
+			return;
+		c->working = false;	/* cannot happen: run it here */
+		l->r.inflight--;
+		uv_timer_again(&c->timer);
+	}
+	work_run(w);
+	/* The loop's clock stopped at the last epoll_wait: timers restarted after
+	 * the work must count from now, not from before it. */
+	uv_update_time(&l->uv);
+	session_work_done(c->s);
 }
 
 /* Writes until the output is all in the kernel (1), the socket buffer is full
@@ -408,7 +349,7 @@ static int conn_write(struct loop *l, struct conn *c)
 static void on_written(uv_write_t *req, int status)
 {
 	/* LAB 5 BEGIN */
-	struct conn *c = conn_of(req, write);
+	struct conn *c = container_of(req, struct conn, write);
 	struct loop *l = c->loop;
 
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
@@ -445,71 +386,6 @@ static void conn_watch(struct loop *l, struct conn *c)
 	c->reading = want;
 }
 
-static void on_shut(uv_shutdown_t *req, int status)
-{
-	struct conn *c = conn_of(req, shut);
-
-	if (!uv_is_closing((uv_handle_t *)&c->tcp) && status < 0)
-		conn_close(c->loop, c);
-}
-
-/* The last response is out.  If the peer may still be sending, shut down our
- * side and read (and discard) until its FIN or NET_LINGER_MS: closing with
- * unread input sends a reset, which can destroy a response the peer has not
- * read yet. */
-static void conn_linger(struct loop *l, struct conn *c)
-{
-	if (c->eof || uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) < 0 ||
-	    (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_readable) < 0)) {
-		conn_close(l, c);
-		return;
-	}
-	c->reading = true;
-	c->lingering = true;
-	session_free(c->s);
-	c->s = NULL;
-	uv_timer_start(&c->timer, on_timeout, NET_LINGER_MS, 0);
-}
-
-/* After any event: run the work the session asks for, write what it produced,
- * then close or set what we read.  Writing may let the session parse a
- * pipelined request that needs work of its own, hence the loop.
- * (session_work hands each work item out once.)  While a uv_write is in
- * flight the session is left alone: finishing work would queue output. */
-static void conn_advance(struct loop *l, struct conn *c)
-{
-	struct work *w;
-	int r;
-
-	if (c->work_ready && !c->blocked) {
-		c->work_ready = false;
-		session_work_done(c->s);
-		uv_timer_again(&c->timer);
-	}
-	w = c->working || c->blocked ? NULL : session_work(c->s);
-	for (;;) {
-		if (w)
-			work_start(l, c, w);
-		if ((r = conn_write(l, c)) < 0)
-			return;
-		if (r == 0 || c->working || !(w = session_work(c->s)))
-			break;
-	}
-	if (session_done(c->s))
-		conn_linger(l, c);
-	else
-		conn_watch(l, c);
-}
-
-/* The loop ends once it drains and nothing is left: uv_run returns when no
- * handle is active, and `wake` is until now. */
-static void loop_maybe_exit(struct loop *l)
-{
-	if (l->draining && l->nconns == 0 && l->inflight == 0 &&
-	    !uv_is_closing((uv_handle_t *)&l->wake))
-		uv_close((uv_handle_t *)&l->wake, NULL);
-}
-
 /* Frees a connection once both handles have closed and no worker holds it. */
 static void conn_free(struct conn *c)
 {
@@ -533,78 +409,75 @@ static void conn_close(struct loop *l, struct conn *c)
 {
 	uv_close((uv_handle_t *)&c->timer, on_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_closed);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	l->nconns--;
-	stats_conn_closed(&srv.stats);
-	slot_release(l);
+	reactor_conn_closed(&l->r, &c->rc);
 	loop_maybe_exit(l);
 }
 
-/* SIGINT/SIGTERM: stop accepting, let each connection finish the request in
- * progress, and leave the loop when the last one has closed.  A drain that
- * outlasts SERVER_DRAIN_MS is cut short by the signal thread (server.h). */
-static void loop_drain(struct loop *l)
-{
-	struct conn *c, *next;
+/* The hardening: lingering close, the listener's pauses, the drain, timers. */
 
-	l->draining = true;
-	uv_close((uv_handle_t *)&l->shutdown, NULL);	/* readable forever */
-	slots_resume(&slots, &l->paused);	/* stop waiting for a slot */
-	if (l->listening)
-		uv_close((uv_handle_t *)&l->listener, NULL);	/* and a client libuv holds */
-	l->listening = false;
-	uv_close((uv_handle_t *)&l->backoff, NULL);
-	close(l->lfd_spare);
-	for (c = l->conns; c; c = next) {
-		next = c->next;
-		if (c->working || c->lingering)
-			continue;
-		session_drain(c->s);
-		conn_advance(l, c);
+static void on_shut(uv_shutdown_t *req, int status)
+{
+	struct conn *c = container_of(req, struct conn, shut);
+
+	if (!uv_is_closing((uv_handle_t *)&c->tcp) && status < 0)
+		conn_close(c->loop, c);
+}
+
+/* The last response is out.  If the peer may still be sending, shut down our
+ * side and read (and discard, into on_alloc's buffer) until its FIN or
+ * NET_LINGER_MS: closing with unread input sends a reset, which can destroy a
+ * response the peer has not read yet. */
+static void conn_linger(struct loop *l, struct conn *c)
+{
+	if (c->eof || uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) < 0 ||
+	    (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_readable) < 0)) {
+		conn_close(l, c);
+		return;
 	}
-	loop_maybe_exit(l);
+	c->reading = true;
+	c->lingering = true;
+	session_free(c->s);
+	c->s = NULL;
+	uv_timer_start(&c->timer, on_timeout, NET_LINGER_MS, 0);
 }
 
-static void on_shutdown(uv_poll_t *p, int status, int events)
+/* At --max-conns the client waits in libuv (on_accept), which has stopped
+ * polling the listener by itself: pausing needs nothing, and resuming takes
+ * that client; uv_accept restarts the listener. */
+static void loop_listen(struct reactor *r, bool on)
 {
-	(void)status;
-	(void)events;
-	loop_drain(p->data);
+	struct loop *l = container_of(r, struct loop, r);
+
+	if (on)
+		on_accept((uv_stream_t *)&l->listener, 0);
 }
 
-static void on_timeout(uv_timer_t *t)
+static void on_rejected(uv_handle_t *h)
 {
-	struct conn *c = t->data;
+	struct loop *l = h->data;
 
-	if (!c->lingering)
-		STAT_ADD(&srv.stats, timeouts, 1);
-	conn_close(c->loop, c);
+	l->rejecting = false;
+	if (l->reject_pending && !l->r.draining) {
+		l->reject_pending = false;
+		on_accept((uv_stream_t *)&l->listener, 0);
+	}
 }
 
-static void on_wake(uv_async_t *a)
+/* Out of memory: uv_accept needs a handle to take the client from libuv, so
+ * the loop's own takes it and closes it.  While that one is still closing,
+ * the client waits in libuv (its listener stopped) for on_rejected. */
+static void conn_reject(struct loop *l)
 {
-	struct loop *l = a->data;
-
-	if (atomic_load(&l->paused) && slots_free(&slots))
-		listen_resume(l);
-}
-
-/* libuv runs the loop: timers, poll (epoll_wait and the callbacks of what came
- * in), closing handles, until loop_maybe_exit lets it end. */
-static void loop_run(struct loop *l)
-{
-	uv_run(&l->uv, UV_RUN_DEFAULT);
-}
-
-static void *loop_thread(void *arg)
-{
-	loop_run(arg);
-	return NULL;
+	STAT_ADD(&srv.stats, errors, 1);
+	reactor_slot_release(&l->r);
+	if (l->rejecting) {
+		l->reject_pending = true;
+		return;
+	}
+	l->rejecting = true;
+	uv_tcp_init(&l->uv, &l->reject);
+	uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)&l->reject);
+	uv_close((uv_handle_t *)&l->reject, on_rejected);
 }
 
 /* The listener is server_listen's socket, adopted with uv_tcp_open, so every
@@ -626,39 +499,120 @@ static void listen_open(struct loop *l, int fd)
 	l->listening = true;
 }
 
-static void loop_init(struct loop *l, int lfd)
+static void on_backoff(uv_timer_t *t)
 {
-	int r;
+	struct loop *l = t->data;
+	int fd = fcntl(l->lfd_spare, F_DUPFD_CLOEXEC, 0);
 
-	if ((r = uv_loop_init(&l->uv)) < 0)
-		die("libuv: %s", uv_strerror(r));
-	listen_open(l, lfd);
-	l->lfd_spare = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)		/* still out of descriptors */
+		uv_timer_start(&l->backoff, on_backoff, NET_ACCEPT_BACKOFF_MS, 0);
+	else
+		listen_open(l, fd);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct loop *l = h->data;
+
+	if (!l->r.draining)
+		uv_timer_start(&l->backoff, on_backoff, NET_ACCEPT_BACKOFF_MS, 0);
+}
+
+/* Each connection finishes the request in progress; one at a worker or
+ * lingering is on its way out already. */
+static void conn_drain(struct reactor_conn *rc)
+{
+	struct conn *c = container_of(rc, struct conn, rc);
+
+	if (!c->working && !c->lingering) {
+		session_drain(c->s);
+		conn_advance(c->loop, c);
+	}
+}
+
+/* SIGINT/SIGTERM (the shutdown poll handle): stop accepting -- closing the
+ * listener also drops a client libuv holds -- and let each connection finish
+ * the request in progress; uv_run returns once no handle is left
+ * (loop_maybe_exit).  The signal thread cuts short a drain that outlasts
+ * SERVER_DRAIN_MS. */
+static void on_shutdown(uv_poll_t *p, int status, int events)
+{
+	struct loop *l = p->data;
+
+	(void)status;
+	(void)events;
+	uv_close((uv_handle_t *)&l->shutdown, NULL);	/* readable forever */
+	if (l->listening)
+		uv_close((uv_handle_t *)&l->listener, NULL);
+	l->listening = false;
+	uv_close((uv_handle_t *)&l->backoff, NULL);
+	close(l->lfd_spare);
+	reactor_drain(&l->r, conn_drain);
+	loop_maybe_exit(l);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (!c->lingering)
+		STAT_ADD(&srv.stats, timeouts, 1);
+	conn_close(c->loop, c);
+}
+
+/* The loop ends once it drains and nothing is left: uv_run returns when no
+ * handle is active, and `wake` is until now. */
+static void loop_maybe_exit(struct loop *l)
+{
+	if (reactor_finished(&l->r) && !uv_is_closing((uv_handle_t *)&l->wake))
+		uv_close((uv_handle_t *)&l->wake, NULL);
+}
+
+/* From any loop's thread: uv_async_send is the one libuv call that is safe
+ * from another thread. */
+static void loop_wake(struct reactor *r)
+{
+	uv_async_send(&container_of(r, struct loop, r)->wake);
+}
+
+static void loop_init(struct reactor *r)
+{
+	struct loop *l = container_of(r, struct loop, r);
+	int e;
+
+	if ((e = uv_loop_init(&l->uv)) < 0)
+		die("libuv: %s", uv_strerror(e));
+	listen_open(l, r->lfd);
+	l->lfd_spare = fcntl(r->lfd, F_DUPFD_CLOEXEC, 0);
 	if (l->lfd_spare < 0)
 		die("dup: %s", strerror(errno));
-	if ((r = uv_timer_init(&l->uv, &l->backoff)) < 0 ||
-	    (r = uv_async_init(&l->uv, &l->wake, on_wake)) < 0 ||
-	    (r = uv_poll_init(&l->uv, &l->shutdown, srv.shutdown_fd)) < 0 ||
-	    (r = uv_poll_start(&l->shutdown, UV_READABLE, on_shutdown)) < 0)
-		die("libuv: %s", uv_strerror(r));
+	r->lfd = -1;		/* the listener's now */
+	if ((e = uv_timer_init(&l->uv, &l->backoff)) < 0 ||
+	    (e = uv_async_init(&l->uv, &l->wake, on_wake)) < 0 ||
+	    (e = uv_poll_init(&l->uv, &l->shutdown, srv.shutdown_fd)) < 0 ||
+	    (e = uv_poll_start(&l->shutdown, UV_READABLE, on_shutdown)) < 0)
+		die("libuv: %s", uv_strerror(e));
 	l->backoff.data = l->wake.data = l->shutdown.data = l->reject.data = l;
+}
+
+/* After every loop has returned: a late uv_async_send from another loop must
+ * still find this loop's wake-up descriptor open until then. */
+static void loop_fini(struct reactor *r)
+{
+	uv_loop_close(&container_of(r, struct loop, r)->uv);
 }
 
 int main(int argc, char **argv)
 {
-	int *lfds;
+	static const struct reactor_ops ops = {
+		.size = sizeof(struct loop), .offset = offsetof(struct loop, r),
+		.init = loop_init, .run = loop_run, .wake = loop_wake, .listen = loop_listen,
+		.fini = loop_fini,
+	};
 	char n[16];
 
 	server_init(&srv, argc, argv, "libuv", OPT_OFFLOAD | OPT_REACTORS);
-	slots_init(&slots, srv.opts.max_conns);
-	nloops = srv.opts.reactors;
 	idle_ms = srv.opts.idle_timeout_ms ? (uint64_t)srv.opts.idle_timeout_ms + 1 : 0;
-	lfds = calloc((size_t)nloops, sizeof *lfds);
-	loops = calloc((size_t)nloops, sizeof *loops);
-	if (!lfds || !loops)
-		die("out of memory");
-	server_listen(&srv, lfds, nloops, true);
-
 	/* libuv starts its pool at the first uv_queue_work, sized from the
 	 * environment; every loop of the process shares it. */
 	if (srv.opts.offload > 0) {
@@ -667,21 +621,7 @@ int main(int argc, char **argv)
 		if (setenv("UV_THREADPOOL_SIZE", n, 1) < 0)
 			die("setenv: %s", strerror(errno));
 	}
-	for (int i = 0; i < nloops; i++)
-		loop_init(&loops[i], lfds[i]);
-	free(lfds);
-	for (int i = 1; i < nloops; i++)
-		if (pthread_create(&loops[i].thread, NULL, loop_thread, &loops[i]) != 0)
-			die("starting reactor %d: %s", i, strerror(errno));
-
-	loop_run(&loops[0]);
-	for (int i = 1; i < nloops; i++)
-		pthread_join(loops[i].thread, NULL);
-	/* Only now: a late uv_async_send from another loop must still find
-	 * this loop's wake-up descriptor open. */
-	for (int i = 0; i < nloops; i++)
-		uv_loop_close(&loops[i].uv);
+	reactors_run(&srv, &ops);
 	server_finish(&srv);
-	free(loops);
 	return 0;
 }

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		if (workq_push(q, (void *)(intptr_t)fd) < 0)
 			blocking_reject(&srv, fd);
 
-	/* Draining: queued connections are still served (each sees shutdown_fd and
+	/* Draining: queued connections are still served (each sees the drain and
 	 * closes after at most the request in progress), then the workers are
 	 * joined. */
 	close(lfd);

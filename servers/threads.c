@@ -1,7 +1,7 @@
 /* threads: one thread per connection, blocking I/O.
  *
  * The oldest way to serve many clients at once: accept, hand the socket to a new
- * thread, and let that thread block in read() and write() as if it were alone
+ * thread, and let that thread block in recv() and send() as if it were alone
  * (blocking_serve).  The kernel's scheduler does the multiplexing, so the code
  * has no state machine at all.
  *
@@ -53,8 +53,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
 			blocking_reject(&srv, fd);
 
-	/* Draining: the connection threads see shutdown_fd, finish the request in
-	 * progress and end. */
+	/* Draining: the drain interrupts the connection threads, which finish the
+	 * request in progress and end. */
 	close(lfd);
 	blocking_wait_all();
 	pthread_attr_destroy(&attr);

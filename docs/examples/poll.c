@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/idle.h"
 #include "common/net.h"
 #include "common/server.h"
@@ -193,7 +194,7 @@ static void loop_run(int lfd)
 		int n = poll(pfd, (nfds_t)nconns + 2, timeout);
 		if (n < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
-		now_ms = idle_now_ms();
+		now_ms = clock_ms();
 		int polled = nconns;		/* conn_open appends after these */
 		for (int i = 0; n > 0 && i < polled; i++) {
 			struct conn *c = conns[i];
@@ -251,7 +252,7 @@ int main(int argc, char **argv)
 	server_listen(&srv, &lfd, 1, true);
 	idle_init(&idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&linger, NET_LINGER_MS);
-	now_ms = idle_now_ms();
+	now_ms = clock_ms();
 	loop_run(lfd);
 	server_finish(&srv);
 	return 0;

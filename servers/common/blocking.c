@@ -1,30 +1,128 @@
 /* One connection served with blocking I/O, start to finish (see blocking.h).
  *
  * The loop is the session contract in its plainest form: run work inline,
- * write everything pending, stop if done, otherwise wait for input.  The idle
- * timeout is the poll() timeout while waiting for input, and SO_SNDTIMEO while
- * a write makes no progress; the deadline restarts at accept, after each write
- * that sent bytes, and when session_input() says the input was activity. */
+ * write everything pending, stop if done, otherwise wait for input.  A
+ * keep-alive request costs two system calls, recv and send, as it does in any
+ * blocking server.
+ *
+ * The idle timeout (docs/contract.md) is the socket's own: recv waits with
+ * SO_RCVTIMEO, send with SO_SNDTIMEO.  The deadline restarts at accept, after
+ * each send that moved bytes, and when session_input() says the input was
+ * activity (echo).  Each recv must wait only for what is left until the
+ * deadline -- bytes of an incomplete request do not restart it, or a slowloris
+ * client sending a byte a second would never be closed -- so rcvtimeo_arm sets
+ * SO_RCVTIMEO to the time left, but only when that differs from the value in
+ * force.  After a response the time left is the whole timeout, which is what
+ * the previous request left set: a keep-alive client costs no setsockopt per
+ * request; a client whose request arrives in pieces costs one per piece.  A
+ * send that moves nothing for the whole timeout fails with EAGAIN.
+ *
+ * Shutdown.  A thread blocked in recv watches its socket only, so the drain
+ * interrupts it: the signal thread calls wake_all (server_on_drain), which
+ * sends WAKE_SIGNAL to every thread serving a connection.  recv returns EINTR,
+ * the loop sees `draining`, and the session finishes the request in progress.
+ * A signal that lands after the loop's last look at `draining` but before recv
+ * has started would interrupt nothing, so the handler also sets the socket's
+ * receive timeout to one tick: that recv returns at once.  (shutdown(SHUT_RD)
+ * would wake recv too, but it cuts off a request that is still arriving, and
+ * Linux answers input that comes after it with a reset, the very thing the
+ * lingering close is there to prevent.) */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "blocking.h"
-#include "idle.h"
+#include "clock.h"
 #include "net.h"
 #include "server.h"
 #include "session.h"
 
+#define WAKE_SIGNAL SIGUSR1
+
 /* Connections open in this process (returned by blocking_accept and not yet
- * released), for --max-conns and for the wait at shutdown.  Only the accept loop
- * adds; the threads serving connections remove. */
+ * released), for --max-conns and for the wait at shutdown, and the threads
+ * serving them, for the drain's wake-up.  Only the accept loop adds
+ * connections; the threads serving them remove them. */
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conns_changed = PTHREAD_COND_INITIALIZER;
 static int conns;
+
+struct serving {
+	pthread_t thread;
+	struct serving *prev, *next;
+};
+static struct serving *serving;		/* under conns_lock */
+
+/* The connection this thread serves and the receive timeout set on it, as the
+ * signal handler sees them (rcvtimeo_ms -1: unknown, the handler changed it). */
+static _Thread_local volatile sig_atomic_t serving_fd = -1;
+static _Thread_local volatile sig_atomic_t rcvtimeo_ms;
+
+static void on_wake_signal(int sig)
+{
+	struct timeval tick = { .tv_sec = 0, .tv_usec = 1 };	/* one jiffy; 0 would mean never */
+	int saved = errno;
+
+	(void)sig;
+	if (serving_fd >= 0) {
+		rcvtimeo_ms = -1;
+		setsockopt(serving_fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+	}
+	errno = saved;
+}
+
+/* Runs on the signal thread once draining is set. */
+static void wake_all(void)
+{
+	pthread_mutex_lock(&conns_lock);
+	for (struct serving *t = serving; t; t = t->next)
+		pthread_kill(t->thread, WAKE_SIGNAL);
+	pthread_mutex_unlock(&conns_lock);
+}
+
+/* No SA_RESTART: the point of the signal is the EINTR. */
+static void wake_install(struct server *srv)
+{
+	struct sigaction sa = { .sa_handler = on_wake_signal };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
+	server_on_drain(srv, wake_all);
+}
+
+static void serving_begin(struct serving *me, int fd)
+{
+	serving_fd = fd;
+	rcvtimeo_ms = 0;	/* a new socket waits forever */
+	me->thread = pthread_self();
+	me->prev = NULL;
+	pthread_mutex_lock(&conns_lock);
+	me->next = serving;
+	if (serving)
+		serving->prev = me;
+	serving = me;
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static void serving_end(struct serving *me)
+{
+	pthread_mutex_lock(&conns_lock);
+	if (me->prev)
+		me->prev->next = me->next;
+	else
+		serving = me->next;
+	if (me->next)
+		me->next->prev = me->prev;
+	pthread_mutex_unlock(&conns_lock);
+	serving_fd = -1;
+}
 
 static void conn_release(struct server *srv)
 {
@@ -36,8 +134,8 @@ static void conn_release(struct server *srv)
 }
 
 /* At --max-conns, waits until a connection is released.  Every connection
- * counted is in blocking_serve (or queued for it), which notices shutdown_fd and
- * ends, so a drain always wakes this wait.  Returns false once draining. */
+ * counted is in blocking_serve (or queued for it), which the drain ends, so a
+ * drain always wakes this wait.  Returns false once draining. */
 static bool wait_below_limit(struct server *srv)
 {
 	pthread_mutex_lock(&conns_lock);
@@ -50,11 +148,16 @@ static bool wait_below_limit(struct server *srv)
 
 int blocking_accept(struct server *srv, int lfd)
 {
+	static bool wake_installed;	/* only the accept loop calls this */
 	struct pollfd pfd[2] = {
 		{ .fd = lfd, .events = POLLIN },
 		{ .fd = srv->shutdown_fd, .events = POLLIN },
 	};
 
+	if (!wake_installed) {
+		wake_install(srv);
+		wake_installed = true;
+	}
 	while (wait_below_limit(srv)) {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno != EINTR)	/* ENOMEM: wait, never spin */
@@ -96,13 +199,39 @@ void blocking_wait_all(void)
 	pthread_mutex_unlock(&conns_lock);
 }
 
+/* Sets SO_RCVTIMEO to the time left until deadline_ns, rounded up to the
+ * millisecond (timeout_ns 0: no timeout), unless that is the value in force.
+ * rcvtimeo_ms is written before the call, so a wake-up signal in between
+ * leaves it -1 and the next call sets the value again.  0, -ETIMEDOUT when the
+ * deadline has passed, or -errno. */
+static int rcvtimeo_arm(int fd, uint64_t deadline_ns, uint64_t timeout_ns)
+{
+	struct timeval tv;
+	int want = 0;
+
+	if (timeout_ns > 0) {
+		uint64_t now = clock_ns();
+
+		if (now >= deadline_ns)
+			return -ETIMEDOUT;
+		want = (int)((deadline_ns - now + 999999) / 1000000);
+	}
+	if (want == rcvtimeo_ms)
+		return 0;
+	rcvtimeo_ms = want;
+	tv.tv_sec = want / 1000;
+	tv.tv_usec = (want % 1000) * 1000;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ? -errno : 0;
+}
+
 enum end { END_DONE, END_TIMEOUT, END_ERROR };
 
 static enum end serve(struct server *srv, struct session *s, int fd)
 {
-	int timeout = srv->opts.idle_timeout_ms;
-	uint64_t deadline = idle_now_ms() + (uint64_t)timeout;
+	uint64_t timeout_ns = (uint64_t)srv->opts.idle_timeout_ms * 1000000;
+	uint64_t deadline = clock_ns() + timeout_ns;
 	bool drained = false;
+	int r;
 
 	for (;;) {
 		if (!drained && atomic_load(&srv->draining)) {
@@ -126,7 +255,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 			if (n < 0)
 				return errno == EAGAIN ? END_TIMEOUT : END_ERROR;
 			session_output_sent(s, (size_t)n);
-			deadline = idle_now_ms() + (uint64_t)timeout;
+			deadline = clock_ns() + timeout_ns;
 			continue;
 		}
 
@@ -135,45 +264,33 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 		if (!session_wants_input(s))
 			return END_ERROR;	/* nothing to wait for: a bug; never spin */
 
-		struct pollfd pfd[2] = {
-			{ .fd = fd, .events = POLLIN },
-			{ .fd = srv->shutdown_fd, .events = POLLIN },
-		};
-		int wait = -1;
-		if (timeout > 0) {
-			uint64_t now = idle_now_ms();
-			wait = deadline > now ? (int)(deadline - now) : 0;
-		}
-		int r = poll(pfd, drained ? 1 : 2, wait);
-		if (r < 0 && errno == EINTR)
+		if ((r = rcvtimeo_arm(fd, deadline, timeout_ns)) < 0)
+			return r == -ETIMEDOUT ? END_TIMEOUT : END_ERROR;
+		/* The last look before recv: a wake-up after it finds the receive
+		 * timeout armed, and the handler's tick ends the recv. */
+		if (!drained && atomic_load(&srv->draining))
 			continue;
-		if (r < 0)
-			return END_ERROR;
-		if (r == 0) {
-			if (idle_now_ms() >= deadline)
-				return END_TIMEOUT;
-			continue;	/* woke a little early */
-		}
-		if (!pfd[0].revents)
-			continue;	/* shutdown_fd: drain at the top */
 
 		size_t cap;
 		char *buf = session_input_buf(s, &cap);
 		ssize_t n = recv(fd, buf, cap, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return END_ERROR;
-		if (n == 0)
+		if (n > 0) {
+			if (session_input(s, (size_t)n))
+				deadline = clock_ns() + timeout_ns;
+		} else if (n == 0) {
 			session_input_eof(s);
-		else if (session_input(s, (size_t)n))
-			deadline = idle_now_ms() + (uint64_t)timeout;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			return END_ERROR;
+		}
+		/* EAGAIN: the timeout, or the wake-up's tick; rcvtimeo_arm tells
+		 * which.  EINTR: the wake-up. */
 	}
 }
 
 void blocking_serve(struct server *srv, int fd)
 {
 	struct session *s = session_new(srv);
+	struct serving me;
 	enum end how = END_ERROR;
 
 	if (s) {
@@ -184,7 +301,9 @@ void blocking_serve(struct server *srv, int fd)
 			};
 			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 		}
+		serving_begin(&me, fd);
 		how = serve(srv, s, fd);
+		serving_end(&me);
 		session_free(s);
 	}
 	switch (how) {

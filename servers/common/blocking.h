@@ -16,9 +16,10 @@ struct server;
 int blocking_accept(struct server *srv, int lfd);
 
 /* Serves fd until the connection ends, then closes it (lingering close) and
- * releases it: stats, timeouts, I/O errors, its --max-conns slot.  Waits in
- * poll() on the socket and srv->shutdown_fd with the idle deadline as timeout;
- * writes with SO_SNDTIMEO set to the idle timeout; runs /cpu and /block inline. */
+ * releases it: stats, timeouts, I/O errors, its --max-conns slot.  Blocks in
+ * recv and send, the idle timeout set on the socket (SO_RCVTIMEO, SO_SNDTIMEO);
+ * runs /cpu and /block inline.  A drain interrupts the thread with a signal
+ * (blocking.c says how), so this thread must not block SIGUSR1. */
 void blocking_serve(struct server *srv, int fd);
 
 /* A connection from blocking_accept that could not be handed on (no thread, no

@@ -1,7 +1,6 @@
 /* Idle deadlines: a FIFO ordered by last activity (see idle.h). */
 #include <limits.h>
 #include <stddef.h>
-#include <time.h>
 
 #include "idle.h"
 
@@ -55,12 +54,4 @@ int idle_wait_ms(const struct idle_list *l, uint64_t now_ms)
 		return 0;
 	uint64_t d = e->deadline_ms - now_ms;
 	return d > INT_MAX ? INT_MAX : (int)d;
-}
-
-uint64_t idle_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -1,7 +1,8 @@
 /* Idle deadlines for an event loop.  Every connection has the same timeout, so a
  * FIFO ordered by last activity is already sorted by deadline: restarting a timer
  * moves its entry to the tail (O(1)), and the head is the next to expire.  (The
- * same observation is libev's "doubly-linked list" timer recipe.) */
+ * same observation is libev's "doubly-linked list" timer recipe.)  Times are
+ * clock_ms() (clock.h). */
 #ifndef LB_IDLE_H
 #define LB_IDLE_H
 
@@ -34,8 +35,5 @@ struct idle_entry *idle_expired(struct idle_list *l, uint64_t now_ms);
 
 /* Milliseconds until the next deadline, for epoll_wait: -1 if none. */
 int idle_wait_ms(const struct idle_list *l, uint64_t now_ms);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t idle_now_ms(void);
 
 #endif

@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "net.h"
 
 int net_listen(const char *host, int port, int backlog, bool reuseport, bool nonblock)
@@ -86,7 +86,8 @@ static bool pending(int lfd)
 
 /* Out of descriptors: free the reserve, accept-and-close what is pending (so
  * the listener stops being readable and nobody spins), take the reserve back.
- * At most 32 connections per call, so a flood cannot hold us here forever.
+ * At most NET_ACCEPT_BATCH connections per call, so a flood cannot hold us
+ * here forever.
  * False when nothing could be shed and a client still waits: another thread
  * took the descriptor the reserve freed, and the reserve is gone until
  * descriptors free up. */
@@ -100,7 +101,7 @@ static bool shed_pending(int lfd)
 	if (reserve_fd >= 0) {
 		close(reserve_fd);
 		reserve_fd = -1;
-		for (int i = 0; i < 32 && pending(lfd); i++) {
+		for (int i = 0; i < NET_ACCEPT_BATCH && pending(lfd); i++) {
 			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd < 0) {
 				if (errno == EINTR)
@@ -139,22 +140,14 @@ int net_accept(int lfd, bool nonblock)
 	return fd;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void net_linger_close(int fd, int ms)
 {
 	char buf[2048];
-	int64_t end = mono_ms() + ms;
+	int64_t end = (int64_t)clock_ms() + ms;
 
 	if (shutdown(fd, SHUT_WR) == 0) {
 		for (;;) {
-			int64_t left = end - mono_ms();
+			int64_t left = end - (int64_t)clock_ms();
 			if (left <= 0)
 				break;
 			struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -23,6 +23,11 @@ int net_local_port(int fd);
  * stop watching it for NET_ACCEPT_BACKOFF_MS or spin), or another -errno. */
 int net_accept(int lfd, bool nonblock);
 
+/* Clients taken from a listener per wake-up, at most: by an event loop's accept
+ * batch, and by net_accept's shedding when out of descriptors.  A connect flood
+ * must not starve the connections already open. */
+#define NET_ACCEPT_BATCH 64
+
 /* How long a listener is left alone after net_accept returned -EBUSY. */
 #define NET_ACCEPT_BACKOFF_MS 100
 

@@ -2,9 +2,12 @@
  *
  * Shutdown is one mechanism for every model: SIGINT and SIGTERM are blocked in
  * every thread and taken by sigwait() in a thread of their own, which sets
- * `draining` and makes the eventfd `shutdown_fd` readable.  Each model already
- * waits on its sockets, so it waits on that descriptor too: no signal handler,
- * no EINTR games, no race between checking a flag and going to sleep.
+ * `draining` and makes the eventfd `shutdown_fd` readable.  Each event loop
+ * already waits on its sockets, so it waits on that descriptor too: no signal
+ * handler, no EINTR games, no race between checking a flag and going to sleep.
+ * A thread blocked in recv waits on one socket only; for those the signal
+ * thread also calls the wake-up a model registered (server_on_drain), which
+ * for the blocking models interrupts them (blocking.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -104,6 +107,9 @@ static void *signal_thread(void *arg)
 	uint64_t one = 1;
 	ssize_t w = write(srv->shutdown_fd, &one, sizeof one);
 	(void)w;
+	server_wake_fn wake = atomic_load(&srv->wake);
+	if (wake)
+		wake();
 
 	struct timespec limit = {
 		.tv_sec = limit_ms / 1000,
@@ -120,6 +126,11 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
+void server_on_drain(struct server *srv, server_wake_fn fn)
+{
+	atomic_store(&srv->wake, fn);
+}
+
 void server_init(struct server *srv, int argc, char **argv, const char *model,
 		 unsigned supported)
 {
@@ -131,6 +142,7 @@ void server_init(struct server *srv, int argc, char **argv, const char *model,
 	snprintf(prog, sizeof prog, "srv-%s", model);
 	srv->model = model;
 	atomic_init(&srv->draining, false);
+	atomic_init(&srv->wake, NULL);
 
 	int r = opts_parse(&srv->opts, argc, argv, supported, err, sizeof err);
 	if (r == 1) {

@@ -9,6 +9,8 @@
 #include "opts.h"
 #include "stats.h"
 
+typedef void (*server_wake_fn)(void);
+
 struct server {
 	struct srv_opts opts;
 	struct srv_stats stats;
@@ -16,6 +18,7 @@ struct server {
 	uint64_t cpu_iters_per_us;	/* K: given or calibrated, never 0 */
 	atomic_bool draining;		/* SIGINT/SIGTERM seen */
 	int shutdown_fd;		/* eventfd, readable (forever) once draining */
+	_Atomic(server_wake_fn) wake;	/* see server_on_drain */
 };
 
 /* Parses the command line (usage on stderr and exit 2 on error, usage on stdout
@@ -24,14 +27,20 @@ struct server {
  * calling thread (and so in every thread it creates later); the first one sets
  * `draining` and makes `shutdown_fd` readable, a second one or a drain longer
  * than --drain-timeout-ms (SERVER_DRAIN_MS by default) writes the stats -- with
- * the waits it cut short -- and exits 1.  Every model waits on shutdown_fd
- * beside its sockets, the same way in every model. */
+ * the waits it cut short -- and exits 1.  Every event loop waits on shutdown_fd
+ * beside its sockets; a thread blocked on one socket is woken through
+ * server_on_drain. */
 void server_init(struct server *srv, int argc, char **argv, const char *model,
 		 unsigned supported);
 
 /* The default of --drain-timeout-ms (opts.c): long enough for any /block or
  * /cpu, shorter than the longest /sleep, which the drain then cuts. */
 #define SERVER_DRAIN_MS 15000
+
+/* For threads that wait where shutdown_fd cannot reach them (a blocking recv):
+ * the signal thread calls fn once the drain has begun, after setting `draining`
+ * and writing shutdown_fd.  fn runs on the signal thread. */
+void server_on_drain(struct server *srv, server_wake_fn fn);
 
 /* Opens n listening sockets on --host/--port (n > 1: SO_REUSEPORT, and with
  * --port 0 the first one picks the port and the rest bind to it), non-blocking

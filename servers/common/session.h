@@ -34,31 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "work.h"
+
 struct server;
 struct session;
-
-enum work_kind { WORK_CPU, WORK_BLOCK, WORK_SLEEP, WORK_DB };
-
-struct work {
-	enum work_kind kind;
-	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
-	uint64_t units;		/* WORK_CPU: N x K */
-	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
-	uint64_t ms;		/* WORK_SLEEP: from /sleep?ms=N */
-};
-
-/* True for the kinds a model waits for its own way -- an event model on a
- * timer or a socket of the connection's own loop, a blocking model in the
- * serving thread -- and never on the --offload pool: a wait needs no CPU, so
- * handing it to a thread would only spend that thread. */
-static inline bool work_is_wait(const struct work *w)
-{
-	return w->kind == WORK_SLEEP || w->kind == WORK_DB;
-}
-
-/* Runs a work item in the calling thread: FNV units, or a sleep (/block, and
- * /sleep in the blocking models).  Thread-safe; may take seconds. */
-void work_run(struct work *w);
 
 /* A new session for srv->opts.proto.  NULL when out of memory. */
 struct session *session_new(struct server *srv);

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "session.h"
+#include "clock.h"
 #include "work.h"
 
 uint32_t work_fnv_units(uint64_t units)
@@ -25,14 +25,6 @@ void work_block_us(uint64_t us)
 		;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Written so the compiler cannot drop the loops being timed. */
 static volatile uint32_t calibrate_sink;
 
@@ -44,17 +36,17 @@ uint64_t work_calibrate(void)
 	uint64_t units = 1 << 14, t;
 
 	for (;;) {
-		t = now_ns();
+		t = clock_ns();
 		calibrate_sink = work_fnv_units(units);
-		t = now_ns() - t;
+		t = clock_ns() - t;
 		if (t >= 5000000 || units >= (1ULL << 40))
 			break;
 		units *= 2;
 	}
 	units = units * 50000000 / (t ? t : 1);
-	t = now_ns();
+	t = clock_ns();
 	calibrate_sink = work_fnv_units(units);
-	t = now_ns() - t;
+	t = clock_ns() - t;
 
 	uint64_t k = units * 1000 / (t ? t : 1);
 	return k ? k : 1;

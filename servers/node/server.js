@@ -1,5 +1,5 @@
 'use strict';
-// srv-node: the reference server in the seeds' own system (docs/contract.md, "Servers").
+// srv-node: the reference server, in the system the claims are about (docs/contract.md, "Servers").
 //
 // Node's own `http` and `net` modules, which is what Node users run, with the same
 // routes, statuses, bodies, limits and command line as the C models.  Node's http
@@ -616,7 +616,35 @@ function onRequest(req, res) {
 
 	const [path, query] = splitTarget(req.url);
 	const method = req.method;
+	if (path === '/echo' && method === 'POST')
+		return echoBody(req, res);	/* the body is the point: it streams */
+	withBodyRead(req, res, () => route(req, res, path, query, method));
+}
 
+// Like the C models, a request on any other route is answered once its whole
+// message is in, and its body (read and dropped) counts against --max-body: a
+// declared length over it gets the 413 at once, a chunked body when it passes it.
+function withBodyRead(req, res, then) {
+	const cl = req.headers['content-length'];
+	if (cl !== undefined && Number(cl) > opts.maxBody)
+		return sendError(res, 413, { Connection: 'close' });
+	if (req.complete)
+		return then();
+	let size = 0, over = false;
+	req.on('data', (b) => {
+		size += b.length;
+		if (!over && size > opts.maxBody) {
+			over = true;
+			sendError(res, 413, { Connection: 'close' });
+		}
+	});
+	req.on('end', () => {
+		if (!over)
+			then();
+	});
+}
+
+function route(req, res, path, query, method) {
 	switch (path) {
 	case '/':
 		if (method !== 'GET')
@@ -657,9 +685,7 @@ function onRequest(req, res) {
 		return sendBytes(res, n);
 	}
 	case '/echo':
-		if (method !== 'POST')
-			return sendError(res, 405, { Allow: 'POST' });
-		return echoBody(req, res);
+		return sendError(res, 405, { Allow: 'POST' });
 	default:
 		return sendError(res, 404);
 	}

@@ -80,6 +80,54 @@ out:
 	free(req);
 }
 
+/* --max-body bounds the body of every request, not only POST /echo's: a body
+ * on GET / is read and discarded when within it, and gets 413 and a close when
+ * over it (declared, or found while reading chunks). */
+static void test_413_other_route(void)
+{
+	char *req = malloc(8192);
+	struct hconn h = { .fd = -1 };
+	struct hresp r;
+	size_t len;
+
+	REQUIRE(req != NULL);
+	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 500\r\n\r\n");
+	memset(req + len, 'y', 500);
+	len += 500;
+	REQUIRE(xfer(&h, req, len, &r, false) == 0);
+	CU_ASSERT(check_resp("GET / with a body within --max-body", &r, 200, "text/plain", NULL,
+			     NULL, "Hello, World!", 13, false));
+	hresp_free(&r);
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+	memset(req + len, 'y', 5000);
+	len += 5000;
+	REQUIRE(xfer(&h, req, len, &r, false) == 0);
+	CU_ASSERT(check_error("GET / with a Content-Length over --max-body", &r, 413, NULL, "close",
+			      false));
+	hresp_free(&r);
+	CU_ASSERT(hconn_wait_close(&h, IO_MS) == 0);
+	hconn_close(&h);
+
+	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 4; i++) {
+		len += (size_t)sprintf(req + len, "200\r\n");
+		memset(req + len, 'z', 512);
+		len += 512;
+		len += (size_t)sprintf(req + len, "\r\n");
+	}
+	len += (size_t)sprintf(req + len, "0\r\n\r\n");
+	REQUIRE(xfer(&h, req, len, &r, false) == 0);
+	CU_ASSERT(check_error("GET / with a chunked body over --max-body", &r, 413, NULL, "close",
+			      false));
+	hresp_free(&r);
+	CU_ASSERT(hconn_wait_close(&h, IO_MS) == 0);
+out:
+	hconn_close(&h);
+	free(req);
+}
+
 /* Exactly --max-body is allowed, with a Content-Length or chunked. */
 static void test_max_body_ok(void)
 {
@@ -258,6 +306,7 @@ void register_http_limit_suites(void)
 	CU_add_test(s, "Expect: 100-continue over --max-body: 413 at once", test_413_expect);
 	CU_add_test(s, "chunked body over --max-body: 413", test_413_chunked);
 	CU_add_test(s, "a body of exactly --max-body", test_max_body_ok);
+	CU_add_test(s, "a body on GET / counts against --max-body too", test_413_other_route);
 
 	s = CU_add_suite("http --idle-timeout-ms " IDLE_T_STR, init_idle, clean_idle);
 	CU_add_test(s, "an idle keep-alive client is closed", test_idle_keepalive);

@@ -343,7 +343,7 @@ static int offload_arg(void)
 	return 0;
 }
 
-/* The seed's point about CPU-bound work, as an ordering, not a timing: a cheap
+/* Claim C4's point about CPU-bound work, as an ordering, not a timing: a cheap
  * GET / sent while another connection's /cpu runs is answered after the /cpu
  * when the work runs on the one loop, and before it when the work runs
  * elsewhere (--offload, or a thread per connection). */

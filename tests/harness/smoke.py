@@ -32,7 +32,7 @@ BUILD = os.path.join(ROOT, "build")
 
 # docs/contract.md, "Harness": the data.csv columns, in this order.  Written out here, not
 # imported from the harness, so a change on either side fails this test.
-DESIGN_COLUMNS = """schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,
+CONTRACT_COLUMNS = """schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,
 work_path,work_us,path,rep,duration_s,requests,rps,mbps,p50_us,p90_us,p99_us,p999_us,max_us,
 errors,timeouts,abandoned,late,cpu_user_s,cpu_sys_s,cpu_us_per_req,ctx_switches,syscalls,
 syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound""".replace("\n", "").split(",")
@@ -96,15 +96,15 @@ def end_to_end(tmp, ms):
 
     with open(os.path.join(run, "data.csv"), newline="") as f:
         rows = list(csv.reader(f))
-    check(rows and rows[0] == DESIGN_COLUMNS, "data.csv header is the contract's columns, in order")
+    check(rows and rows[0] == CONTRACT_COLUMNS, "data.csv header is the contract's columns, in order")
     recs = [dict(zip(rows[0], r)) for r in rows[1:]]
-    check(all(len(r) == len(DESIGN_COLUMNS) for r in rows), "every row has every column")
+    check(all(len(r) == len(CONTRACT_COLUMNS) for r in rows), "every row has every column")
     tot = [r for r in recs if r["path"] == "*"]
     check(len(tot) == 2 * len(ms), "one total row per model and point (%d rows)" % len(tot))
     check({r["model"] for r in tot} == set(ms), "both models are in data.csv")
     check({r["conns"] for r in tot} == {"1", "10"}, "both points (1 and 10 connections)")
     for r in recs:
-        for c in DESIGN_COLUMNS:
+        for c in CONTRACT_COLUMNS:
             if c not in TEXT_COLUMNS and r[c] != "":
                 try:
                     float(r[c])

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration tests of build/loadgen (issue 4), against the project's C servers
+"""Integration tests of build/loadgen (docs/loadgen.md), against the project's C servers
 and tests/loads/lg_testsrv.c.
 
     python3 tests/loads/integration.py [--build build] [-k SUBSTRING]

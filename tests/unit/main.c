@@ -106,7 +106,8 @@ int main(void)
 {
 	int (*suites[])(void) = {
 		suite_http, suite_echo, suite_opts, suite_work, suite_idle, suite_timerheap,
-		suite_workq, suite_stats, suite_net, suite_loopshare, suite_regress,
+		suite_workq, suite_stats, suite_net, suite_slots, suite_doneq,
+		suite_regress,
 	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS)

@@ -1,5 +1,4 @@
-/* Counters and the stats JSON (the contract's keys, plus "timeouts", "resets"
- * and "waits_cut"). */
+/* Counters and the stats JSON (docs/contract.md, "Start-up and shutdown"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

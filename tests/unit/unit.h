@@ -20,7 +20,8 @@ int suite_timerheap(void);
 int suite_workq(void);
 int suite_stats(void);
 int suite_net(void);
-int suite_loopshare(void);
+int suite_slots(void);
+int suite_doneq(void);
 int suite_regress(void);	/* test_regress.c: inputs the fuzzers and fault tests found */
 
 /* A name plus a test function, for the add_tests helper. */

@@ -1,38 +1,10 @@
-/* The event models' shared bookkeeping: --max-conns slots and the done-queue. */
+/* Finished work back to a loop: doneq.h. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
-#include "common/loopshare.h"
+#include "common/doneq.h"
 #include "unit.h"
-
-static void test_slots_limit(void)
-{
-	struct slots s;
-	atomic_bool paused = false;
-
-	slots_init(&s, 2);
-	CU_ASSERT_TRUE(slots_take(&s));
-	CU_ASSERT_TRUE(slots_take(&s));
-	CU_ASSERT_FALSE(slots_take(&s));	/* the third waits */
-	CU_ASSERT_FALSE(slots_take(&s));	/* a refusal takes nothing */
-	CU_ASSERT_FALSE(slots_release(&s));	/* nobody paused: no wake-up */
-	CU_ASSERT_TRUE(slots_take(&s));
-	slots_pause(&s, &paused);
-	CU_ASSERT_TRUE(slots_release(&s));	/* a paused loop must be woken */
-	CU_ASSERT_TRUE(slots_resume(&s, &paused));
-	CU_ASSERT_FALSE(slots_resume(&s, &paused));	/* only once */
-	CU_ASSERT_FALSE(slots_release(&s));
-	CU_ASSERT_EQUAL(atomic_load(&s.open), 0);
-}
-
-static void test_slots_unlimited(void)
-{
-	struct slots s;
-
-	slots_init(&s, 0);
-	for (int i = 0; i < 100000; i++)
-		CU_ASSERT_TRUE_FATAL(slots_take(&s));
-	CU_ASSERT_FALSE(slots_release(&s));
-}
 
 #define PUSHERS 4
 #define PER_PUSHER 20000
@@ -88,13 +60,11 @@ static void test_doneq_concurrent(void)
 	doneq_destroy(&dq);
 }
 
-int suite_loopshare(void)
+int suite_doneq(void)
 {
 	static const struct unit_test tests[] = {
-		{ "slots: the limit, refusals and wake-ups", test_slots_limit },
-		{ "slots: no limit", test_slots_unlimited },
-		{ "doneq: every item once, in order, one wake-up per batch", test_doneq_concurrent },
+		{ "every item once, in order, one wake-up per batch", test_doneq_concurrent },
 		{ NULL, NULL },
 	};
-	return add_suite("loopshare", tests);
+	return add_suite("doneq", tests);
 }
