@@ -16,14 +16,18 @@
  * timeout; this file uses the second, one ev_timer per connection re-armed with
  * ev_timer_again, because it is what a libev user writes.  It costs an O(log n)
  * move in libev's 4-ary heap per request where epoll.c's list (common/idle.c,
- * the fourth way) costs O(1).
+ * the fourth way) costs O(1).  A request that waits (/sleep) gets an ev_timer of
+ * its own in the same heap, while the loop serves everyone else.
  *
  * What it costs: a pending queue between epoll_wait and the callbacks, a walk
  * over changed descriptors and a clock read per iteration, and the timer heap.
  * libev drops a descriptor from the epoll set lazily: ev_io_stop leaves it
  * there until an unwanted event shows up (one spurious wake-up and an
  * EPOLL_CTL_DEL), so a watcher must be stopped before its descriptor is
- * closed.  libev aborts the process when an allocation fails.  And where epoll
+ * closed.  Nor does a stopped watcher hear of errors: a connection whose
+ * request waits keeps reading (session_reads_ahead), or a client that reset
+ * would hold its descriptor until the wait was over.  libev aborts the process
+ * when an allocation fails.  And where epoll
  * breaks, this breaks: nothing on the loop may block (--offload N moves /cpu and
  * /block to worker threads), one loop uses one core (--reactors N runs N loops,
  * each with its own SO_REUSEPORT listener), and a loop is not thread-safe: only
@@ -44,10 +48,12 @@
 struct conn {
 	ev_io io;			/* first: its callback gets &c->io; fd -1 once closed */
 	ev_timer timer;			/* idle timeout, then NET_LINGER_MS */
+	ev_timer wait;			/* /sleep's deadline */
 	int events;			/* what io waits for now (0: stopped) */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* output pending after a short write */
 	bool working;			/* its work is on the offload pool */
+	bool waiting;			/* its request waits: wait is running */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct loop *loop;
@@ -71,9 +77,11 @@ static double idle_s;			/* --idle-timeout-ms; 0: ev_timer_again does nothing */
 
 static void on_readable(struct loop *l, struct conn *c);
 static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents);
+static void on_wait_done(struct ev_loop *ev, ev_timer *w, int revents);
 static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static int conn_write(struct loop *l, struct conn *c);
 static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
@@ -134,6 +142,7 @@ static void conn_open(struct loop *l, int fd)
 	c->events = EV_READ;
 	ev_init(&c->timer, on_timeout);
 	c->timer.repeat = idle_s;
+	ev_init(&c->wait, on_wait_done);
 	c->loop = l;
 	reactor_conn_opened(&l->r, &c->rc);
 	ev_timer_again(l->ev, &c->timer);
@@ -170,7 +179,7 @@ static void on_readable(struct loop *l, struct conn *c)
 	if (n < 0 && errno == EAGAIN)	/* nothing to read after all: wait */
 		return;
 	if (n < 0) {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -193,9 +202,13 @@ static void conn_advance(struct loop *l, struct conn *c)
 
 /* With --offload the connection stops reading and its ev_timer stops while a
  * worker runs the work; without, the loop runs it and every other connection
- * waits. */
+ * waits.  A wait is not work: nothing runs, on the loop or off it. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
 		ev_timer_stop(l->ev, &c->timer);
@@ -206,6 +219,30 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	 * the work must count from now, not from before it. */
 	ev_now_update(l->ev);
 	session_work_done(c->s);
+}
+
+/* /sleep: the connection's own ev_timer, counted from now (ev_now_update: not
+ * from the last epoll_wait, so never early); its idle timer stops until
+ * on_wait_done. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_SLEEP:
+		ev_now_update(l->ev);
+		ev_timer_set(&c->wait, (double)w->ms / 1000., 0.);
+		ev_timer_start(l->ev, &c->wait);
+		c->waiting = true;
+		ev_timer_stop(l->ev, &c->timer);
+		break;
+	case WORK_DB:
+		/* The database client takes the query here (dbloop_submit fills
+		 * this case); until it does, the session answers at once. */
+		session_work_done(c->s);
+		break;
+	case WORK_CPU:
+	case WORK_BLOCK:
+		break;		/* not waits */
+	}
 }
 
 /* Writes until the output is all in the kernel (1), the socket buffer is full
@@ -223,13 +260,13 @@ static int conn_write(struct loop *l, struct conn *c)
 			w = send(c->io.fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 			conn_close(l, c);
 			return -1;
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			if (!c->working)
+			if (!c->working && !c->waiting)
 				ev_timer_again(l->ev, &c->timer);
 		}
 		if (w < (ssize_t)n) {
@@ -258,7 +295,8 @@ static void conn_watch(struct loop *l, struct conn *c)
 {
 	int want = 0;
 
-	if (!c->working && !c->eof && session_wants_input(c->s))
+	if (!c->working && !c->eof &&
+	    (session_wants_input(c->s) || (c->waiting && session_reads_ahead(c->s))))
 		want |= EV_READ;
 	if (c->blocked)
 		want |= EV_WRITE;
@@ -283,11 +321,24 @@ static void on_work_done(struct reactor_job *job)
 	conn_advance(l, c);
 }
 
+/* The wait is over: the request has its answer. */
+static void on_wait_done(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, wait);
+
+	(void)revents;
+	c->waiting = false;
+	session_work_done(c->s);
+	ev_timer_again(ev, &c->timer);
+	conn_advance(c->loop, c);
+}
+
 /* Stop before close: libev keeps the descriptor in its epoll set until told.
  * A connection a worker still holds is freed when its work comes back. */
 static void conn_close(struct loop *l, struct conn *c)
 {
 	ev_timer_stop(l->ev, &c->timer);
+	ev_timer_stop(l->ev, &c->wait);
 	ev_io_stop(l->ev, &c->io);
 	close(c->io.fd);
 	ev_io_set(&c->io, -1, 0);

@@ -307,6 +307,12 @@ bool session_wants_input(const struct session *s)
 	return !have_leftover(s) && http_can_parse(s);
 }
 
+bool session_reads_ahead(const struct session *s)
+{
+	return s->proto == PROTO_HTTP && s->work_taken && work_is_wait(&s->work) &&
+	       !s->closing && !s->eof && s->in_len - s->in_off < READ_AHEAD_MAX;
+}
+
 void session_output_sent(struct session *s, size_t n)
 {
 	size_t buffered = s->out_len - s->out_off;

@@ -60,6 +60,15 @@ void session_input_eof(struct session *s);
  * its high-water mark, work in progress, or the session is closing. */
 bool session_wants_input(const struct session *s);
 
+/* While the current request waits (session_work() handed out a wait), may the
+ * model go on reading?  Reading is how libev and libuv see a client that resets
+ * meanwhile: neither reports a socket's errors unless it is being read (epoll
+ * does, with no interest at all).  True until READ_AHEAD_MAX bytes have been
+ * read ahead; they are kept, unparsed, for the requests that follow, so a
+ * client that pipelines while it waits gets back-pressure, not unbounded
+ * memory. */
+bool session_reads_ahead(const struct session *s);
+
 /* The next bytes to write: returns their count (0: nothing pending) and sets *p. */
 size_t session_output(struct session *s, const char **p);
 

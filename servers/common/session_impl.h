@@ -20,6 +20,7 @@
 #define URL_INLINE	64		/* URLs up to this long need no allocation */
 #define BYTES_INLINE	(16 * 1024)	/* /bytes bodies up to this size are copied */
 #define XPAGE_SIZE	(64 * 1024)	/* the static page of 'x' larger bodies come from */
+#define READ_AHEAD_MAX	(16 * 1024)	/* bytes read while a request waits (session_reads_ahead) */
 
 enum http_phase {
 	PH_IDLE,	/* between requests */

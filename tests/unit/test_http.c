@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/session_impl.h"
 #include "unit.h"
 
 #define HDR_TEXT(len) "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " len "\r\n"
@@ -733,6 +734,59 @@ static void test_sleep_is_a_wait(void)
 	CU_ASSERT_EQUAL(srv.stats.waiting, 0);
 }
 
+/* While a request waits, a model may read ahead (to see a reset): the bytes
+ * are kept for the next requests, and READ_AHEAD_MAX bounds them. */
+static void test_read_ahead_while_waiting(void)
+{
+	struct server srv;
+	struct capture c;
+	const char *req = GET("/sleep?ms=1000");
+	char *more = malloc(40 * 1024);
+	size_t cap, fed = 0, n = strlen(GET("/"));
+
+	CU_ASSERT_FATAL(more != NULL);
+	for (size_t i = 0; i + n <= 40 * 1024; i += n)
+		memcpy(more + i, GET("/"), n);
+	test_server(&srv, PROTO_HTTP);
+	struct session *s = session_new(&srv);
+	capture_init(&c, true);
+	char *buf = session_input_buf(s, &cap);
+	memcpy(buf, req, strlen(req));
+	session_input(s, strlen(req));
+	CU_ASSERT(!session_reads_ahead(s));		/* not handed out yet */
+	struct work *w = session_work(s);
+	CU_ASSERT_FATAL(w != NULL && work_is_wait(w));
+	CU_ASSERT(!session_wants_input(s));
+	CU_ASSERT(session_reads_ahead(s));
+	while (session_reads_ahead(s) && fed < 40 * 1024 - 4096) {
+		buf = session_input_buf(s, &cap);
+		size_t k = cap < 4096 ? cap : 4096;
+		memcpy(buf, more + fed, k);
+		session_input(s, k);
+		fed += k;
+	}
+	CU_ASSERT(!session_reads_ahead(s));		/* the bound stopped it */
+	CU_ASSERT(fed >= READ_AHEAD_MAX && fed <= READ_AHEAD_MAX + 4096);
+	CU_ASSERT_EQUAL(srv.stats.requests, 0);		/* nothing parsed meanwhile */
+	session_work_done(s);				/* the wait is over */
+	drive(s, &c);
+	/* The sleep's answer, then one per complete GET / read ahead. */
+	CU_ASSERT(c.len >= strlen(BLOCK_OK HELLO) && memcmp(c.buf, BLOCK_OK HELLO, strlen(BLOCK_OK HELLO)) == 0);
+	CU_ASSERT_EQUAL(srv.stats.requests, 1 + fed / n);
+	session_free(s);
+	capture_free(&c);
+	free(more);
+
+	/* Work that is not a wait: no reading ahead (a worker may hold it). */
+	s = session_new(&srv);
+	buf = session_input_buf(s, &cap);
+	memcpy(buf, GET("/cpu?us=1"), strlen(GET("/cpu?us=1")));
+	session_input(s, strlen(GET("/cpu?us=1")));
+	CU_ASSERT_PTR_NOT_NULL(session_work(s));
+	CU_ASSERT(!session_reads_ahead(s));
+	session_free(s);
+}
+
 /* A model that reads while the session does not want input (against the
  * contract, but it must not lose or reorder bytes): the bytes join the
  * held-up input. */
@@ -975,6 +1029,7 @@ int suite_http(void)
 		{ "at most 32 responses in flight", test_inflight_limit },
 		{ "work handed out once, in order", test_work_handed_out_once },
 		{ "/sleep is a wait, counted until done or freed", test_sleep_is_a_wait },
+		{ "reading ahead while a request waits, bounded", test_read_ahead_while_waiting },
 		{ "input read while held up joins the queue", test_read_while_held_up },
 		{ "drain: now, mid-request, during work", test_drain },
 		{ "EOF after complete requests", test_eof_after_requests },
