@@ -9,7 +9,8 @@
  * session_input_buf, so no copy) and reports EOF and errors; uv_try_write is a
  * plain write() with no request; what it leaves goes to uv_write, which waits
  * for POLLOUT itself and calls back when the last byte is out.  Timers
- * (uv_timer_t, a heap), a thread pool whose results come back on the loop
+ * (uv_timer_t, a heap: a request that waits, /sleep, borrows its connection's
+ * idle timer for the wait), a thread pool whose results come back on the loop
  * (uv_queue_work), and the reserve-descriptor trick for EMFILE
  * (uv__emfile_trick, inside uv_listen's accept loop) come with it, on every OS
  * libuv runs on.
@@ -21,7 +22,10 @@
  * uv_write tries write() at once, though uv_try_write has just come back short:
  * one failing syscall per blocked write.  Handles close asynchronously, so a
  * connection is freed only when the close callbacks of both its handles have
- * run; uv_shutdown waits for POLLOUT before calling shutdown(); each
+ * run; a handle that is not read reports no error, so a connection whose
+ * request waits keeps reading (session_reads_ahead), or a client that reset
+ * would hold its descriptor until the wait was over; uv_shutdown waits for
+ * POLLOUT before calling shutdown(); each
  * iteration walks libuv's phases (timers, pending, idle, prepare, poll, check,
  * closing); each request moves the connection's timer in the heap
  * (uv_timer_again: remove and insert).  Its pool is per process and sized once
@@ -54,7 +58,7 @@
 
 struct conn {
 	uv_tcp_t tcp;			/* first: stream callbacks get &c->tcp */
-	uv_timer_t timer;		/* idle timeout, then NET_LINGER_MS */
+	uv_timer_t timer;		/* idle timeout (or, while waiting, the wait), then NET_LINGER_MS */
 	uv_write_t write;		/* the one uv_write in flight */
 	uv_shutdown_t shut;		/* lingering close */
 	uv_work_t work_req;		/* --offload: on libuv's pool */
@@ -64,7 +68,8 @@ struct conn {
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* a uv_write is in flight */
 	bool working;			/* its work is on the offload pool */
-	bool work_ready;		/* the work came back while blocked */
+	bool waiting;			/* its request waits: timer runs on_wait_done */
+	bool work_ready;		/* the work came back, or the wait ended, while blocked */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct work *work;		/* what a worker is running for it */
@@ -99,6 +104,7 @@ static void conn_reject(struct loop *l);
 static void conn_watch(struct loop *l, struct conn *c);
 static int conn_write(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static void on_timeout(uv_timer_t *t);
@@ -222,7 +228,7 @@ static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	} else if (n == 0) {
 		return;
 	} else {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, (int)-n);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -276,9 +282,14 @@ static void on_work_done(uv_work_t *req, int status)
 
 /* With --offload the connection stops reading and its timer stops while a
  * thread of libuv's pool runs the work; without, the loop runs it and every
- * other connection waits. */
+ * other connection waits.  A wait is not work: nothing runs, on the loop or off
+ * it. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (offload) {
 		c->work = w;
 		c->working = true;
@@ -295,6 +306,43 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	 * the work must count from now, not from before it. */
 	uv_update_time(&l->uv);
 	session_work_done(c->s);
+}
+
+/* The wait is over.  The idle timer comes back; the session takes the end of
+ * the wait as it takes finished work, once no uv_write owns its output. */
+static void on_wait_done(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	c->waiting = false;
+	if (idle_ms)
+		uv_timer_start(&c->timer, on_timeout, idle_ms, idle_ms);
+	c->work_ready = true;
+	conn_advance(c->loop, c);
+}
+
+/* /sleep: the connection's timer counts the wait instead of the idle timeout,
+ * from now (uv_update_time: not from the last epoll_wait), plus 1 ms because
+ * libuv's clock is in whole milliseconds: never early.  Without a repeat,
+ * uv_timer_again leaves it alone, so output written meanwhile cannot cut the
+ * wait short. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_SLEEP:
+		uv_update_time(&l->uv);
+		uv_timer_start(&c->timer, on_wait_done, w->ms + 1, 0);
+		c->waiting = true;
+		break;
+	case WORK_DB:
+		/* The database client takes the query here (dbloop_submit fills
+		 * this case); until it does, the session answers at once. */
+		session_work_done(c->s);
+		break;
+	case WORK_CPU:
+	case WORK_BLOCK:
+		break;		/* not waits */
+	}
 }
 
 /* Writes until the output is all in the kernel (1), the socket buffer is full
@@ -317,7 +365,7 @@ static int conn_write(struct loop *l, struct conn *c)
 		if (w == UV_EAGAIN)
 			w = 0;
 		if (w < 0) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, -w);	/* a reset, or an error */
 			conn_close(l, c);
 			return -1;
 		}
@@ -330,8 +378,8 @@ static int conn_write(struct loop *l, struct conn *c)
 			/* session_output_sent may have moved the output. */
 			n = session_output(c->s, &p);
 			b = uv_buf_init((char *)p, (unsigned)n);
-			if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-				STAT_ADD(&srv.stats, errors, 1);
+			if ((w = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written)) < 0) {
+				stats_io_error(&srv.stats, -w);
 				conn_close(l, c);
 				return -1;
 			}
@@ -355,7 +403,7 @@ static void on_written(uv_write_t *req, int status)
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
 	if (status < 0) {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, -status);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -368,11 +416,13 @@ static void on_written(uv_write_t *req, int status)
 }
 
 /* Reading stops while the output is above the high-water mark, while work
- * runs, and while a uv_write owns the output (see the top).  Writes need no
+ * runs, and while a uv_write owns the output (see the top); while a request
+ * waits it goes on, to see a reset (session_reads_ahead).  Writes need no
  * interest of ours: uv_write waits for POLLOUT itself. */
 static void conn_watch(struct loop *l, struct conn *c)
 {
-	bool want = !c->working && !c->eof && !c->blocked && session_wants_input(c->s);
+	bool want = !c->working && !c->eof && !c->blocked &&
+		    (session_wants_input(c->s) || (c->waiting && session_reads_ahead(c->s)));
 
 	if (want == c->reading)
 		return;

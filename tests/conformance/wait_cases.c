@@ -274,6 +274,36 @@ out:
 	child_stop(&c, STOP_MS);
 }
 
+/* ---- the idle timer ---- */
+
+/* --idle-timeout-ms 300: a /sleep?ms=900 is a request in progress, not an
+ * idle client, so it is answered; after the answer the timer runs again and
+ * closes the connection (>= T after the response, < 10 T). */
+static void test_idle_paused_while_waiting(void)
+{
+	static const char *const args[] = { "--idle-timeout-ms", "300", NULL };
+	struct child c = { 0 };
+	struct hconn h = { .fd = -1 };
+	uint64_t t;
+
+	REQUIRE(start_server(&c, "http", args) == 0);
+	REQUIRE(hconn_open(&h, c.port, IO_MS) == 0);
+	REQUIRE(send_str(&h, "GET /sleep?ms=900 HTTP/1.1\r\n\r\n") == 0);
+	CU_ASSERT(read_ok(&h, "a 900 ms sleep under a 300 ms idle timeout", NULL));
+	t = now_ms();
+	CU_ASSERT(hconn_wait_close(&h, IO_MS) == 0);
+	t = now_ms() - t;
+	if (t < 290 || t >= 3000)
+		fprintf(stderr, "\n    %s: closed %llu ms after the answer (idle timeout 300 ms)\n", cfg.model,
+			(unsigned long long)t);
+	CU_ASSERT(t >= 290 && t < 3000);
+	hconn_close(&h);
+	CU_ASSERT(stop_server(&c, "idle 300") == 0);
+out:
+	hconn_close(&h);
+	child_stop(&c, STOP_MS);
+}
+
 /* ---- pipelining ---- */
 
 /* Four requests in one write, sleeps between hellos: four answers, in request
@@ -452,6 +482,7 @@ void register_wait_suites(void)
 		    test_wait_does_not_delay_others);
 	CU_add_test(s, "100 waiting connections and a GET /", test_many_waits);
 	CU_add_test(s, "/sleep never goes to the --offload pool", test_not_offloaded);
+	CU_add_test(s, "the idle timer does not run while a request waits", test_idle_paused_while_waiting);
 	CU_add_test(s, "pipelined sleeps are answered in order", test_pipelined_in_order);
 	CU_add_test(s, "a client that leaves while it waits costs nothing", test_client_leaves_while_waiting);
 	CU_add_test(s, "the drain waits for a pending sleep", test_drain_waits);
