@@ -235,13 +235,13 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
 		ev_timer_stop(l->ev, &c->timer);
 		break;
 	case WORK_DB:
-		/* The database client takes the query here (dbloop_submit fills
-		 * this case); until it does, the session answers at once. */
+		/* The database client takes the query here: dbloop_submit, with
+		 * its socket on an ev_io, fills this case.  Until it does, the
+		 * session answers at once. */
 		session_work_done(c->s);
 		break;
-	case WORK_CPU:
-	case WORK_BLOCK:
-		break;		/* not waits */
+	default:
+		break;		/* not a wait */
 	}
 }
 
