@@ -36,6 +36,19 @@ def argv(build, point, port, json_path):
     return a
 
 
+def waiting_argv(build, point, port, json_path):
+    """The generator of a point's waiting connections (Point.wait_conns): closed
+    loop on wait_path, from before the point's generator starts (WAIT_WARMUP_S)
+    until WAIT_MARGIN_S after its window ends."""
+    from .plan import WAIT_MARGIN_S, WAIT_WARMUP_S
+    return ["taskset", "-c", point.gen_cpus, os.path.join(build, "loadgen"),
+            "--proto", "http", "--target", "127.0.0.1:%d" % port,
+            "-c", str(point.wait_conns), "-t", "1", "--path", point.wait_path,
+            "--timeout-ms", str(point.timeout_ms), "--json", json_path,
+            "--warmup", "%g" % WAIT_WARMUP_S,
+            "-d", "%g" % ((point.warmup or 0) + point.duration + WAIT_MARGIN_S)]
+
+
 class Loadgen:
     def __init__(self, argv_, log_path):
         self.argv = argv_

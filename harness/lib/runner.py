@@ -98,7 +98,7 @@ def run_point(env, p, raw_base):
     sys0 = capture.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
                         extra=server_extra(p))
-    idle = perf = strace = fault = lg = None
+    idle = perf = strace = fault = lg = waiting = None
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
     mid = {}
@@ -125,6 +125,8 @@ def run_point(env, p, raw_base):
                 time.sleep(0.1)
             info["idle"] = idle.summary()
             info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fds0
+        if p.wait_conns:
+            waiting = _start_waiting(env, p, srv, raw_base)
         if p.capture == "syscalls":
             mode = _perf_mode(p)
             pids = capture.tree(srv.pid)
@@ -155,7 +157,7 @@ def run_point(env, p, raw_base):
                      "--json", raw_base + ".faults.json"], stderr=flog)
         # The processes that are part of the point besides the server: their CPU
         # time is not "someone else" when the point's CPUs are accounted for.
-        ours = [lg.proc.pid] + ([fault.pid] if fault else [])
+        ours = [lg.proc.pid] + ([fault.pid] if fault else []) + ([waiting.proc.pid] if waiting else [])
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
                   + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0)
         deadline = time.monotonic() + budget
@@ -211,6 +213,13 @@ def run_point(env, p, raw_base):
         lg = None
         if rc != 0:
             raise PointFailed("loadgen exited with code %s: %s" % (rc, server._tail(raw_base + ".loadgen.log", 3)))
+        if waiting is not None:
+            from .plan import WAIT_MARGIN_S
+            rc = waiting.finish(grace=WAIT_MARGIN_S + p.timeout_ms / 1000.0 + 5.0)
+            waiting = None
+            if rc != 0:
+                raise PointFailed("the waiting connections' loadgen exited with code %s: %s"
+                                  % (rc, server._tail(raw_base + ".waiting.loadgen.log", 3)))
         if s0 is None or s1 is None:
             raise PointFailed("loadgen never printed 'measure start'/'measure end'")
         if not s1["alive"]:
@@ -229,6 +238,8 @@ def run_point(env, p, raw_base):
     finally:
         if lg is not None:
             procs.stop(lg.proc, grace=1.0)
+        if waiting is not None:
+            procs.stop(waiting.proc, grace=1.0)
         if fault is not None:
             procs.stop(fault, grace=3.0)
         if perf is not None:
@@ -252,40 +263,88 @@ def run_point(env, p, raw_base):
     j = loadgen.read_json(raw_base + ".loadgen.json")
     if j is None:
         raise PointFailed("loadgen wrote no JSON result")
+    wj = None
+    if p.wait_conns:
+        wj = loadgen.read_json(raw_base + ".waiting.loadgen.json")
+        if wj is None:
+            raise PointFailed("the waiting connections' loadgen wrote no JSON result")
+        info["waiting"] = {k: wj.get(k) for k in ("rps", "requests", "warmup_requests", "abandoned",
+                                                   "errors", "conns_at_window", "latency_us")}
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
-           "idle": idle.summary() if idle else None,
+           "idle": idle.summary() if idle else None, "waiting": wj,
            "cpus": sorted(set(cpu_list(p.server_cpus)) | set(cpu_list(p.gen_cpus)))}
     rows = make_rows(p, j, ctx, counts, calls, stats)
-    _check_counts(env, p, j, stats, info, idle)
+    _check_counts(env, p, j, stats, info, idle, wj)
     if p.probe_key and rows and rows[0].get("rps"):
         env.capacity[p.probe_key] = rows[0]["rps"]
     info["invalid"] = rows[0].get("invalid") if rows else None
     return rows, info
 
 
-def _check_counts(env, p, j, stats, info, idle):
+def _start_waiting(env, p, srv, raw_base):
+    """Starts the generator of the point's waiting connections and returns it once
+    they are all open and each has a request outstanding (its `measure start`)."""
+    lgw = loadgen.Loadgen(loadgen.waiting_argv(env.build, p, srv.port,
+                                               raw_base + ".waiting.loadgen.json"),
+                          raw_base + ".waiting.loadgen.log")
+    try:
+        lgw.start()
+    except procs.ChildError as e:
+        raise PointFailed(str(e)) from None
+    deadline = time.monotonic() + 10.0 + p.wait_conns / 1000.0
+    while time.monotonic() < deadline:
+        ev = lgw.next_event(0.25)
+        if ev and ev[0] == "measure start":
+            return lgw
+        if ev and ev[0] == "eof":
+            break
+    procs.stop(lgw.proc, grace=1.0)
+    raise PointFailed("the waiting connections' loadgen never began its window")
+
+
+def _waiting_counts(wj):
+    """(answered, may also have been answered) of the waiting connections'
+    generator, for the counting rule."""
+    if not wj:
+        return 0, 0
+    errs = sum((wj.get("errors") or {}).values()) + sum((wj.get("warmup_errors") or {}).values())
+    return (wj.get("warmup_requests", 0) + wj.get("requests", 0),
+            wj.get("abandoned", 0) + errs)
+
+
+def _check_counts(env, p, j, stats, info, idle, wj=None):
     """The contract's counting rule: server.requests >= warmup + measured requests and
-    <= that + abandoned + errors.  A broken rule is reported, never fixed up."""
+    <= that + abandoned + errors (the waiting connections' requests added to both).
+    A broken rule is reported, never fixed up."""
     if p.proto != "http" or p.faults or not stats or "requests" not in stats:
         return
     # Each idle connection sent one request: answered while the harness watched, or
     # (the pool, once a worker frees up) maybe later.
     extra = idle.answered if idle else 0
     late_idle = (idle.connected - idle.answered) if idle else 0
-    lo = j.get("warmup_requests", 0) + j.get("requests", 0) + extra
+    w_done, w_maybe = _waiting_counts(wj)
+    lo = j.get("warmup_requests", 0) + j.get("requests", 0) + extra + w_done
     # A request the generator gave up on (a timeout, in the window or the warm-up)
     # may still be answered, and counted, by the server.
     errs = sum((j.get("errors") or {}).values()) + sum((j.get("warmup_errors") or {}).values())
-    hi = lo + j.get("abandoned", 0) + errs + late_idle
+    hi = lo + j.get("abandoned", 0) + errs + late_idle + w_maybe
     got = stats["requests"]
     if not (lo <= got <= hi):
         env.checks.append("%s %s: server counted %d requests, loadgen says %d..%d"
                           % (p.experiment, p.describe(), got, lo, hi))
 
 
-def invalid_reasons(p, j, idle):
+def invalid_reasons(p, j, idle, wj=None):
     """Why the generator failed to offer what the point says (empty: it did)."""
     out = []
+    if wj is not None:
+        wat = wj.get("conns_at_window") or {}
+        if wat.get("waiting") or wj.get("connect_local_errors"):
+            out.append("the waiting connections were not all open (%s of %d not attempted, %s "
+                       "connects failed on the client's side)"
+                       % (wat.get("waiting", 0), p.wait_conns, wj.get("connect_local_errors", 0)))
+        if (wj.get("self") or {}).get("generator_bound"):
+            out.append("the waiting connections' generator was the bottleneck")
     at = j.get("conns_at_window") or {}
     if at.get("waiting"):
         out.append("connect ramp unfinished: %d of %d connections not yet attempted when "
@@ -322,13 +381,13 @@ def make_rows(p, j, ctx, counts, calls, stats):
     duration = j.get("duration_s")
     reqs = j.get("requests")
     event_like = models.supports(p.model, "offload")
-    bad = invalid_reasons(p, j, ctx.get("idle"))
+    bad = invalid_reasons(p, j, ctx.get("idle"), ctx.get("waiting"))
     base = {
         "schema": SCHEMA, "experiment": p.experiment, "model": p.model,
         "variant": p.variant, "proto": p.proto,
         "offload": (p.offload or 0) if event_like else None,
         "reactors": (p.reactors or 1) if event_like else None,
-        "conns": p.conns, "idle_conns": p.idle_conns,
+        "conns": p.conns, "idle_conns": p.idle_conns + p.wait_conns,
         "pipeline": (p.pipeline or 1) if p.proto == "http" else None,
         "size": p.size if p.proto == "echo" else None,
         "rate": round(p.resolved_rate) if p.resolved_rate else None,
@@ -373,6 +432,8 @@ def make_rows(p, j, ctx, counts, calls, stats):
             # the server's view of the window's throughput, answers the client
             # gave up on included.
             before = (j.get("warmup_requests") or 0) + ((ctx.get("idle") or {}).get("answered") or 0)
+            # The waiting connections' requests are not the window's load.
+            before += _waiting_counts(ctx.get("waiting"))[0]
             total["server_rps"] = max(0.0, stats["requests"] - before) / duration
     if s0 and s1:
         u = s1["cpu_user_s"] - s0["cpu_user_s"]
