@@ -503,11 +503,19 @@ static void loop_init(struct reactor *r)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
+/* After every loop has returned: the heap's array (the descriptors go with
+ * the process). */
+static void loop_fini(struct reactor *r)
+{
+	timer_heap_free(&container_of(r, struct loop, r)->waits);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct reactor_ops ops = {
 		.size = sizeof(struct loop), .offset = offsetof(struct loop, r), .offload = true,
 		.init = loop_init, .run = loop_run, .wake = loop_wake, .listen = loop_listen,
+		.fini = loop_fini,
 	};
 
 	server_init(&srv, argc, argv, "epoll", OPT_OFFLOAD | OPT_REACTORS);

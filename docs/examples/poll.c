@@ -289,6 +289,7 @@ int main(int argc, char **argv)
 	timer_heap_init(&waits);
 	now_ms = clock_ms();
 	loop_run(lfd);
+	timer_heap_free(&waits);
 	server_finish(&srv);
 	return 0;
 }
