@@ -181,7 +181,7 @@ def wait_rows(scn, node_cpu_us=10, node_cpu_bound_at=()):
                 rows.append(row("wait", m, rep, conns=n, rps=(n * 4 if b("held") else n * 9.9),
                                 requests=n * 5, unanswered=0, cpu_s=busy * 0.5, duration_s=0.5,
                                 cpu_us_per_req=node_cpu_us if m == "node" else 10,
-                                threads=(n + 1 if b("threads") and n > 1 else 2), rss_kb=2000))
+                                threads=(n + 1 if b("threads") else 2), rss_kb=2000))
             rows += [row("wait", m, rep, variant="alone", conns=50, rate=5000, rps=5000,
                          p99_us=500, unanswered=0),
                      row("wait", m, rep, variant="beside", conns=50, rate=5000, rps=5000,
