@@ -49,6 +49,10 @@ class Point:
     # What the generator's drain after the window costs: a point whose requests
     # wait declares it (the wait, or the timeout of a client the server starves).
     drain_s: float = 0.0
+    # The generator's loop lag (p99, µs) this point tolerates before it counts as
+    # generator-bound; None: loadgen's own rule (1 ms).  Only a point whose measure
+    # cannot be moved by more says so (experiment wait: requests that wait 100 ms).
+    gen_lag_tolerance_us: Optional[int] = None
     pipeline: Optional[int] = None
     size: Optional[int] = None
     rate: Optional[float] = None

@@ -332,6 +332,26 @@ def rules_wait_cpu_bound():
 
 
 @case
+def generator_lag_tolerance():
+    """A point may tolerate more generator loop lag than loadgen's 1 ms (wait's
+    closed-loop points: D/10); a busy generator stays invalid whatever the lag."""
+    from lib import runner
+    from lib.plan import Point
+    slow = {"self": {"generator_bound": True, "busy": [0.3], "loop_lag_us": {"p99": 4000}}}
+    busy = {"self": {"generator_bound": True, "busy": [0.95], "loop_lag_us": {"p99": 400}}}
+    lagged = {"self": {"generator_bound": True, "busy": [0.3], "loop_lag_us": {"p99": 20000}}}
+    pts = [p for p in get("wait").plan(exp.Ctx("quick", ["epoll"], None, 2, 1, "wait"))]
+    closed = next(p for p in pts if p.variant == "closed")
+    beside = next(p for p in pts if p.variant == "beside")
+    expect(not runner.invalid_reasons(closed, slow, None), "4 ms of lag under wait's 10 ms tolerance")
+    expect(runner.invalid_reasons(closed, lagged, None), "20 ms of lag is over it")
+    expect(runner.invalid_reasons(closed, busy, None), "a busy generator stays invalid")
+    expect(runner.invalid_reasons(beside, slow, None), "the GET / stream keeps loadgen's 1 ms")
+    expect(runner.invalid_reasons(Point(experiment="x", model="epoll"), slow, None),
+           "other points keep loadgen's rule")
+
+
+@case
 def check_is_per_repetition():
     g = [row("x", "epoll", r, rps=v) for r, v in (("1", 10), ("2", 30), ("3", 20))]
     c = V.check("rps >= 15", [g], lambda r: float(r["rps"]) >= 15)
