@@ -287,16 +287,35 @@ def tables(d):
         out.append(("Requests never answered (clients the server starves time out)", h, b))
     body = []
     alone, beside = _rows(d, "alone"), _rows(d, "beside")
+    waits = _waiting_rps(d)
     for s in sorted({A.series(r) for r in alone + beside}, key=A.series_key):
         ra = [r for r in alone if A.series(r) == s]
         rb = [r for r in beside if A.series(r) == s]
+        w = A.agg(waits.get(s, []))
         body.append([s, A.fmt_us(A.median_of(ra, "p99_us")), A.fmt_us(A.median_of(rb, "p99_us")),
                      A.fmt_num(A.median_of(rb, A.unanswered)),
-                     A.fmt_num(A.median_of(rb, "threads"))])
+                     A.fmt_num(w[0] if w else None), A.fmt_num(A.median_of(rb, "threads"))])
     if body:
-        out.append(("GET / at %d req/s: p99 alone and beside %d waiting connections"
-                    % (BESIDE_RATE, WAITING),
-                    ["series", "p99 alone", "p99 beside", "unanswered beside", "threads beside"], body))
+        out.append(("GET / at %d req/s: p99 alone and beside %d waiting connections (their "
+                    "waits answered per second: %s at most, %d x 1/D)"
+                    % (BESIDE_RATE, WAITING, A.fmt_num(ideal(WAITING)), WAITING),
+                    ["series", "p99 alone", "p99 beside", "unanswered beside",
+                     "waits answered/s beside", "threads beside"], body))
+    return out
+
+
+def _waiting_rps(d):
+    """{series: [requests/s of the waiting connections' generator, per beside point]}
+    from the raw JSON the runner keeps beside each point."""
+    import os
+    from lib.loadgen import read_json
+    out = {}
+    for p in d.points:
+        if p.get("variant") != "beside" or p.get("status") != "ok":
+            continue
+        j = read_json(os.path.join(d.exp_dir, p["base"] + ".waiting.loadgen.json"))
+        if j and j.get("rps") is not None:
+            out.setdefault(p["series"], []).append(j["rps"])
     return out
 
 

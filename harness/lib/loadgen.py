@@ -41,7 +41,9 @@ def waiting_argv(build, point, port, json_path):
     loop on wait_path, from before the point's generator starts (WAIT_WARMUP_S)
     until WAIT_MARGIN_S after its window ends."""
     from .plan import WAIT_MARGIN_S, WAIT_WARMUP_S
-    return ["taskset", "-c", point.gen_cpus, os.path.join(build, "loadgen"),
+    # At the lowest priority on the generator's core: only the point's own
+    # generator is timed, and its answers must not queue behind this one's.
+    return ["taskset", "-c", point.gen_cpus, "nice", "-n", "19", os.path.join(build, "loadgen"),
             "--proto", "http", "--target", "127.0.0.1:%d" % port,
             "-c", str(point.wait_conns), "-t", "1", "--path", point.wait_path,
             "--timeout-ms", str(point.timeout_ms), "--json", json_path,
