@@ -32,7 +32,8 @@ def experiment_summary(run_dir, mod, meta, draw=True):
         err = plots.render(f, d.exp_dir) if draw else None
         figs.append({"name": f.name, "caption": f.caption, "error": err})
     try:
-        verdicts = mod.verdicts(d) if d.rows or mod.NAME == "instr" else []
+        verdicts = (mod.verdicts(d) if d.rows or getattr(mod, "VERDICT_WITHOUT_ROWS", mod.NAME == "instr")
+                    else [])
     except Exception as e:
         verdicts = [verdict.Verdict(c, verdict.NOT_DECIDED, "the verdict rule failed: %r" % e,
                                     mod.NAME) for c in mod.CLAIMS]
@@ -81,7 +82,55 @@ def reproduce_command(meta, name):
         cmd += " --models " + ",".join(sel)
     if meta.get("seed") is not None:
         cmd += " --seed %s" % meta["seed"]
+    roles = (meta.get("hosts") or {}).get("roles") or {}
+    if roles and (roles.get("server") != "local" or roles.get("clients") != ["local"]):
+        cmd += " --server-host %s --client-hosts %s" % (roles["server"], ",".join(roles["clients"]))
+    if roles.get("db"):
+        cmd += " --db-host %s" % roles["db"]
+    sh = roles.get("shaping") or {}
+    for opt, key in (("--rtt-ms", "rtt_ms"), ("--loss", "loss_pct"), ("--rate-mbit", "rate_mbit")):
+        if sh.get(key):
+            cmd += " %s %g" % (opt, sh[key])
     return cmd
+
+
+def network_line(net, every_point=False):
+    """The delay on the wire and the mechanism that made it (None without one)."""
+    if not net:
+        return None
+    sh = net.get("shaping") or {}
+    what = ("the round trip each point sets" if every_point else
+            "; ".join(x for x in ("RTT %g ms" % sh.get("rtt_ms", 0),
+                                  "%g %% loss each way" % sh["loss_pct"] if sh.get("loss_pct") else "",
+                                  "%g Mbit/s each way" % sh["rate_mbit"] if sh.get("rate_mbit") else "")
+                      if x))
+    mech = {"delayline": "build/delayline, a TUN wire between the namespaces",
+            "netem": "tc netem on the veth pairs"}.get(net.get("mechanism"), net.get("mechanism"))
+    where = (" on CPU %s" % ",".join(map(str, net["cpus"]))) if net.get("cpus") else ""
+    return ("%s on the client links, by %s (%s), run%s, scheduled %s"
+            % (what, mech, net.get("why"), where,
+               ", ".join(net.get("scheduling") or []) or "as the kernel does"))
+
+
+def hosts_line(meta):
+    """Where the roles ran, and on what (None for a run with every role local)."""
+    h = meta.get("hosts") or {}
+    roles, facts = h.get("roles") or {}, h.get("facts") or {}
+    if not roles or (roles.get("server") == "local" and roles.get("clients") == ["local"]
+                     and not roles.get("db")):
+        return None
+
+    def what(spec):
+        f = facts.get(spec) or {}
+        if f.get("kind") == "ns":
+            return "%s (namespace %s on this machine)" % (spec, f.get("namespace"))
+        return "%s (%s cores, %s, kernel %s)" % (spec, f.get("cores"), f.get("cpu_model"),
+                                                f.get("kernel_release"))
+    out = "server %s; load generators %s" % (what(roles["server"]),
+                                             ", ".join(what(c) for c in dict.fromkeys(roles["clients"])))
+    if roles.get("db"):
+        out += "; database %s" % what(roles["db"])
+    return out
 
 
 def _experiment_doc(s, meta, base_dir, fig_prefix=""):
@@ -92,6 +141,12 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
          "`taskset -c %s`." % (claims, s["server_cpus"], s["gen_cpus"]))
     dd.p(s["about"].replace("\n", " "))
     e = meta.get("experiments", {}).get(s["name"], {})
+    nl = network_line(e.get("network") or meta.get("network"), every_point=bool(e.get("network")))
+    if nl:
+        dd.p("**Network:** %s." % nl)
+    if e.get("hosts"):
+        dd.p("**Hosts:** %s, in namespaces of the experiment's own." % hosts_line(
+            {"hosts": e["hosts"]}))
     if e.get("models"):
         line = "**Models run:** %s." % ", ".join(e["models"])
         if e.get("missing_models"):
@@ -162,10 +217,13 @@ def write_experiment(run_dir, name, draw=True):
 def _machine_line(meta):
     c = meta.get("cpu", {})
     g = meta.get("git", {})
-    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs."
+    hl = hosts_line(meta)
+    nl = network_line(meta.get("network"))
+    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs.%s%s"
             % (meta.get("mode"), meta.get("date_utc"), (g.get("commit") or "?")[:12],
                " (dirty tree)" if g.get("dirty") else "", meta.get("kernel", {}).get("release"),
-               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us")))
+               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us"),
+               " Hosts: %s." % hl if hl else "", " Network: %s." % nl if nl else ""))
 
 
 def decided_counts(summaries):
@@ -305,6 +363,7 @@ def _meta_rows(meta):
         ["compiler", "%s; `%s`" % (comp.get("cc"), comp.get("cflags"))],
         ["K (cpu-iters-per-us)", "%s (samples %s)" % (meta.get("cpu_iters_per_us"),
                                                      (meta.get("calibration") or {}).get("samples"))],
+        ["hosts", hosts_line(meta) or "every role on this machine"],
         ["CPU sets", cpus],
         ["tools", ", ".join("%s: %s" % (k, v) for k, v in tools.items() if v)],
         ["tools missing", ", ".join(k for k, v in tools.items() if not v) or "none"],

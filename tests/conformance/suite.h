@@ -70,6 +70,7 @@ long long json_num(const char *json, const char *key);
 
 void register_http_suites(void);
 void register_http_limit_suites(void);
+void register_rfc9112_suites(void);
 void register_echo_suites(void);
 void register_wait_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);

@@ -88,10 +88,10 @@ static void test_not_early(void)
 
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	REQUIRE(hconn_open(&h, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&h, "GET /sleep?ms=0 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&h, "GET /sleep?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	CU_ASSERT(read_ok(&h, "GET /sleep?ms=0", NULL));
 	t0 = now_ms();
-	REQUIRE(send_str(&h, "GET /sleep?ms=200 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&h, "GET /sleep?ms=200 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	CU_ASSERT(read_ok(&h, "GET /sleep?ms=200", NULL));
 	dt = now_ms() - t0;
 	if (dt < floor_ms)
@@ -121,9 +121,9 @@ static void test_wait_does_not_delay_others(void)
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	REQUIRE(hconn_open(&a, c.port, IO_MS) == 0);
 	REQUIRE(hconn_open(&b, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&a, "GET /sleep?ms=500 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&a, "GET /sleep?ms=500 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	sleep_ms(20);
-	REQUIRE(send_str(&b, "GET / HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&b, "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	if (cfg.serializes) {
 		char x;
 
@@ -180,11 +180,11 @@ static void test_many_waits(void)
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	for (int i = 0; i < MANY; i++) {
 		REQUIRE(hconn_open(&h[i], c.port, IO_MS) == 0);
-		REQUIRE(send_str(&h[i], "GET /sleep?ms=1000 HTTP/1.1\r\n\r\n") == 0);
+		REQUIRE(send_str(&h[i], "GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	}
 	sleep_ms(50);
 	REQUIRE(hconn_open(&h[MANY], c.port, IO_MS) == 0);
-	REQUIRE(send_str(&h[MANY], "GET / HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&h[MANY], "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 
 	/* Collect the answers in the order they come, closing each connection
 	 * once answered (pool's workers are freed only then). */
@@ -252,9 +252,9 @@ static void test_not_offloaded(void)
 	REQUIRE(start_server(&c, "http", args) == 0);
 	REQUIRE(hconn_open(&a, c.port, IO_MS) == 0);
 	REQUIRE(hconn_open(&b, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&a, "GET /sleep?ms=1000 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&a, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	sleep_ms(20);
-	REQUIRE(send_str(&b, "GET /sleep?ms=100 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&b, "GET /sleep?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	CU_ASSERT(read_ok(&b, "the short sleep", NULL));
 	{
 		bool long_first = readable_now(a.fd);
@@ -292,7 +292,7 @@ static void test_idle_paused_while_waiting(void)
 	REQUIRE(start_server(&c, "http", args) == 0);
 	REQUIRE(hconn_open(&h, c.port, IO_MS) == 0);
 	t0 = now_ms();
-	REQUIRE(send_str(&h, "GET /sleep?ms=900 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&h, "GET /sleep?ms=900 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	CU_ASSERT(read_ok(&h, "a 900 ms sleep under a 300 ms idle timeout", NULL));
 	CU_ASSERT(hconn_wait_close(&h, IO_MS) == 0);
 	t = now_ms() - t0;
@@ -314,8 +314,8 @@ out:
  * the contract allows both). */
 static void test_pipelined_in_order(void)
 {
-	static const char req[] = "GET /sleep?ms=100 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"
-				  "GET /sleep?ms=50 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /sleep?ms=100 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+				  "GET /sleep?ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 
@@ -354,14 +354,14 @@ static void test_client_leaves_while_waiting(void)
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	REQUIRE(hconn_open(&a, c.port, IO_MS) == 0);
 	REQUIRE(hconn_open(&b, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&a, "GET /sleep?ms=1000 HTTP/1.1\r\n\r\n") == 0);
-	REQUIRE(send_str(&b, "GET /sleep?ms=1000 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&a, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+	REQUIRE(send_str(&b, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	sleep_ms(100);
 	cl_reset(a.fd);
 	a.fd = -1;
 	hconn_close(&b);
 	REQUIRE(hconn_open(&d, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&d, "GET / HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&d, "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	CU_ASSERT(read_hello(&d, "GET / after two clients left"));
 	hconn_close(&d);
 	sleep_ms(1100);		/* the sleeps are over (iterative: the first one) */
@@ -405,7 +405,7 @@ static void test_drain_waits(void)
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	REQUIRE(hconn_open(&h, c.port, IO_MS) == 0);
 	t0 = now_ms();
-	REQUIRE(send_str(&h, "GET /sleep?ms=800 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&h, "GET /sleep?ms=800 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	sleep_ms(100);
 	kill(c.pid, SIGTERM);
 	CU_ASSERT(read_ok(&h, "the sleep pending at SIGTERM", "close"));
@@ -441,10 +441,10 @@ static void test_drain_cuts(void)
 	REQUIRE(start_server(&c, "http", args) == 0);
 	if (!cfg.serializes) {
 		REQUIRE(hconn_open(&a, c.port, IO_MS) == 0);
-		REQUIRE(send_str(&a, "GET /sleep?ms=300 HTTP/1.1\r\n\r\n") == 0);
+		REQUIRE(send_str(&a, "GET /sleep?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	}
 	REQUIRE(hconn_open(&b, c.port, IO_MS) == 0);
-	REQUIRE(send_str(&b, "GET /sleep?ms=60000 HTTP/1.1\r\n\r\n") == 0);
+	REQUIRE(send_str(&b, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
 	sleep_ms(100);
 	kill(c.pid, SIGTERM);
 	if (!cfg.serializes)
