@@ -85,7 +85,7 @@ struct session *session_new(struct server *srv)
 	return s;
 }
 
-/* A wait (/sleep) counts in stats.waiting from the moment it is handed out
+/* A wait (/sleep, /db, /queries) counts in stats.waiting from the moment it is handed out
  * until it is done or its connection is freed: what is still counted when the
  * drain limit forces the exit is what the exit cut short. */
 static void wait_end(struct session *s)
@@ -102,6 +102,7 @@ void session_free(struct session *s)
 		wait_end(s);
 	if (s->proto == PROTO_HTTP)
 		http_free(s);
+	db_query_release(&s->db);
 	free(s->in);
 	free(s->out);
 	free(s);

@@ -8,7 +8,8 @@
  *   work    when session_work() is not NULL: run it (work_run, inline or on a
  *           pool) and call session_work_done() back on the connection's thread.
  *           An event model first checks work_is_wait(): a wait is not run but
- *           waited for on its own loop (a timer for WORK_SLEEP), and
+ *           waited for on its own loop (a timer for WORK_SLEEP, the loop's
+ *           database client for WORK_DB), and
  *           session_work_done() is called when the wait is over.
  *   write   while session_output() has bytes: write them, session_output_sent(n).
  *   close   when session_done(): lingering close (shut down the write side,

@@ -18,7 +18,7 @@ struct srv_stats {
 					 * the client's doing, not a server error */
 	atomic_uint_fast64_t conns;	/* open now */
 	atomic_uint_fast64_t peak_conns;
-	atomic_uint_fast64_t waiting;	/* requests whose wait (/sleep) is pending now;
+	atomic_uint_fast64_t waiting;	/* requests whose wait (/sleep, /db) is pending now;
 					 * written as "waits_cut": 0 after a complete
 					 * drain, else the waits the exit cut short */
 };

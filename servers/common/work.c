@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "dbpool.h"
 #include "work.h"
 
 uint32_t work_fnv_units(uint64_t units)
@@ -67,9 +68,7 @@ void work_run(struct work *w)
 		work_block_us(w->ms * 1000);
 		break;
 	case WORK_DB:
-		/* The database routes run their queries here with blocking libpq
-		 * (dbpool_run fills this case); until they do, no route produces
-		 * WORK_DB. */
+		dbpool_run(w->db);
 		break;
 	}
 }
