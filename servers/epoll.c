@@ -308,6 +308,18 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
 	}
 }
 
+/* Output moved: the idle timer restarts from the clock, not from the loop's
+ * time.  That was read when epoll_wait returned, and the loop may have served
+ * other connections, or been descheduled, before this send: a timer counted
+ * from then would fire early.  (A vDSO read, no system call: what Node's
+ * timers pay too, at every refresh.)  Accept and input may keep the loop's
+ * time: the client had acted before epoll_wait returned. */
+static void idle_restart(struct loop *l, struct conn *c)
+{
+	l->now_ms = clock_ms();
+	idle_touch(&l->idle, &c->timer, l->now_ms);
+}
+
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, EPOLLOUT wanted), or the connection failed and is closed
  * (-1).  A short write means the buffer is full: trying again at once would
@@ -331,7 +343,7 @@ static int conn_write(struct loop *l, struct conn *c)
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
 			if (!c->working && !c->waiting)
-				idle_touch(&l->idle, &c->timer, l->now_ms);
+				idle_restart(l, c);
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;

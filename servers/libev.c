@@ -263,7 +263,13 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, EV_WRITE wanted), or the connection failed and is closed
  * (-1).  A short write means the buffer is full: trying again at once would
- * only return EAGAIN, so wait for EV_WRITE instead. */
+ * only return EAGAIN, so wait for EV_WRITE instead.
+ *
+ * Output that moved restarts the idle timer from the clock (ev_now_update), not
+ * from ev_now: that was read when epoll_wait returned, and the loop may have
+ * run other callbacks, or been descheduled, before this send; a timer counted
+ * from then would fire early.  (A vDSO read, no system call: Node's timers do
+ * the same at every refresh.) */
 static int conn_write(struct loop *l, struct conn *c)
 {
 	const char *p;
@@ -281,8 +287,10 @@ static int conn_write(struct loop *l, struct conn *c)
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			if (!c->working && !c->waiting)
+			if (!c->working && !c->waiting) {
+				ev_now_update(l->ev);
 				ev_timer_again(l->ev, &c->timer);
+			}
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;

@@ -428,6 +428,18 @@ static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
 		die("uv_poll_start on a database socket: %s", uv_strerror(e));
 }
 
+/* Output moved: the idle timer restarts from the clock (uv_update_time), not
+ * from the loop's time.  That was read when epoll_wait returned, and the loop
+ * may have run other callbacks, or been descheduled, before this write: a
+ * timer counted from then would fire early.  Without a repeat (while a request
+ * waits) uv_timer_again leaves the timer alone.  (A vDSO read, no system call:
+ * Node's timers do the same at every refresh.) */
+static void idle_restart(struct loop *l, struct conn *c)
+{
+	uv_update_time(&l->uv);
+	uv_timer_again(&c->timer);
+}
+
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, uv_write finishes it), or the connection failed and is
  * closed (-1).  A short write means the buffer is full: what is left goes to
@@ -455,7 +467,7 @@ static int conn_write(struct loop *l, struct conn *c)
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
 			if (!c->working)
-				uv_timer_again(&c->timer);
+				idle_restart(l, c);
 		}
 		if ((size_t)w < n) {
 			/* session_output_sent may have moved the output. */
@@ -493,7 +505,7 @@ static void on_written(uv_write_t *req, int status)
 	c->blocked = false;
 	session_output_sent(c->s, c->writing);
 	if (!c->working)
-		uv_timer_again(&c->timer);
+		idle_restart(l, c);
 	conn_advance(l, c);
 	/* LAB 5 END */
 }

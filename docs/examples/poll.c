@@ -94,8 +94,10 @@ static int conn_write(struct conn *c)
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			if (!c->waiting)
+			if (!c->waiting) {	/* from the clock: see epoll.c's idle_restart */
+				now_ms = clock_ms();
 				idle_touch(&idle, &c->timer, now_ms);
+			}
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;

@@ -20,7 +20,8 @@
  * path, or touches a socket.
  *
  * Idle timer (docs/contract.md, --idle-timeout-ms): the model (re)starts it at accept,
- * whenever session_output_sent() is called with n > 0, and whenever
+ * whenever session_output_sent() is called with n > 0 (from the clock, not from a
+ * time the loop read when its wait returned: it may have been busy since), and whenever
  * session_input() returns true (echo: any byte received); it stops it while work
  * is running off the connection's thread and while a wait is pending (a /sleep
  * of 60 s is a request in progress, not an idle client).  Those rules give both
