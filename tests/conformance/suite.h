@@ -67,5 +67,6 @@ void register_http_suites(void);
 void register_http_limit_suites(void);
 void register_echo_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
+void register_resource_suites(bool want_http, bool want_echo);
 
 #endif
