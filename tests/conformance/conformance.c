@@ -3,7 +3,7 @@
  *
  *   test-conformance --server build/srv-epoll [--server-arg --offload --server-arg 2]
  *                    [--model epoll] [--proto http|echo|both] [--suite NAME] [--exact|--loose]
- *                    [--verbose]
+ *                    [--verbose] [--list]
  *
  * Each group of cases starts its own server instance as a child process on
  * --port 0 (the options it needs, e.g. a small --idle-timeout-ms), and stops it
@@ -11,7 +11,9 @@
  * cannot apply to a model the suite prints "NOT APPLICABLE to <model>: ..." and
  * counts it; nothing is skipped silently.  --exact/--loose override the model
  * table's comparison rule; --suite runs one suite ("resources", "echo", ...);
- * --verbose lists every case.  The last line is a
+ * --verbose lists every case as it runs; --list prints the cases ("suite:
+ * case", one a line) without starting a server.  stdout is unbuffered, so a
+ * case's name comes before what it says on stderr when both go to one file.  The last line is a
  * summary that mk/conformance.mk collects. */
 #include "suite.h"
 
@@ -130,7 +132,8 @@ bool check_error(const char *what, const struct hresp *r, int status, const char
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-conformance --server PATH [--server-arg ARG]... [--model NAME]\n"
-		   "                        [--proto http|echo|both] [--suite NAME] [--exact|--loose] [--verbose]\n");
+		   "                        [--proto http|echo|both] [--suite NAME] [--exact|--loose] [--verbose]\n"
+		   "                        [--list]\n");
 }
 
 int main(int argc, char **argv)
@@ -138,7 +141,7 @@ int main(int argc, char **argv)
 	const char *proto = "both";
 	const char *only = NULL;
 	int exact = -1;
-	bool verbose = false;
+	bool verbose = false, list = false;
 	CU_pRunSummary sum;
 	unsigned failed;
 	struct rlimit rl;
@@ -161,6 +164,8 @@ int main(int argc, char **argv)
 			verbose = true;
 		else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--list") == 0)
+			list = true;
 		else if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -206,6 +211,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, child_on_fatal);
 	signal(SIGTERM, child_on_fatal);
@@ -213,10 +219,11 @@ int main(int argc, char **argv)
 	signal(SIGABRT, child_on_fatal);
 	atexit(child_stop_all);
 
-	printf("conformance: %s (%s)%s%s, %s comparison\n", cfg.model, cfg.server,
-	       extra[0] ? " with " : "", extra, cfg.exact ? "byte-for-byte" :
-	       "status/Content-Type/body (node's rule)");
-	if (!cfg.known)
+	if (!list)
+		printf("conformance: %s (%s)%s%s, %s comparison\n", cfg.model, cfg.server,
+		       extra[0] ? " with " : "", extra, cfg.exact ? "byte-for-byte" :
+		       "status/Content-Type/body (node's rule)");
+	if (!cfg.known && !list)
 		printf("conformance: model '%s' is not in the suite's table: its option support is unknown\n",
 		       cfg.model);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -229,6 +236,13 @@ int main(int argc, char **argv)
 		register_echo_suites();
 	register_misc_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
 	register_resource_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
+	if (list) {	/* "suite: case", one a line: what a run would report */
+		for (CU_pSuite s = CU_get_registry()->pSuite; s != NULL; s = s->pNext)
+			for (CU_pTest t = s->pTest; t != NULL; t = t->pNext)
+				printf("%s: %s\n", s->pName, t->pName);
+		CU_cleanup_registry();
+		return 0;
+	}
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
 	if (only == NULL) {
 		CU_basic_run_tests();

@@ -259,10 +259,10 @@ static void check_growth(const struct child *c, long base, const char *what)
 	peak = status_kib(c->pid, "VmHWM:");
 	ok = base >= 0 && peak >= 0 && peak - base <= BP_GROWTH_MAX_KIB;
 
-	fprintf(stderr, "\n    %s: %s: peak RSS +%ld KiB (at most %ld)", cfg.model, what, peak - base,
+	fprintf(stderr, "\n    %s: %s: peak RSS +%ld KiB (at most %ld)\n", cfg.model, what, peak - base,
 		BP_GROWTH_MAX_KIB);
 	if (!ok)
-		fprintf(stderr, "\n    %s: %s: peak RSS grew by %ld KiB (from %ld to %ld), at most %ld "
+		fprintf(stderr, "    %s: %s: peak RSS grew by %ld KiB (from %ld to %ld), at most %ld "
 			"allowed: the server reads faster than its client takes the output "
 			"(no back-pressure)\n", cfg.model, what, peak - base, base, peak, BP_GROWTH_MAX_KIB);
 	CU_ASSERT(ok);
@@ -398,10 +398,10 @@ static void test_idle_cpu(void)
 	sleep_ms(IDLE_WINDOW_MS);
 	after = cpu_ms(c.pid);
 	REQUIRE(before >= 0 && after >= 0);
-	fprintf(stderr, "\n    %s: idle CPU %ld ms in %d ms (at most %ld)", cfg.model, after - before,
+	fprintf(stderr, "\n    %s: idle CPU %ld ms in %d ms (at most %ld)\n", cfg.model, after - before,
 		IDLE_WINDOW_MS, IDLE_CPU_MAX_MS);
 	if (after - before > IDLE_CPU_MAX_MS)
-		fprintf(stderr, "\n    %s: used %ld ms of CPU in %d ms with every connection waiting, at "
+		fprintf(stderr, "    %s: used %ld ms of CPU in %d ms with every connection waiting, at "
 			"most %ld allowed: the loop does not sleep\n", cfg.model, after - before,
 			IDLE_WINDOW_MS, IDLE_CPU_MAX_MS);
 	CU_ASSERT(after - before <= IDLE_CPU_MAX_MS);
