@@ -11,6 +11,10 @@ and a student would meet it:
   5. docs/labs/keys/handins/labN-no-backpressure.c (the answers with
      back-pressure taken out): every back-pressure point lost, and less than
      the answers' score.
+
+And for every lab, code or not: its handout runs no server its starter has
+stubbed (other than the one the student writes), names the models of every
+`harness/run`, and never sends the student to the repository.
 """
 import os
 import re
@@ -181,6 +185,34 @@ def check_lab(lab, tmp):
 	return fails
 
 
+def check_handout(lab):
+	"""The handout's commands work in its starter."""
+	code = tree.code_labs(L.ROOT)
+	hidden = set(tree.hidden_labs(lab, code))
+	stubbed = set()
+	for path, rs in tree.marked_files(L.ROOT).items():
+		m = re.match(r'servers/(\w+)\.c$', path)
+		if m and any(r.lab in hidden for r in rs):
+			stubbed.add(m.group(1))
+	own = set()
+	if lab in code:
+		own.add(tree.lab_model(lab, L.ROOT))
+	text = tree.read(L.ROOT, L.handout(lab))
+	bad = []
+	used = set(re.findall(r'\bsrv-(\w+)', text))
+	for models in re.findall(r'--models\s+([\w,]+)', text):
+		used |= set(models.split(","))
+	for m in sorted((used & stubbed) - own):
+		bad.append("%s runs %s, a stub in the lab %d starter" % (L.handout(lab), m, lab))
+	for line in text.split("\n"):
+		if re.search(r'\bharness/run\s+\w', line) and "--models" not in line:
+			bad.append("%s: `%s` runs the experiments' default models, stubs among them "
+				   "(name them with --models)" % (L.handout(lab), line.strip()))
+	if re.search(r'\bin a clone\b|git clone', text):
+		bad.append("%s sends the student to a clone of the project" % L.handout(lab))
+	return bad
+
+
 def run(labs):
 	if tree.starter_info(L.ROOT):
 		print("test-labs: this is a starter tree: the answers are not here to check against "
@@ -191,6 +223,13 @@ def run(labs):
 		print("test-labs: no LAB marks in the sources: FAIL (labs 2 and 5 have code)")
 		return 1
 	rc = 0
+	for lab in sorted(L.LABS):
+		fails = check_handout(lab)
+		for f in fails:
+			print("test-labs: lab %d: FAIL: %s" % (lab, f))
+		rc |= bool(fails)
+	print("test-labs: handouts 1-%d use only the servers their starters run" % max(L.LABS)
+	      if not rc else "test-labs: handouts: FAILED")
 	for lab in labs or sorted(code):
 		if lab not in code:
 			print("test-labs: lab %d has no marks: FAIL" % lab)

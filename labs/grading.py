@@ -186,7 +186,7 @@ def shown(path):
 	return path if rel.startswith("..") else rel
 
 
-def grade_tree(tree, lab, title, model, results=None, note=""):
+def grade_tree(tree, lab, title, model, results=None, note="", log_shown=True):
 	"""Builds and grades lab's model in tree.  Returns (score, total, rows,
 	the table as text); results: where to write results.json."""
 	start = time.time()
@@ -211,8 +211,9 @@ def grade_tree(tree, lab, title, model, results=None, note=""):
 		for r in rows:
 			if r["category"] != "not graded":
 				r["output"] = "build/srv-%s does not build" % model
-	extra = "\n".join(x for x in (built, note, "(suite: %s; full output in %s; %.0f s)" %
-					  (ending, shown(log_path), time.time() - start)) if x)
+	where = "; full output in %s" % shown(log_path) if log_shown else ""
+	extra = "\n".join(x for x in (built, note, "(suite: %s%s; %.0f s)" %
+					  (ending, where, time.time() - start)) if x)
 	text = table(lab, "lab %d (%s): build/srv-%s" % (lab, title, model), rows, got, total, missing, extra)
 	if results:
 		results_json(results, rows, got, total, text, time.time() - start)

@@ -146,7 +146,8 @@ def cmd_grade_handin(archive, results, keep, quiet=False):
 			die("%s exists and is not empty" % keep)
 		lab, model, notes = graded_tree(archive, dest)
 		got, total, rows, text = grading.grade_tree(dest, lab, title(lab), model, results,
-							    "\n".join(["hand-in: " + archive] + notes))
+							    "\n".join(["hand-in: " + archive] + notes),
+							    log_shown=bool(keep))
 		log = os.path.join(dest, "build", "grade-%s.log" % model)
 		if results and os.path.exists(log):	# the tree goes; the suite's output stays
 			shutil.copy(log, os.path.splitext(results)[0] + ".log")

@@ -25,8 +25,8 @@
  * the server reads everything it is sent and holds what the reader has not
  * taken yet.  Measured on the C models: peak RSS +0.1 to +0.3 MiB with
  * back-pressure (ASan builds too, their quarantine off for this server), +6
- * MiB (echo) and +11 MiB (HTTP) with epoll.c's conn_watch ignoring
- * session_wants_input.  2 MiB lies between, with a wide margin either way. */
+ * to +11 MiB with epoll.c's conn_watch ignoring session_wants_input, echo and
+ * HTTP alike.  2 MiB lies between, with a wide margin either way. */
 #define BP_BYTES		(10u << 20)
 #define BP_READ_CHUNK		65536
 #define BP_READ_EVERY_MS	4
