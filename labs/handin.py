@@ -91,6 +91,8 @@ def parse(text):
 def load(path):
 	"""(lab, bodies) from a hand-in archive or a bare bodies.c.  Nothing is
 	extracted: the one member is read into memory."""
+	if not os.path.isfile(path):
+		raise HandinError("%s is not a file (a hand-in is labN-handin.tar.gz, or its bodies.c)" % path)
 	if os.path.getsize(path) > 4 * MAX_BYTES:
 		raise HandinError("%s is larger than any hand-in" % path)
 	if tarfile.is_tarfile(path):

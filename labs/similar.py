@@ -52,7 +52,7 @@ def c_bodies(text):
 
 def md_blocks(text):
 	return [("code block", text[:m.start()].count("\n") + 1, m.group(1))
-		for m in re.finditer(r'^\s*```[\w+-]*\n(.*?)^\s*```', text, re.S | re.M)]
+		for m in re.finditer(r'^[ \t]*```[\w+-]*\n(.*?)^[ \t]*```', text, re.S | re.M)]
 
 
 def best_match(want, t, floor):
