@@ -8,14 +8,16 @@ and a student would meet it:
   3. untouched, `make handin` then the instructor's grade: at most 10 %;
   4. the project's answers written into the starter, `make handin`, grade:
      100 %, and the graded tree's lab files are the project's, byte for byte;
-  5. docs/labs/keys/handins/labN-no-backpressure.c (the answers with
-     back-pressure taken out): every back-pressure point lost, and less than
-     the answers' score.
+  5. each wrong answer in docs/labs/keys/handins/labN-*.c (the project's
+     answers with a body or two replaced; labN-no-backpressure.c must be one)
+     loses every point of the category its `/* loses: ... */` line names, and
+     scores less than the answers.
 
 And for every lab, code or not: its handout runs no server its starter has
 stubbed (other than the one the student writes), names the models of every
 `harness/run`, and never sends the student to the repository.
 """
+import glob
 import os
 import re
 import shutil
@@ -99,6 +101,34 @@ def grade(archive, keep=None):
 	return got, total, rows, text
 
 
+def check_variant(lab, variant, path, answers, best, tmp):
+	"""A wrong answer (the project's answers with some bodies replaced) loses
+	every point of the category its `/* loses: CATEGORY */` line names, and
+	scores less than the answers."""
+	name = os.path.relpath(variant, L.ROOT)
+	m = re.search(r'^/\* loses: (.+?) \*/$', tree.read(L.ROOT, name), re.M)
+	vlab, vbodies = handin.load(variant)
+	bodies = {(path, f): b for f, b in answers.items()}
+	unknown = set(vbodies) - set(bodies)
+	if not m or vlab != lab or unknown:
+		return ["%s: not a lab %d hand-in naming what it loses (%s)" % (name, lab, sorted(unknown))]
+	cat = m.group(1)
+	bodies.update(vbodies)
+	vhand = os.path.join(tmp, "variant.c")
+	with open(vhand, "w", encoding="utf-8") as fh:
+		fh.write(handin.render(lab, bodies, "check.py"))
+	got, total, rows, text = grade(vhand)
+	mine = [r for r in rows if r["category"] == cat]
+	lost = sum(r["max_score"] for r in mine) - sum(r["score"] for r in mine)
+	say(lab, "%s (%s): %.1f/%.0f, %s: %.1f of %.1f lost" %
+	    (os.path.basename(name), ", ".join("%s()" % f for _, f in sorted(vbodies)), got, total, cat,
+	     lost, sum(r["max_score"] for r in mine)))
+	print(summary(text))
+	if not mine or any(r["passed"] for r in mine) or got >= best:
+		return ["%s keeps %s points" % (name, cat)]
+	return []
+
+
 def check_lab(lab, tmp):
 	fails = []
 	start = time.time()
@@ -159,28 +189,12 @@ def check_lab(lab, tmp):
 	shutil.rmtree(keep, ignore_errors=True)
 	best = got
 
-	# 5. The answers without back-pressure.
-	variant = os.path.join(L.ROOT, VARIANT_DIR, "lab%d-no-backpressure.c" % lab)
-	if not os.path.exists(variant):
-		return fails + ["no %s to grade" % os.path.relpath(variant, L.ROOT)]
-	vlab, vbodies = handin.load(variant)
-	bodies = {(path, f): b for f, b in answers.items()}
-	unknown = set(vbodies) - set(bodies)
-	if vlab != lab or unknown:
-		return fails + ["%s: not lab %d's bodies (%s)" % (variant, lab, sorted(unknown))]
-	bodies.update(vbodies)
-	vhand = os.path.join(tmp, "variant.c")
-	with open(vhand, "w", encoding="utf-8") as fh:
-		fh.write(handin.render(lab, bodies, "check.py"))
-	got, total, rows, text = grade(vhand)
-	bp = [r for r in rows if r["category"] == "back-pressure"]
-	lost = sum(r["max_score"] for r in bp) - sum(r["score"] for r in bp)
-	say(lab, "no back-pressure (%s): %.1f/%.0f, back-pressure %.1f of %.1f lost" %
-	    (", ".join("%s()" % f for _, f in sorted(vbodies)), got, total, lost,
-	     sum(r["max_score"] for r in bp)))
-	print(summary(text))
-	if not bp or any(r["passed"] for r in bp) or got >= best:
-		fails.append("the variant without back-pressure keeps back-pressure points")
+	# 5. Wrong answers: each loses the category it names.
+	variants = sorted(glob.glob(os.path.join(L.ROOT, VARIANT_DIR, "lab%d-*.c" % lab)))
+	if not any(v.endswith("-no-backpressure.c") for v in variants):
+		fails.append("no %s/lab%d-no-backpressure.c to grade" % (VARIANT_DIR, lab))
+	for variant in variants:
+		fails += check_variant(lab, variant, path, answers, best, tmp)
 	say(lab, "%s in %.0f s" % ("ok" if not fails else "FAILED", time.time() - start))
 	return fails
 

@@ -10,8 +10,8 @@
 #   make labs                         the labs, and what each one asks you to write
 #   make test-labs                    for each code lab: the starter builds, hides
 #                                     every answer and scores <= 10 %; the answers
-#                                     handed in score 100 %; a hand-in without
-#                                     back-pressure loses those points
+#                                     handed in score 100 %; each wrong answer in
+#                                     docs/labs/keys/handins/ loses its category
 # In a starter (labs/LAB says which lab):
 #   make grade                        build and grade it as the instructor will
 #   make handin                       labN-handin.tar.gz: the bodies, nothing else

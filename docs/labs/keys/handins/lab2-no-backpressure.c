@@ -1,4 +1,5 @@
 /* loopbench hand-in: lab 2 */
+/* loses: back-pressure */
 /* A wrong answer, kept to show what the grade does with it: conn_watch keeps
  * EPOLLIN while the session's output is above its high-water mark, so the
  * server reads whatever a client sends however far behind its reading the

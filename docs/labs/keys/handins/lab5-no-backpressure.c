@@ -1,4 +1,5 @@
 /* loopbench hand-in: lab 5 */
+/* loses: back-pressure */
 /* A wrong answer, kept to show what the grade does with it: what uv_try_write
  * leaves is copied and queued with a uv_write of its own, so the session's
  * output is free at once, c->blocked is never set, and the connection keeps
