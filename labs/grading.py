@@ -149,15 +149,21 @@ def categorize(lab, cases):
 def score(lab, cases, results):
 	"""[{name, category, passed, score, max_score, output}] and the total."""
 	cats = {name: pts for name, pts, _ in rubric.categories(lab)}
-	placed = categorize(lab, cases)
+	placed = []
+	for c, cat, why in categorize(lab, cases):
+		ok, said = results.get(c, (False, ["did not run (the suite stopped, or its server "
+						   "could not start)"]))
+		test = c.split(": ", 1)[-1]
+		na = [l for l in said if re.match(r'NOT APPLICABLE to \S+: %s: ' % re.escape(test), l)]
+		if na and cat is not None:	# the whole case could not apply: it earns nothing
+			cat, why = None, na[0]
+		placed.append((c, cat, why, ok, said))
 	count = {}
-	for _, cat, _ in placed:
+	for _, cat, _, _, _ in placed:
 		if cat:
 			count[cat] = count.get(cat, 0) + 1
 	rows = []
-	for c, cat, why in placed:
-		ok, said = results.get(c, (False, ["did not run (the suite stopped, or its server "
-						   "could not start)"]))
+	for c, cat, why, ok, said in placed:
 		if cat is None:
 			rows.append(dict(name=c, category="not graded", passed=ok, score=0, max_score=0,
 					 output=why))

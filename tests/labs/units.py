@@ -9,6 +9,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "labs"))
 
+import grading  # noqa: E402
 import handin  # noqa: E402
 import marks  # noqa: E402
 import similar  # noqa: E402
@@ -117,6 +118,23 @@ def test_similarity_finds_a_renamed_copy_and_not_other_code():
 	assert got["m.c:2 f"] >= similar.THRESHOLD, got
 	assert got["n.md:3 code block"] >= similar.THRESHOLD, got
 	assert got.get("m.c:8 g", 0) < 0.5, got
+
+
+def test_score_shares_points_and_skips_what_cannot_apply():
+	cases = ["echo: a", "echo: b", "http: c", "resources: no busy loop: d",
+		 "servers of their own: usage errors exit 2, --help exits 0"]
+	results = {"echo: a": (True, []), "echo: b": (False, ["wrong bytes"]),
+		   "http: c": (True, ["NOT APPLICABLE to epoll: c: no database"]),
+		   "resources: no busy loop: d": (True, []),
+		   "servers of their own: usage errors exit 2, --help exits 0": (True, [])}
+	rows, got, total, missing = grading.score(2, cases, results)
+	by = {r["name"]: r for r in rows}
+	assert by["echo: a"]["max_score"] == 20 and by["echo: a"]["score"] == 20, by	# 40 shared by a and b
+	assert by["echo: b"]["score"] == 0
+	assert by["http: c"]["category"] == "not graded"	# passed only as not applicable
+	assert by[cases[4]]["category"] == "not graded"	# the command line
+	assert got == 35 and total == 55, (got, total)	# protocol 40 + no busy loop 15
+	assert set(missing) == {"back-pressure", "idle timer", "partial writes"}, missing
 
 
 def main():
