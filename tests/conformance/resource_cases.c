@@ -294,10 +294,10 @@ out:
 
 static void test_http_backpressure(void)
 {
-	static const char warm[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char warm[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	char head[128], *body = test_pattern(BP_BYTES, 11), *out = NULL, *in = NULL;
-	int hl = snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nContent-Length: %u\r\n\r\n", BP_BYTES);
+	int hl = snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %u\r\n\r\n", BP_BYTES);
 	/* The response's head: the contract's bytes for the C models, any 200
 	 * for node, whose head differs; read the head first, then the body. */
 	long base = start_measured(&c, "http", warm, strlen(warm));
@@ -374,7 +374,7 @@ static long unbufferable(void)
 
 static void test_idle_cpu(void)
 {
-	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	long n = unbufferable();
 	char big[64];
 	struct child c = { 0 };
@@ -383,7 +383,7 @@ static void test_idle_cpu(void)
 	int b = -1;
 	long before, after;
 
-	snprintf(big, sizeof(big), "GET /bytes?n=%ld HTTP/1.1\r\n\r\n", n);
+	snprintf(big, sizeof(big), "GET /bytes?n=%ld HTTP/1.1\r\nHost: t\r\n\r\n", n);
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	/* a: a response larger than the socket buffers, read only after a pause,
 	 * so the server meets a short write, waits for writability, and must stop
