@@ -92,14 +92,14 @@ static void test_413_other_route(void)
 
 	REQUIRE(req != NULL);
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 500\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n");
 	memset(req + len, 'y', 500);
 	len += 500;
 	REQUIRE(xfer(&h, req, len, &r, false) == 0);
 	CU_ASSERT(check_resp("GET / with a body within --max-body", &r, 200, "text/plain", NULL,
 			     NULL, "Hello, World!", 13, false));
 	hresp_free(&r);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
 	memset(req + len, 'y', 5000);
 	len += 5000;
 	REQUIRE(xfer(&h, req, len, &r, false) == 0);
@@ -110,7 +110,7 @@ static void test_413_other_route(void)
 	hconn_close(&h);
 
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 4; i++) {
 		len += (size_t)sprintf(req + len, "200\r\n");
 		memset(req + len, 'z', 512);

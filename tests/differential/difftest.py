@@ -58,7 +58,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMUGGLED = b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
-SERVER_ARGS = ["--proto", "http", "--port", "0", "--quiet", "--cpu-iters-per-us", "100"]
+# A small --max-body, so that bodies over it (413, then close) are among the inputs.
+SERVER_ARGS = ["--proto", "http", "--port", "0", "--quiet", "--cpu-iters-per-us", "100",
+               "--max-body", "1024"]
 QUIET_S = (0.25, 1.0, 3.0)      # how long a server may stay silent: first try, retries
 INPUT_CAP_S = 10.0              # at most this long on one input, whatever happens
 MAX_INPUT = 6144
