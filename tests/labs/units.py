@@ -124,7 +124,7 @@ def test_score_shares_points_and_skips_what_cannot_apply():
 	cases = ["echo: a", "echo: b", "http: c", "resources: no busy loop: d",
 		 "servers of their own: usage errors exit 2, --help exits 0"]
 	results = {"echo: a": (True, []), "echo: b": (False, ["wrong bytes"]),
-		   "http: c": (True, ["NOT APPLICABLE to epoll: c: no database"]),
+		   "http: c": (True, ["NOT APPLICABLE to epoll: /c never waits: runs in a variant"]),
 		   "resources: no busy loop: d": (True, []),
 		   "servers of their own: usage errors exit 2, --help exits 0": (True, [])}
 	rows, got, total, missing = grading.score(2, cases, results)
@@ -135,6 +135,9 @@ def test_score_shares_points_and_skips_what_cannot_apply():
 	assert by[cases[4]]["category"] == "not graded"	# the command line
 	assert got == 35 and total == 55, (got, total)	# protocol 40 + no busy loop 15
 	assert set(missing) == {"back-pressure", "idle timer", "partial writes"}, missing
+	text = grading.table(2, "t", rows, got, total, missing)
+	assert "not graded            1  (NOT APPLICABLE to epoll: /c never waits" in text, text
+	assert "not graded            1  (the command line" in text, text
 
 
 def main():
