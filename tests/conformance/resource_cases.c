@@ -268,22 +268,34 @@ static void check_growth(const struct child *c, long base, const char *what)
 	CU_ASSERT(ok);
 }
 
+/* The body of both back-pressure cases: out[0..len) pumped to the server by a
+ * slow reader, which must get back want bytes equal to expect[], while the
+ * server's peak RSS stays within bounds. */
+static void slow_reader_case(const struct child *c, long base, int fd, const char *out, size_t len,
+			     char *in, const char *expect, size_t want, const char *what)
+{
+	int e = pump_slow_reader(fd, out, len, in, want);
+
+	if (e != 0)
+		fprintf(stderr, "\n    %s: %s: %s\n", cfg.model, what, strerror(-e));
+	CU_ASSERT(e == 0);
+	if (e != 0)
+		return;
+	CU_ASSERT(memcmp(in, expect, want) == 0);
+	check_growth(c, base, what);
+}
+
 static void test_echo_backpressure(void)
 {
 	struct child c = { 0 };
 	char *out = test_pattern(BP_BYTES, 7), *in = malloc(BP_BYTES);
 	long base = start_measured(&c, "echo", "warm", 4);
-	int fd = -1, e;
+	int fd = -1;
 
 	REQUIRE(out != NULL && in != NULL && base >= 0);
 	fd = cl_connect(c.port, BP_READ_CHUNK, IO_MS);
 	REQUIRE(fd >= 0);
-	e = pump_slow_reader(fd, out, BP_BYTES, in, BP_BYTES);
-	if (e != 0)
-		fprintf(stderr, "\n    %s: 10 MiB echo to a slow reader: %s\n", cfg.model, strerror(-e));
-	REQUIRE(e == 0);
-	CU_ASSERT(memcmp(in, out, BP_BYTES) == 0);
-	check_growth(&c, base, "10 MiB echoed to a slow reader");
+	slow_reader_case(&c, base, fd, out, BP_BYTES, in, out, BP_BYTES, "10 MiB echoed to a slow reader");
 out:
 	if (fd >= 0)
 		close(fd);
@@ -302,7 +314,7 @@ static void test_http_backpressure(void)
 	 * for node, whose head differs; read the head first, then the body. */
 	long base = start_measured(&c, "http", warm, strlen(warm));
 	size_t want = 0;
-	int fd = -1, e;
+	int fd = -1;
 
 	REQUIRE(body != NULL && base >= 0);
 	out = malloc((size_t)hl + BP_BYTES);
@@ -330,12 +342,8 @@ static void test_http_backpressure(void)
 		REQUIRE(strncmp(h, "HTTP/1.1 200 ", 13) == 0);
 		want = BP_BYTES;
 	}
-	e = pump_slow_reader(fd, out + hl + 1024, BP_BYTES - 1024, in, want);
-	if (e != 0)
-		fprintf(stderr, "\n    %s: 10 MiB POST /echo to a slow reader: %s\n", cfg.model, strerror(-e));
-	REQUIRE(e == 0);
-	CU_ASSERT(memcmp(in, body, BP_BYTES) == 0);
-	check_growth(&c, base, "10 MiB POST /echo to a slow reader");
+	slow_reader_case(&c, base, fd, out + hl + 1024, BP_BYTES - 1024, in, body, want,
+			 "10 MiB POST /echo to a slow reader");
 out:
 	if (fd >= 0)
 		close(fd);
