@@ -41,8 +41,31 @@ test-notebooks: | deps-ok
 	rm -f $$log; \
 	[ -z "$$tmp" ] || rm -rf $$tmp $$tmp.log; \
 	for n in $(NB_LIST); do [ -s $(NB_OUT)-test/$$n.html ] || { echo "test-notebooks: $$n.html missing"; rc=1; }; done; \
+	if [ -f results/reference/meta.json ]; then \
+	  for k in date_utc describe; do \
+	    v=$$(/usr/bin/python3 -c "import json; m=json.load(open('results/reference/meta.json')); print(m['$$k'] if '$$k' in m else m['git']['commit'])"); \
+	    grep -q -- "$$v" $(ANALYSIS_PAGE) 2>/dev/null || \
+	      { echo "test-notebooks: $(ANALYSIS_PAGE) is not the page of results/reference ($$k $$v not in it): make analysis-page"; rc=1; }; \
+	  done; \
+	fi; \
 	[ $$rc -eq 0 ] && echo "test-notebooks: $(words $(NB_LIST)) notebooks executed: ok" || \
 	  { echo "test-notebooks: FAIL"; exit 1; }
 
+# The analysis as a page: notebooks/analysis.ipynb executed against the committed
+# reference run, into results/reference/analysis.html (committed, linked from the
+# README), so a reader sees the numbers and figures without Jupyter.  Run it whenever
+# results/reference changes (harness/reference does, after a new reference run);
+# test-notebooks fails when the page is not of the committed run.
+ANALYSIS_PAGE := results/reference/analysis.html
+
+.PHONY: analysis-page
+analysis-page: | deps-ok
+	@[ -f results/reference/meta.json ] || { echo 'analysis-page: no results/reference/' >&2; exit 1; }
+	@LOOPBENCH_RUN=results/reference $(NB_CONVERT) --output-dir results/reference --output analysis \
+	  notebooks/analysis.ipynb 2>&1 | grep -v -e 'frozen modules' -e 'Debugging will proceed' \
+	  -e 'Xfrozen_modules' -e 'miss breakpoints' || true
+	@[ -s $(ANALYSIS_PAGE) ] && echo "analysis-page: $(ANALYSIS_PAGE) ($$(du -k $(ANALYSIS_PAGE) | cut -f1) KiB)"
+
 TEST_TARGETS += test-notebooks
 ## make notebooks             execute the notebooks into build/notebooks/*.html (LOOPBENCH_RUN=DIR)
+## make analysis-page         render the analysis notebook of results/reference into its analysis.html

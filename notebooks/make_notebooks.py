@@ -18,7 +18,7 @@ import lbnb
 pd.set_option('display.max_rows', 60); pd.set_option('display.width', 160); pd.set_option('display.max_colwidth', 300)
 RUN = lbnb.find_run(%r)      # set LOOPBENCH_RUN=DIR to read another run
 df, meta = lbnb.load(RUN)
-print('run:', RUN)
+print('run:', os.path.relpath(RUN, lbnb.ROOT))
 print('experiments in it:', ', '.join(lbnb.experiments(df)))
 lbnb.machine(meta)"""
 
@@ -275,7 +275,7 @@ def lab(n, title, intro, cells):
             code(SETUP % "latest")] + cells
 
 
-LAB1 = lab(1, "Blocking servers", "Run `harness/run concurrency --quick --models iterative,threads,pool,epoll` first.", [
+LAB1 = lab(1, "Blocking servers", "Run `harness/run concurrency --quick --models iterative,threads,pool,node` first.", [
     md("## Throughput and latency against connections\n\nWhere does `iterative`'s line stop, and what happens to its errors and timeouts?"),
     code("""lbnb.show_figures(RUN, 'concurrency', ['throughput_conns', 'latency_conns'])
 t = lbnb.rows(df, 'concurrency', variant='closed')
@@ -303,7 +303,7 @@ lbnb.median_by(t, ['conns', 'model'], 'user_us_per_req').round(2).join(
     lbnb.median_by(t, ['conns', 'model'], 'sys_us_per_req').round(2), lsuffix=' user', rsuffix=' sys')"""),
 ])
 
-LAB3 = lab(3, "C10K: memory, threads and the idle timer", "Run `harness/run idle,concurrency --quick --models threads,pool,epoll,libuv,node` first.", [
+LAB3 = lab(3, "C10K: memory, threads and the idle timer", "Run `harness/run idle,concurrency --quick --models threads,pool,epoll,libev,node` first.", [
     md("## Memory against idle connections"),
     code("""lbnb.show_figures(RUN, 'idle', ['idle_memory'])
 t = lbnb.rows(df, 'idle')
@@ -321,7 +321,7 @@ pd.DataFrame(out).set_index('model').round(3) if out else 'no idle rows in this 
     code(HOLD),
 ])
 
-LAB4 = lab(4, "CPU-bound work and head-of-line blocking", "Run `harness/run hol,cpu,blocking --quick` first.", [
+LAB4 = lab(4, "CPU-bound work and head-of-line blocking", "Run `harness/run hol,cpu,blocking --quick --models threads,epoll,libev,node` first.", [
     md("## Cheap requests behind heavy ones (`hol`)\n\nThe rows with path `/` are the cheap requests; `/cpu?us=20000` the heavy ones."),
     code("""lbnb.show_figures(RUN, 'hol')
 h = df[(df['experiment'] == 'hol') & (df['variant'] != 'probe')]

@@ -355,6 +355,10 @@ static int conn_write(struct loop *l, struct conn *c)
 	/* LAB 2 END */
 }
 
+/* Makes what epoll watches for c match what c can do now: EPOLLIN while it
+ * may read (no worker holds it, no FIN yet, the session wants input: that is
+ * the back-pressure), EPOLLOUT while a write was short.  epoll_ctl only when
+ * that changes; a failure closes c. */
 static void conn_watch(struct loop *l, struct conn *c)
 {
 	/* LAB 2 BEGIN */

@@ -179,6 +179,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
  * says so next time. */
 static void on_readable(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	size_t cap;
 	char *buf = session_input_buf(c->s, &cap);
 	ssize_t n;
@@ -200,6 +201,7 @@ static void on_readable(struct loop *l, struct conn *c)
 		session_input_eof(c->s);
 	}
 	conn_advance(l, c);
+	/* LAB 2 ALSO END */
 }
 
 static const struct reactor_steps steps = { work_start, conn_write, conn_linger, conn_watch };
@@ -272,6 +274,7 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
  * the same at every refresh.) */
 static int conn_write(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	const char *p;
 	size_t n;
 	ssize_t w;
@@ -299,6 +302,7 @@ static int conn_write(struct loop *l, struct conn *c)
 	}
 	c->blocked = false;
 	return 1;
+	/* LAB 2 ALSO END */
 }
 
 /* Changing what a watcher waits for means stopping it; libev turns the stop
@@ -316,6 +320,7 @@ static void conn_want(struct loop *l, struct conn *c, int want)
 
 static void conn_watch(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	int want = 0;
 
 	if (!c->working && !c->eof &&
@@ -324,6 +329,7 @@ static void conn_watch(struct loop *l, struct conn *c)
 	if (c->blocked)
 		want |= EV_WRITE;
 	conn_want(l, c, want);
+	/* LAB 2 ALSO END */
 }
 
 /* Its work is back, from a worker or from the database; the session takes

@@ -77,6 +77,7 @@ void register_rfc9112_suites(void);
 void register_echo_suites(void);
 void register_wait_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
+void register_resource_suites(bool want_http, bool want_echo);
 void register_db_suites(void);	/* db_cases.c: /db and /queries, on $LOOPBENCH_DB */
 
 #endif
