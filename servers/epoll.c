@@ -313,8 +313,9 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w)
  * other connections, or been descheduled, before this send: a timer counted
  * from then would fire early.  (A vDSO read, no system call: what Node's
  * timers pay too, at every refresh.)  Accept and input may keep the loop's
- * time: the client had acted before epoll_wait returned. */
-static void idle_restart(struct loop *l, struct conn *c)
+ * time: the client had acted before epoll_wait returned.
+ * Inline, so that a lab starter whose callers are stubs still compiles. */
+static inline void idle_restart(struct loop *l, struct conn *c)
 {
 	l->now_ms = clock_ms();
 	idle_touch(&l->idle, &c->timer, l->now_ms);

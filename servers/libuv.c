@@ -433,8 +433,9 @@ static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
  * may have run other callbacks, or been descheduled, before this write: a
  * timer counted from then would fire early.  Without a repeat (while a request
  * waits) uv_timer_again leaves the timer alone.  (A vDSO read, no system call:
- * Node's timers do the same at every refresh.) */
-static void idle_restart(struct loop *l, struct conn *c)
+ * Node's timers do the same at every refresh.)
+ * Inline, so that a lab starter whose callers are stubs still compiles. */
+static inline void idle_restart(struct loop *l, struct conn *c)
 {
 	uv_update_time(&l->uv);
 	uv_timer_again(&c->timer);
