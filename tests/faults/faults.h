@@ -16,6 +16,7 @@ struct faults_cfg {
 	const char *server;		/* the binary under test */
 	const char *model;		/* "epoll", ... */
 	const char *loadgen;		/* build/loadgen, for SIGTERM under load */
+	const char *pg;			/* harness/pg, to take the database away */
 	const char *extra[16];		/* --server-arg ..., NULL-terminated */
 	int nextra;
 	bool exact;			/* a C model: its stats follow docs/contract.md exactly */
@@ -57,12 +58,28 @@ int wait_fds_at_most(pid_t pid, int n, int ms);
 char *read_text(const char *path);
 long long json_num(const char *json, const char *key);
 long long json_sum_object(const char *json, const char *key);
+/* The number under key in the top-level object obj ("errors" -> "timeout"), or -1. */
+long long json_num_in(const char *json, const char *obj, const char *key);
+
+/* Starts argv[0] with argv (NULL-terminated), its stdout and stderr to
+ * /dev/null; its pid, or -1. */
+pid_t f_spawn(const char *const argv[]);
+
+/* Waits up to ms for pid; its exit status (128+signal if a signal ended it),
+ * or -1 after it had to be killed. */
+int f_wait_pid(pid_t pid, int ms);
 
 /* GET path on a new connection, expecting status (and closing it).  0 or
  * -errno / -EPROTO. */
 int get_status(int port, const char *path, int want_status, int timeout_ms);
 
+/* The server's descriptors once it is fully up: "listening on" comes before
+ * a loop has made its epoll set, eventfds and the like, so this serves one
+ * request first (GET /, counted by the server) and lets that connection
+ * close.  -1 on failure. */
+int settled_fds(const struct child *c);
 
 void register_fault_suites(void);
+void register_db_fault_suites(void);
 
 #endif
