@@ -3,6 +3,10 @@
 #include <errno.h>
 #include <string.h>
 
+static const char *const err_kind_name[ERR_KINDS] = {
+	"connect", "read", "write", "timeout", "status", "echo", "unavailable",
+};
+
 static uint64_t total_errors(const struct counts *c)
 {
 	uint64_t n = 0;
@@ -113,6 +117,22 @@ static void json_latency(FILE *f, const struct hist *h)
 		(unsigned long long)h->total);
 }
 
+/* Non-empty buckets as [highest value, count], ascending. */
+static void json_histogram(FILE *f, const struct hist *h)
+{
+	int first = 1;
+
+	fputc('[', f);
+	for (size_t i = 0; i < HIST_LEN; i++) {
+		if (!h->counts[i])
+			continue;
+		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
+			(unsigned long long)hist_highest(i), (unsigned long long)h->counts[i]);
+		first = 0;
+	}
+	fputc(']', f);
+}
+
 static void json_errors(FILE *f, const struct counts *c)
 {
 	fputc('{', f);
@@ -169,8 +189,12 @@ static void json_config(FILE *f, const struct lg_opts *o)
 		json_string(f, o->timeline);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s}",
+	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s, \"start_at\": ",
 		o->quiet ? "true" : "false", o->allow_remote ? "true" : "false");
+	if (o->start_at > 0)
+		fprintf(f, "%.6f}", o->start_at);
+	else
+		fprintf(f, "null}");
 }
 
 int report_json(FILE *f, const struct result *r)
@@ -179,7 +203,6 @@ int report_json(FILE *f, const struct result *r)
 	const struct counts *c = &r->cnt[ACC_WINDOW];
 	const struct counts *wu = &r->cnt[ACC_WARMUP];
 	struct hist_summary lag;
-	int first = 1;
 
 	fprintf(f, "{\"schema\": 1, \"config\": ");
 	json_config(f, o);
@@ -187,6 +210,12 @@ int report_json(FILE *f, const struct result *r)
 	json_string(f, r->addr);
 	fprintf(f, ", \"mode\": \"%s\", \"duration_s\": %.6f, \"ended_early\": %s,\n",
 		r->open_loop ? "open" : "closed", r->duration_s, r->ended_early ? "true" : "false");
+	fprintf(f, " \"window_unix\": [%.6f, %.6f], \"start_late_ms\": ", r->window_unix[0],
+		r->window_unix[1]);
+	if (r->start_late_ms >= 0)
+		fprintf(f, "%.3f,\n", r->start_late_ms);
+	else
+		fprintf(f, "null,\n");
 	fprintf(f, " \"requests\": %llu, \"warmup_requests\": %llu, \"abandoned\": %llu, "
 		"\"late\": %llu, \"unsent\": %llu, \"started\": %llu, \"warmup_started\": %llu,\n",
 		(unsigned long long)c->requests, (unsigned long long)wu->requests,
@@ -196,6 +225,14 @@ int report_json(FILE *f, const struct result *r)
 	fprintf(f, " \"rps\": %.3f, \"bytes_in\": %llu, \"bytes_out\": %llu, \"reconnects\": %llu,\n",
 		per_s((double)c->requests, r->duration_s), (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)c->reconnects);
+	fprintf(f, " \"conns_at_window\": {\"open\": %llu, \"connecting\": %llu, \"waiting\": %llu, "
+		"\"backoff\": %llu, \"closed\": %llu}, \"connect_local_errors\": %llu,\n",
+		(unsigned long long)r->at_window[CONN_OPEN],
+		(unsigned long long)r->at_window[CONN_CONNECTING],
+		(unsigned long long)r->at_window[CONN_WAIT],
+		(unsigned long long)r->at_window[CONN_BACKOFF],
+		(unsigned long long)r->at_window[CONN_CLOSED],
+		(unsigned long long)(c->connect_local + wu->connect_local));
 	fprintf(f, " \"errors\": ");
 	json_errors(f, c);
 	fprintf(f, ",\n \"warmup_errors\": ");
@@ -214,6 +251,8 @@ int report_json(FILE *f, const struct result *r)
 		json_string(f, o->paths[i].path);
 		fprintf(f, ": {\"requests\": %llu, \"latency_us\": ", (unsigned long long)h->total);
 		json_latency(f, h);
+		fprintf(f, ", \"histogram\": ");
+		json_histogram(f, h);
 		fputc('}', f);
 	}
 	fprintf(f, "},\n");
@@ -230,14 +269,12 @@ int report_json(FILE *f, const struct result *r)
 	for (unsigned i = 0; i < r->nthreads; i++)
 		fprintf(f, "%s%.4f", i ? ", " : "", r->busy[i]);
 	fprintf(f, "], \"generator_bound\": %s},\n", r->generator_bound ? "true" : "false");
-	fprintf(f, " \"histogram\": [");
-	for (size_t i = 0; i < HIST_LEN; i++) {
-		if (!r->lat->counts[i])
-			continue;
-		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
-			(unsigned long long)hist_highest(i), (unsigned long long)r->lat->counts[i]);
-		first = 0;
+	fprintf(f, " \"histogram\": ");
+	json_histogram(f, r->lat);
+	if (r->open_loop) {
+		fprintf(f, ",\n \"histogram_uncorrected\": ");
+		json_histogram(f, r->lat_unc);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "}\n");
 	return ferror(f) ? -EIO : 0;
 }

@@ -22,7 +22,8 @@ CONF_CUNIT_LIBS   := $(call pkg_libs,cunit)
 CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
 CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
-                 tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/echo_cases.c \
+                 tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/rfc9112_cases.c \
+                 tests/conformance/echo_cases.c \
                  tests/conformance/misc_cases.c tests/conformance/db_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
@@ -87,6 +88,13 @@ equivalence: $(BUILD)/equivalence | deps-ok
 	harness/pg run -- $(BUILD)/equivalence $$bins
 
 TEST_TARGETS += test-conformance test-conformance-san
+TEST_PREBUILD += $(BUILD)/test-conformance $(BUILD)/equivalence prebuild-conformance-san
+
+# The instrumented build the SAN part runs, made with everything else first.
+.PHONY: prebuild-conformance-san
+prebuild-conformance-san: | deps-ok
+	@$(MAKE) --no-print-directory SAN=$(CONF_SAN) $(CONF_SAN_BUILD)/test-conformance \
+	  $(foreach m,$(filter-out node,$(CONF_PRESENT)),$(CONF_SAN_BUILD)/srv-$(m))
 ## make test-conformance      the conformance suite over every model, both protocols
 ## make test-conformance-san  the same on the ASan/UBSan builds of the C models
 ## make equivalence           the same 20 requests to every model, one table

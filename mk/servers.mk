@@ -10,7 +10,7 @@ MODELS      := $(basename $(notdir $(wildcard servers/*.c)))
 MODEL_BINS  := $(MODELS:%=$(BUILD)/srv-%)
 
 # Every server links libpq: /db and /queries live in servers/common.
-COMMON_LIBS := -lhttp_parser $(call pkg_libs,libpq)
+COMMON_LIBS := $(call pkg_libs,libpq)
 $(COMMON_OBJS): CFLAGS += $(call pkg_cflags,libpq)
 
 LIBS_libev  := -lev
@@ -31,5 +31,5 @@ $(LIBCOMMON): $(COMMON_OBJS)
 # Per-model compile flags (libuv's include path) for that model's object only.
 $(foreach m,$(MODELS),$(eval $(BUILD)/obj/servers/$(m).o: CFLAGS += $$(CFLAGS_$(m))))
 
-$(BUILD)/srv-%: $(BUILD)/obj/servers/%.o $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(COMMON_LIBS) $(LIBS_$*) $(LDLIBS)
+$(BUILD)/srv-%: $(BUILD)/obj/servers/%.o $(LIBCOMMON) $(LLHTTP_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LLHTTP_LIB) $(COMMON_LIBS) $(LIBS_$*) $(LDLIBS)

@@ -10,12 +10,13 @@ CUNIT_CFLAGS := $(call pkg_cflags,cunit)
 CUNIT_LIBS   := $(call pkg_libs,cunit)
 
 TEST_TARGETS += test-unit
+TEST_PREBUILD += $(UNIT_BIN)
 ## make test-unit    the CUnit unit tests of servers/common
 
 $(UNIT_OBJS): CFLAGS += $(CUNIT_CFLAGS) $(call pkg_cflags,libpq) -Iservers
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIBCOMMON) $(COMMON_LIBS) $(CUNIT_LIBS) $(LDLIBS)
+$(UNIT_BIN): $(UNIT_OBJS) $(LIBCOMMON) $(LLHTTP_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIBCOMMON) $(LLHTTP_LIB) $(COMMON_LIBS) $(CUNIT_LIBS) $(LDLIBS)
 
 # Under a throwaway PostgreSQL of its own (harness/pg): the database clients'
 # tests (test_dbclients.c) run against it.

@@ -37,6 +37,13 @@ def tool_versions():
     return out
 
 
+def tool_versions_one(argv):
+    if shutil.which(argv[0]) is None:
+        return None
+    rc, txt = _run(argv, timeout=20)
+    return (txt.strip().splitlines() or [""])[0] if rc == 0 else None
+
+
 def perf_events():
     """{event: True/False} from `perf stat -e EVENT true`."""
     res = {}

@@ -2,17 +2,33 @@
 the point asks for, run the load generator, take /proc snapshots at its `measure
 start` and `measure end` lines, stop everything, and turn it all into rows.
 
+Every point checks itself.  It is *invalid* only when the load generator failed to
+offer what the point says: connections still waiting behind its connect ramp when
+the window began, connects that failed on the client's side (out of descriptors or
+ports), or a generator that was itself the bottleneck (busy >= 90 % or its loop late
+by >= 1 ms at p99).  A server that holds, accepts or answers fewer is a result: the
+row shows the connections the generator had open, the kernel's count of connections
+established to the port (backlog included) and the sockets the server holds, and
+every unanswered request.  A point is *disturbed* when something else used its CPUs
+(or the hypervisor took them) during the window.
+
 Every wait has a deadline; everything started is stopped in a `finally`, whatever
 happened.  A point that fails raises PointFailed with a message that says why; the
 suite goes on with the next point.
 """
+import dataclasses
 import json
 import os
-import sys
 import time
 
-from . import callgrind, capture, idleconns, loadgen, models, procs, server, tracers
+from . import (analysis, callgrind, capture, generators, hosts, idleconns, loadgen, models,
+               procs, server, tracers, wire)
 from .csvio import SCHEMA
+from .placement import Placement
+from .plan import cpu_list
+from .sampler import Sampler
+from .verdict import DISTURBED
+
 
 
 # The load generator closes its connections within microseconds of `measure end`,
@@ -21,6 +37,7 @@ from .csvio import SCHEMA
 # the state under load (threads, memory, context switches) is read this long before
 # the window ends; CPU time, which /proc keeps for exited threads, is read at the end.
 PRE_END_S = 0.03
+SAMPLE_MIN_WINDOW_S = 4.0
 
 
 class PointFailed(RuntimeError):
@@ -35,8 +52,12 @@ class Env:
     """What a whole run shares: paths, mode, K, capacities measured so far, and what
     this machine could not measure."""
 
-    def __init__(self, root, build, run_dir, mode, k=None):
+    def __init__(self, root, build, run_dir, mode, k=None, placement=None, sampler=None):
         self.root, self.build, self.run_dir, self.mode, self.k = root, build, run_dir, mode, k
+        # Where the roles run (lib/placement.py; everything here by default) and how the
+        # server's /proc is read there (lib/sampler.py).
+        self.placement = placement or Placement(hosts.LocalHost(), [hosts.LocalHost()])
+        self.sampler = sampler or Sampler()
         self.capacity = {}
         self.unsupported = {}
         self.checks = []
@@ -71,44 +92,70 @@ def _resolve_rate(env, p):
 
 def _perf_mode(p):
     """Per-CPU counting when the server has CPUs the generator does not use."""
-    from .plan import cpu_list
     own = set(cpu_list(p.server_cpus)) - set(cpu_list(p.gen_cpus))
     if own == set(cpu_list(p.server_cpus)) and tracers.perf_system_wide_allowed():
         return "cpu"
     return "pid"
 
 
+def _shape(env, p):
+    """The wire for the point: its own round trip (p.rtt_ms, on top of the run's
+    loss and rate), or the run's shaping.  A point that asks for a round trip on a
+    run whose client links cannot carry one is skipped, and says why."""
+    pl = env.placement
+    if p.rtt_ms is None:
+        return
+    why = pl.wire_unavailable()
+    if why:
+        raise PointSkipped("not testable here: %s" % why)
+    pl.set_shaping((pl.shaping or wire.Shaping()).with_rtt(p.rtt_ms))
+
+
 def run_point(env, p, raw_base):
     if p.capture == "callgrind":
         return run_callgrind_point(env, p, raw_base)
     _resolve_rate(env, p)
-    sys0 = capture.system()
+    _shape(env, p)
+    pl, sm = env.placement, env.sampler
+    # Whether the server shares this machine (its /proc, its CPUs) with the harness
+    # and the generators: true for local and namespace hosts.
+    here = pl.server.machine == hosts.LocalHost().machine
+    sys0 = sm.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
-                        extra=server_extra(p))
-    idle = perf = strace = fault = lg = None
+                        extra=server_extra(p), host=pl.server, bind=pl.server_bind())
+    idle = perf = strace = fault = lg = gens = wired = None
+    fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
+    mid = {}
     samples = []
     counts = {}
     calls = {}
+    alive = True
     try:
         try:
             srv.start()
         except (server.ServerError, procs.ChildError) as e:
             raise PointFailed(str(e)) from None
         info["server_cmd"] = srv.cmdline
+        # The server's own descriptors before any client: its listeners (one per
+        # reactor or process), so the sockets it holds later are its connections.
+        fds0, socks0 = sm.fds(srv.pid)
         if p.idle_conns:
-            fd0 = capture.fd_count(srv.pid)
-            idle = idleconns.IdleConns(srv.port, p.idle_conns).open()
+            idle = idleconns.IdleConns(srv.port, p.idle_conns, **idle_origin(pl)).open()
             # Wait until the server holds the connections (one descriptor each), so
             # its memory is measured with all of them in place.
             deadline = time.monotonic() + 5.0 + p.idle_conns / 1000.0
-            while (capture.fd_count(srv.pid) < fd0 + idle.connected
+            while (sm.fd_count(srv.pid) < fds0 + idle.connected
                    and time.monotonic() < deadline and srv.alive()):
                 time.sleep(0.1)
             info["idle"] = idle.summary()
-            info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fd0
-        if p.capture == "syscalls":
+            info["idle"]["server_fds_added"] = sm.fd_count(srv.pid) - fds0
+        if p.capture in ("syscalls", "strace") and not here:
+            env.unsupported_add("perf and strace on %s" % pl.server.spec,
+                                "they run on the machine of the harness, not on a server host "
+                                "reached over ssh")
+        elif p.capture == "syscalls":
             mode = _perf_mode(p)
             pids = capture.tree(srv.pid)
             perf = tracers.PerfStat(raw_base + ".perf.txt",
@@ -118,33 +165,44 @@ def run_point(env, p, raw_base):
             info["perf_mode"] = mode
             if not perf.start():
                 env.unsupported_add("perf stat raw_syscalls:sys_enter", perf.error)
-        if p.capture == "strace":
+        if p.capture == "strace" and here:
             strace = tracers.StraceProfile(raw_base + ".strace.txt", capture.tree(srv.pid))
             if not strace.start():
                 env.unsupported_add("strace -c -f -p", strace.error)
-        argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
-        lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+        gens = lg = generators_for(env, p, srv.port, raw_base)
+        if pl.wires():
+            cpus, where = wire.pin_cpus(os.cpu_count() or 1, p.server_cpus, p.gen_cpus)
+            pl.wire_begin(cpus)
+            wired = {"cpus": cpus, "where": where}
         try:
             lg.start()
         except procs.ChildError as e:
             raise PointFailed(str(e)) from None
         if p.faults:
             with open(raw_base + ".faults.log", "w") as flog:
-                fault = procs.spawn(
-                    ["taskset", "-c", p.gen_cpus, sys.executable,
-                     os.path.join(env.harness_dir, "lib", "faultgen.py"),
-                     "--target", "127.0.0.1:%d" % srv.port, "--rate", str(p.fault_rate),
+                fh = fault_host
+                fault = fh.spawn(
+                    ["taskset", "-c", p.gen_cpus,
+                     fh.python,
+                     fh.path(os.path.join(env.harness_dir, "lib", "faultgen.py")),
+                     "--target", "%s:%d" % (pl.target(fh), srv.port), "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),
-                     "--json", raw_base + ".faults.json"], stderr=flog)
+                     "--json", fh.path(raw_base + ".faults.json")], stderr=flog)
+        # The processes that are part of the point besides the server: their CPU
+        # time is not "someone else" when the point's CPUs are accounted for (on
+        # the server's machine only: elsewhere they use other CPUs).
+        ours = (lg.pids() + ([fault.pid] if fault and fault_host.kind != "ssh" else [])
+                + pl.wire_pids()) if here else []
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
-                  + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0)
+                  + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0 + lg.lead_s)
         deadline = time.monotonic() + budget
         last_sample = 0.0
-        pre_at = None
+        pre_at = mid_at = None
         while True:
             wait = 0.25
-            if pre_at is not None and s_pre is None:
-                wait = max(0.0, min(wait, pre_at - time.monotonic()))
+            for at, done in ((pre_at, s_pre), (mid_at, mid or None)):
+                if at is not None and done is None:
+                    wait = max(0.0, min(wait, at - time.monotonic()))
             ev = lg.next_event(wait)
             now = time.monotonic()
             if ev:
@@ -152,7 +210,7 @@ def run_point(env, p, raw_base):
                 if name == "measure start" and s0 is None:
                     if perf and perf.error is None:
                         perf.enable()
-                    s0 = capture.snapshot(srv.pid)
+                    s0 = sm.snapshot(srv.pid, others=ours)
                     s0["line_t"] = t
                     last_sample = now
                     if p.requests is None:
@@ -160,17 +218,29 @@ def run_point(env, p, raw_base):
                         # the window ends, leaving time for the ctx walk.
                         cost = s0["t_end"] - s0["t"]
                         pre_at = t + p.duration - max(PRE_END_S, 1.5 * cost)
+                        mid_at = t + p.duration / 2
                 elif name == "measure end" and s1 is None:
                     if perf and perf.error is None:
                         perf.disable()
-                    s1 = capture.snapshot(srv.pid)
+                    s1 = sm.snapshot(srv.pid, others=ours)
                     s1["line_t"] = t
                 elif name == "eof":
                     break
-            if pre_at is not None and s_pre is None and s1 is None and time.monotonic() >= pre_at:
-                s_pre = capture.snapshot(srv.pid)
-            if s0 is not None and s1 is None and now - last_sample >= 0.5:
-                samples.append(capture.snapshot(srv.pid, with_ctx=False))
+            now = time.monotonic()
+            if mid_at is not None and not mid and s1 is None and now >= mid_at:
+                # Connections, counted from both sides in the middle of the window:
+                # the kernel's established ones to the port (accepted or in the
+                # backlog) and the sockets the server holds.
+                mid["conns_kernel"] = sm.established(srv.port)
+                mid["conns_server"] = sm.fds(srv.pid)[1] - socks0
+                mid["t"] = now
+            if pre_at is not None and s_pre is None and s1 is None and now >= pre_at:
+                s_pre = sm.snapshot(srv.pid, others=ours)
+            # Samples over a long window (proc.json only).  The harness shares the
+            # generator's core, so a short window gets no more reads than it needs.
+            if s0 is not None and s1 is None and p.duration >= SAMPLE_MIN_WINDOW_S \
+                    and now - last_sample >= 1.0:
+                samples.append(sm.snapshot(srv.pid, with_ctx=False))
                 last_sample = now
             if now > deadline:
                 raise PointFailed("loadgen did not finish within %.0f s (killed)" % budget)
@@ -195,31 +265,85 @@ def run_point(env, p, raw_base):
             strace = None
     finally:
         if lg is not None:
-            procs.stop(lg.proc, grace=1.0)
+            lg.stop()
+        if wired is not None:
+            try:
+                net = pl.network() or {}
+                wired.update(mechanism=net.get("mechanism"), shaping=net.get("shaping"),
+                             scheduling=net.get("scheduling"), links=pl.wire_end())
+                with open(raw_base + ".wire.json", "w") as f:
+                    json.dump(wired, f, indent=1)
+            except (wire.WireError, OSError) as e:
+                info["notes"].append("the wire's counters: %s" % e)
+            info["wire"] = wired
         if fault is not None:
-            procs.stop(fault, grace=3.0)
+            fault_host.stop(fault, grace=3.0)
+            fault_host.fetch([raw_base + ".faults.json"])
         if perf is not None:
             perf.finish()
         if strace is not None:
             strace.finish()
         if idle is not None:
             idle.close()
+        alive = srv.alive()
         stats, note = srv.stop()
         if note:
             info["notes"].append(note)
         info["server_stats"] = stats
+        info["mid"] = mid or None
+        if p.faults:
+            info["faults"] = loadgen.read_json(raw_base + ".faults.json")
         with open(raw_base + ".proc.json", "w") as f:
             json.dump({"baseline": sys0, "start": s0, "pre_end": s_pre, "end": s1, "samples": samples,
                        "perf": counts or None, "strace_calls": calls or None,
                        "info": info}, f, indent=1)
-    j = loadgen.read_json(raw_base + ".loadgen.json")
+    j = gens.merge(raw_base + ".loadgen.json")
     if j is None:
         raise PointFailed("loadgen wrote no JSON result")
-    rows = make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre)
+    if len(gens.shares) > 1:
+        info["generators"] = {"hosts": [sh.host.spec for sh in gens.shares],
+                              "window_skew_ms": j.get("window_skew_ms"),
+                              "start_late_ms": j.get("start_late_ms")}
+    # The point's CPUs: the server's, and the generators' when they share its machine.
+    cpus = set(cpu_list(p.server_cpus))
+    if not pl.generators_apart():
+        cpus |= set(cpu_list(p.gen_cpus))
+    ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
+           "idle": idle.summary() if idle else None, "cpus": sorted(cpus),
+           "rtt_ms": pl.shaping_now.rtt_ms if wired is not None and pl.shaping_now else None}
+    rows = make_rows(p, j, ctx, counts, calls, stats)
     _check_counts(env, p, j, stats, info, idle)
     if p.probe_key and rows and rows[0].get("rps"):
         env.capacity[p.probe_key] = rows[0]["rps"]
+    info["invalid"] = rows[0].get("invalid") if rows else None
     return rows, info
+
+
+def generators_for(env, p, port, raw_base):
+    """The point's load generators: one per client host, each with its share of
+    the connections, rate and requests, each aimed at the server's address as its
+    host reaches it (lib/generators.py).  One local generator is run as always."""
+    pl = env.placement
+    shares = generators.shares(pl.clients, p.conns, p.resolved_rate, p.requests)
+
+    def argv_for(sh, json_path, start_at):
+        q = dataclasses.replace(p, conns=sh.conns, requests=sh.requests, resolved_rate=sh.rate)
+        return loadgen.argv(env.build, q, port, json_path, target=pl.target(sh.host),
+                            start_at=start_at,
+                            binary=sh.host.path(os.path.join(env.build, "loadgen")))
+    return generators.Generators(shares, argv_for, raw_base)
+
+
+def idle_origin(pl):
+    """Where the harness opens idle connections from: this machine for a local
+    server; the first client's namespace for one in a namespace (sockets made
+    there, lib/netlab.py); this machine, to the address named, for an ssh host."""
+    if pl.server.kind == "local":
+        return {}
+    c = pl.clients[0]
+    if pl.server.kind == "ns":
+        return {"addr": pl.target(c), "netns": c.ns}
+    return {"addr": pl.check(pl.server.address)}
 
 
 def _check_counts(env, p, j, stats, info, idle):
@@ -242,19 +366,49 @@ def _check_counts(env, p, j, stats, info, idle):
                           % (p.experiment, p.describe(), got, lo, hi))
 
 
-def _lat(d, k):
-    """A latency percentile, or None when nothing was measured (an empty histogram
-    reports 0, which must not reach the CSV as a latency)."""
-    if not d or d.get(k) is None or not d.get("count", 1):
-        return None
-    return d.get(k)
+def invalid_reasons(p, j, idle):
+    """Why the generator failed to offer what the point says (empty: it did)."""
+    out = []
+    at = j.get("conns_at_window") or {}
+    if at.get("waiting"):
+        out.append("connect ramp unfinished: %d of %d connections not yet attempted when "
+                   "the window began" % (at["waiting"], p.conns))
+    if j.get("connect_local_errors"):
+        out.append("the client ran out of descriptors or ports (%d connects failed on its "
+                   "side)" % j["connect_local_errors"])
+    if idle and idle.get("failed_local"):
+        out.append("the harness could not open %d of its idle connections (client limits)"
+                   % idle["failed_local"])
+    skew = generators.skew_problem(j)
+    if skew:
+        out.append(skew)
+    selfc = j.get("self") or {}
+    if selfc.get("generator_bound"):
+        busy = selfc.get("busy") or []
+        out.append("generator-bound (busy %s, loop lag p99 %s µs)"
+                   % ("/".join("%.0f%%" % (100 * b) for b in busy) or "?",
+                      (selfc.get("loop_lag_us") or {}).get("p99", "?")))
+    return out
 
 
-def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
+def _percentiles(hist):
+    out = {}
+    for col, pct in analysis.LAT_COLS.items():
+        out[col] = analysis.hist_percentile(hist, pct) if hist else None
+    return out
+
+
+def make_rows(p, j, ctx, counts, calls, stats):
+    """data.csv rows of one point (the total, then one per path of a --mix), each
+    with its histogram in "_hist" (written to hist.jsonl, not data.csv)."""
+    ctx = ctx or {}
+    s0, s1, s_pre, sys0 = ctx.get("s0"), ctx.get("s1"), ctx.get("s_pre"), ctx.get("sys0") or {}
     errs = j.get("errors") or {}
+    wu_errs = j.get("warmup_errors") or {}
     duration = j.get("duration_s")
     reqs = j.get("requests")
     event_like = models.supports(p.model, "offload")
+    bad = invalid_reasons(p, j, ctx.get("idle"))
     base = {
         "schema": SCHEMA, "experiment": p.experiment, "model": p.model,
         "variant": p.variant, "proto": p.proto,
@@ -265,42 +419,68 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
         "size": p.size if p.proto == "echo" else None,
         "rate": round(p.resolved_rate) if p.resolved_rate else None,
         "work_path": p.work_path, "work_us": p.work_us, "rep": p.rep,
-        "duration_s": duration,
+        "duration_s": duration, "seq": p.seq, "timeout_ms": p.timeout_ms,
+        "valid": not bad, "invalid": "; ".join(bad) or None, "rtt_ms": ctx.get("rtt_ms"),
     }
-    lat = j.get("latency_us") or {}
+    timeout_us = p.timeout_ms * 1000
+    unanswered = (errs.get("timeout") or 0) + (j.get("abandoned") or 0) + (j.get("unsent") or 0)
+    # Every request of the window that was never answered counts in the percentiles
+    # as the generator's timeout (a lower bound of its latency); an answer that came
+    # during the drain keeps its real latency (it is in the generator's histogram).
+    hist = analysis.hist_add(j.get("histogram") or [], timeout_us, unanswered)
     total = dict(base)
+    total.update(_percentiles(hist))
     total.update({
-        "path": "*", "requests": reqs, "rps": j.get("rps"),
+        "path": "*", "requests": reqs, "rps": j.get("rps"), "_hist": hist,
         "mbps": (j.get("bytes_in") / duration / 1e6) if duration and j.get("bytes_in") is not None else None,
-        "p50_us": _lat(lat, "p50"), "p90_us": _lat(lat, "p90"), "p99_us": _lat(lat, "p99"),
-        "p999_us": _lat(lat, "p999"), "max_us": _lat(lat, "max"),
         "errors": sum(v for k, v in errs.items() if k != "timeout"),
         "timeouts": errs.get("timeout"),
         "abandoned": j.get("abandoned"),
         "late": j.get("late") if p.resolved_rate else None,
+        "unanswered": unanswered, "unsent": j.get("unsent") if p.resolved_rate else None,
+        "mean_us": (j.get("latency_us") or {}).get("mean") if (j.get("latency_us") or {}).get("count") else None,
+        "warmup_requests": j.get("warmup_requests"),
+        "warmup_errors": sum(wu_errs.values()) if wu_errs else None,
+        "reconnects": j.get("reconnects"),
+        "conns_gen": (j.get("conns_at_window") or {}).get("open"),
+        "conns_kernel": (ctx.get("mid") or {}).get("conns_kernel"),
+        "conns_server": (ctx.get("mid") or {}).get("conns_server"),
+        "server_alive": ctx.get("alive"),
     })
     selfc = j.get("self") or {}
     total["gen_cpu_us_per_req"] = selfc.get("cpu_us_per_request")
     gb = selfc.get("generator_bound")
     total["gen_bound"] = bool(gb) if gb is not None else None
+    if stats and stats.get("requests") is not None:
+        total["server_requests"] = stats["requests"]
+        if duration:
+            # The server's count less what the client counted before the window
+            # (warm-up, and each idle connection's one request), over the window:
+            # the server's view of the window's throughput, answers the client
+            # gave up on included.
+            before = (j.get("warmup_requests") or 0) + ((ctx.get("idle") or {}).get("answered") or 0)
+            total["server_rps"] = max(0.0, stats["requests"] - before) / duration
     if s0 and s1:
         u = s1["cpu_user_s"] - s0["cpu_user_s"]
         s = s1["cpu_sys_s"] - s0["cpu_sys_s"]
         total["cpu_user_s"] = round(u, 3)
         total["cpu_sys_s"] = round(s, 3)
-        if reqs:
-            total["cpu_us_per_req"] = (u + s) * 1e6 / reqs
         st = s_pre or s1
+        win = s1["line_t"] - s0["line_t"]
         if s_pre:
             # Counted up to the pre-end snapshot and extended pro rata over the
             # last few tens of milliseconds of the window (see PRE_END_S).
             mid = lambda x: (x["t"] + x["t_end"]) / 2
             span = mid(s_pre) - mid(s0)
-            win = s1["line_t"] - s0["line_t"]
-            total["ctx_switches"] = round((s_pre["ctx_switches"] - s0["ctx_switches"])
-                                          * (win / span if span > 0 else 1.0))
+            scale = win / span if span > 0 else 1.0
+            total["ctx_switches"] = round((s_pre["ctx_switches"] - s0["ctx_switches"]) * scale)
         else:
+            scale = 1.0
             total["ctx_switches"] = s1["ctx_switches"] - s0["ctx_switches"]
+        cpu = (st["cpu_ns"] - s0["cpu_ns"]) * scale / 1e9
+        total["cpu_s"] = round(cpu, 6)
+        if reqs:
+            total["cpu_us_per_req"] = cpu * 1e6 / reqs
         total["rss_kb"] = st["rss_kb"]
         total["hwm_kb"] = s1["hwm_kb"]
         total["threads"] = st["threads"]
@@ -308,6 +488,11 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
             total["kernel_stack_kb"] = st["kernel_stack_kb"] - sys0["kernel_stack_kb"]
         if st.get("sock_mem_kb") is not None and sys0.get("sock_mem_kb") is not None:
             total["sock_mem_kb"] = st["sock_mem_kb"] - sys0["sock_mem_kb"]
+        use = capture.usage(s0, st, ctx.get("cpus") or [])
+        total.update(use)
+        if use["others_pct"] is not None:
+            total["disturbed"] = (use["others_pct"] > DISTURBED.value
+                                  or use["steal_pct"] > DISTURBED.value)
     if p.capture == "syscalls":
         n = (counts or {}).get("raw_syscalls:sys_enter")
         if n is not None:
@@ -326,11 +511,14 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
         if not p.mix:
             break
         r = dict(base)
+        # Timeouts are not told apart by path: a path's percentiles cover its
+        # answered requests (the total row counts every unanswered one).
+        ph = pj.get("histogram") or []
+        r.update(_percentiles(ph))
         pl = pj.get("latency_us") or {}
-        r.update({"path": path, "requests": pj.get("requests"),
+        r.update({"path": path, "requests": pj.get("requests"), "_hist": ph,
                   "rps": (pj.get("requests") / duration) if duration and pj.get("requests") is not None else None,
-                  "p50_us": _lat(pl, "p50"), "p90_us": _lat(pl, "p90"), "p99_us": _lat(pl, "p99"),
-                  "p999_us": _lat(pl, "p999"), "max_us": _lat(pl, "max")})
+                  "mean_us": pl.get("mean") if pl.get("count") else None})
         rows.append(r)
     return rows
 
@@ -338,11 +526,13 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
 def run_callgrind_point(env, p, raw_base):
     """One C model under callgrind: start, answer p.requests requests (0 for the
     start-up-and-shutdown baseline), stop, read the instruction total."""
+    pl = env.placement
     out = raw_base + ".callgrind.out"
-    wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+    wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + pl.server.path(out),
                "--dump-line=no", "--compress-strings=no", "--compress-pos=no"]
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
-                        extra=server_extra(p), wrapper=wrapper, start_timeout=60.0)
+                        extra=server_extra(p), wrapper=wrapper, start_timeout=60.0,
+                        host=pl.server, bind=pl.server_bind())
     info = {"point": p.describe(), "notes": []}
     j = None
     lg = None
@@ -353,8 +543,7 @@ def run_callgrind_point(env, p, raw_base):
             raise PointFailed(str(e)) from None
         if p.requests:
             p.resolved_rate = None
-            argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
-            lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+            gens = lg = generators_for(env, p, srv.port, raw_base)
             lg.start()
             deadline = time.monotonic() + 120 + p.requests / 500.0
             while True:
@@ -367,10 +556,10 @@ def run_callgrind_point(env, p, raw_base):
             lg = None
             if rc != 0:
                 raise PointFailed("loadgen exited with code %s" % rc)
-            j = loadgen.read_json(raw_base + ".loadgen.json")
+            j = gens.merge(raw_base + ".loadgen.json")
     finally:
         if lg is not None:
-            procs.stop(lg.proc, grace=1.0)
+            lg.stop()
         old = server.STOP_GRACE_S
         server.STOP_GRACE_S = 60.0
         try:
@@ -379,6 +568,7 @@ def run_callgrind_point(env, p, raw_base):
             server.STOP_GRACE_S = old
         if note:
             info["notes"].append(note)
+        pl.server.fetch([out])
     ir = callgrind.total(out)
     if ir is None:
         raise PointFailed("callgrind wrote no instruction total (%s)" % out)
@@ -393,5 +583,5 @@ def run_callgrind_point(env, p, raw_base):
                      "ir_total": ir, "ir_by_object": callgrind.by_object(out)}
     rows = []
     if j is not None:
-        rows = make_rows(p, j, None, None, {}, {}, {}, stats)
+        rows = make_rows(p, j, {"alive": True}, {}, {}, stats)
     return rows, info

@@ -7,9 +7,10 @@ import os
 import sys
 import time
 
-from . import (analysis, calibrate, csvio, exp, idleconns, meta as metamod, models,
-               procs, progress, report, runner)
+from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
+               models, placement, procs, progress, report, runner)
 from .plan import cpu_list
+from .sampler import SamplerError, Sampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,9 +25,10 @@ def parse(argv):
                     help="an experiment, a comma-separated list, or 'all': " + ", ".join(ORDER))
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="few points, one repetition, 2 s windows (default; make bench)")
+                   help="fewer points and models, 3 repetitions, 1 s windows, within the "
+                        "time budget (default; make bench)")
     g.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="every point, 3 repetitions, 5 s windows (make bench-full)")
+                   help="every point and model, 3 repetitions, 5 s windows (make bench-full)")
     g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                    help="a tiny sweep, for the harness's own smoke test")
     ap.add_argument("--models", help="only these models (comma-separated)")
@@ -34,7 +36,24 @@ def parse(argv):
                     help="parent directory of the run directory (default results/)")
     ap.add_argument("--build", default=os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build")),
                     help="where the srv-* binaries and loadgen are (default build/)")
-    ap.add_argument("--list", action="store_true", help="print the plan and exit")
+    ap.add_argument("--list", action="store_true",
+                    help="print the plan (every point, in run order) and its time estimate, and exit")
+    h = ap.add_argument_group("hosts (docs/hosts.md): local, ns:NAME or ssh:[USER@]HOST[:PORT]")
+    h.add_argument("--server-host", help="where the server runs (default local)")
+    h.add_argument("--client-hosts", help="where the load generators run, one each, comma-separated "
+                                          "(default local)")
+    h.add_argument("--db-host", help="where the database runs")
+    h.add_argument("--config", help="a run configuration file naming the hosts (docs/contract.md, "
+                                    "Hosts); the options above and below override it")
+    n = ap.add_argument_group("network (docs/hosts.md): a delay on the links from the server's "
+                              "namespace to each client's, by tc netem where the kernel has it, "
+                              "else build/delayline (harness/doctor says which)")
+    n.add_argument("--rtt-ms", help="round-trip time to add, in ms (half each way)")
+    n.add_argument("--loss", help="percentage of packets lost, each way (as netem's loss)")
+    n.add_argument("--rate-mbit", help="bandwidth of the links, each way, in Mbit/s")
+    ap.add_argument("--seed", type=int,
+                    help="the seed of the shuffled x-value order (default: a new one, recorded "
+                         "in meta.json; give a run's seed to repeat its order)")
     a = ap.parse_args(argv)
     a.mode = a.mode or "quick"
     if not a.experiment:
@@ -45,6 +64,11 @@ def parse(argv):
         ap.error("unknown experiment %s (known: %s)" % (", ".join(bad), ", ".join(ORDER)))
     a.names = names
     a.only = a.models.split(",") if a.models else None
+    try:
+        a.placement = placement.from_args(a.server_host, a.client_hosts, a.db_host, a.config,
+                                          a.rtt_ms, a.loss, a.rate_mbit)
+    except hosts.HostError as e:
+        ap.error(str(e))
     return a
 
 
@@ -68,14 +92,25 @@ def main(argv):
               file=sys.stderr)
         return 2
     mods = [get(n) for n in a.names]
-    ctx = exp.Ctx(a.mode, avail, a.only, os.cpu_count() or 1)
-    plans = [(m, m.plan(ctx)) for m in mods]
+    seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(4), "little")
+    cores = os.cpu_count() or 1
+    plans = []
+    for m in mods:
+        ctx = exp.Ctx(a.mode, avail, a.only, cores, seed, m.NAME)
+        pts = m.plan(ctx)
+        for i, p in enumerate(pts, 1):
+            p.seq = i
+        plans.append((m, pts))
     total = sum(len(p) for _, p in plans)
+    est = {m.NAME: sum(p.est_seconds() for p in pts) for m, pts in plans}
     if a.list:
         for m, pts in plans:
-            print("%s (%d points):" % (m.NAME, len(pts)))
+            print("%s (%d points, about %.0f s here):" % (m.NAME, len(pts), est[m.NAME]))
             for p in pts:
                 print("   ", p.describe())
+        print()
+        for line in _estimate_lines(a, mods, est):
+            print(line)
         return 0
     if total == 0:
         print("harness/run: nothing to run (no model of these experiments is built%s)"
@@ -99,11 +134,61 @@ def main(argv):
     idleconns.raise_fd_limit(20000)
 
     print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
+    for line in _estimate_lines(a, mods, est):
+        print("  " + line)
+    pl = a.placement
+    try:
+        pl.open(build=build, run_dir=run_dir, say=lambda m: print("hosts: " + m, flush=True))
+    except (hosts.HostError, OSError) as e:
+        print("harness/run: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    # From here on the hosts are open: whatever happens, they are closed (the
+    # namespaces deleted, the remote directories removed) before returning.
+    sampler = Sampler(pl.server)
+    try:
+        return _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label,
+                    t_start, seed, pl, sampler)
+    finally:
+        sampler.close()
+        pl.close()
+
+
+def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label, t_start,
+         seed, pl, sampler):
+    try:
+        sampler.open()
+        if pl.db and not any(getattr(m, "USES_DB", False) for m in mods):
+            print("hosts: --db-host %s: no experiment of this run starts a database; the host "
+                  "is opened and recorded only" % pl.db.spec)
+        if not pl.is_local():
+            print("hosts: server %s, load generators %s%s" % (
+                pl.server.spec, ", ".join("%s -> %s" % (c.spec, pl.target(c)) for c in pl.clients),
+                ", database %s" % pl.db.spec if pl.db else ""))
+        if pl.network():
+            print("network: %s on the client links, by %s (%s)"
+                  % (pl.shaping.describe(), pl.network()["mechanism"], pl.network()["why"]))
+        facts = pl.facts(lambda h: hosts.run_files(build))
+        for _, pts in plans:
+            for p in pts:
+                pl.place(p, facts)
+    except KeyboardInterrupt:
+        return 130
+    except (hosts.HostError, SamplerError, procs.ChildError) as e:
+        print("harness/run: %s" % e, file=sys.stderr)
+        return 2
     meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+    meta["hosts"] = {"roles": pl.describe(), "facts": facts}
+    meta["network"] = pl.network()
+    meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
     meta["models"] = {"available": avail, "selected": a.only}
+    meta["seed"] = seed
+    meta["repetitions"] = exp.REPS[a.mode]
+    meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
     calib_raw = os.path.join(run_dir, "calibrate")
     os.makedirs(calib_raw)
-    k, kinfo = calibrate.calibrate(build, "0", calib_raw)
+    k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
     meta["cpu_iters_per_us"] = k
     meta["calibration"] = kinfo
     if k is None:
@@ -113,15 +198,24 @@ def main(argv):
         print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
     for m, pts in plans:
         meta["experiments"][m.NAME] = {
-            "title": m.TITLE, "claims": m.CLAIMS, "server_cpus": m.SERVER_CPUS,
-            "gen_cpus": m.GEN_CPUS, "points": len(pts),
+            "title": m.TITLE, "claims": m.CLAIMS,
+            # As placed on the hosts (the experiment's own sets unless the
+            # generators have machines of their own).
+            "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
+            "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
             "models": sorted({p.model for p in pts}, key=analysis.series_key),
-            "missing_models": ctx.missing(getattr(m, "MODELS", [])),
+            "missing_models": exp.Ctx(a.mode, avail, a.only).missing(
+                m.QUICK_MODELS if a.mode == "quick" else m.MODELS),
+            "estimate_s": round(est[m.NAME], 1),
+            "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
+            # The order the points ran in, per repetition (x-values shuffled, models
+            # rotated): the same as the points' `seq` in data.csv.
+            "order": [[p.rep, p.describe()] for p in pts],
         }
     meta["status"] = "running"
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
 
-    env = runner.Env(ROOT, build, run_dir, a.mode, k)
+    env = runner.Env(ROOT, build, run_dir, a.mode, k, placement=pl, sampler=sampler)
     writer = csvio.Writer(os.path.join(run_dir, "data.csv"))
     prog = progress.Progress([p.est_seconds() for _, pts in plans for p in pts],
                              log_path=os.path.join(run_dir, "progress.log"))
@@ -131,30 +225,45 @@ def main(argv):
             exp_dir = os.path.join(run_dir, m.NAME)
             os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
             index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
-            for i, p in enumerate(pts, 1):
-                base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
-                prog.begin(m.NAME, p.describe())
-                rec = {"i": i, "base": base, "model": p.model, "series": p.series,
-                       "variant": p.variant, "conns": p.conns, "rep": p.rep,
-                       "what": p.describe()}
-                t0 = time.monotonic()
-                try:
-                    rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
-                    for r in rows:
-                        writer.write(r)
-                    rec.update(status="ok", info=_slim(info))
-                    prog.end(_summary(rows, info))
-                except runner.PointSkipped as e:
-                    rec.update(status="skipped", why=str(e))
-                    prog.end("skipped: %s" % e)
-                except (runner.PointFailed, procs.ChildError) as e:
-                    rec.update(status="failed", why=str(e))
-                    env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
-                    prog.end("FAILED: %s" % e)
-                rec["seconds"] = round(time.monotonic() - t0, 2)
-                index.write(json.dumps(rec) + "\n")
-                index.flush()
+            hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
+            t_exp = time.monotonic()
+            wired = _WiredHosts(env, m, pts, meta, build, run_dir)
+            try:
+                wired.open()
+                for i, p in enumerate(pts, 1):
+                    base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
+                    prog.begin(m.NAME, p.describe())
+                    rec = {"i": i, "base": base, "model": p.model, "series": p.series,
+                           "variant": p.variant, "conns": p.conns, "rep": p.rep,
+                           "what": p.describe()}
+                    t0 = time.monotonic()
+                    try:
+                        rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+                        for r in rows:
+                            h = r.pop("_hist", None)
+                            if h is not None:
+                                hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
+                                                          separators=(",", ":")) + "\n")
+                            writer.write(r)
+                        hist_out.flush()
+                        rec.update(status="ok", info=_slim(info))
+                        prog.end(_summary(rows, info))
+                    except runner.PointSkipped as e:
+                        rec.update(status="skipped", why=str(e))
+                        prog.end("skipped: %s" % e)
+                    except (runner.PointFailed, procs.ChildError) as e:
+                        rec.update(status="failed", why=str(e))
+                        env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
+                        prog.end("FAILED: %s" % e)
+                    rec["seconds"] = round(time.monotonic() - t0, 2)
+                    index.write(json.dumps(rec) + "\n")
+                    index.flush()
+            finally:
+                wired.close()
             index.close()
+            hist_out.close()
+            exp.compress_hists(exp_dir)
+            meta["experiments"][m.NAME]["seconds"] = round(time.monotonic() - t_exp, 1)
             _finish_experiment(run_dir, m, meta, env)
     except KeyboardInterrupt:
         interrupted = True
@@ -172,6 +281,8 @@ def main(argv):
     meta["unsupported"].update(env.unsupported)
     meta["checks"] = env.checks
     meta["failures"] = env.failures
+    if meta.get("network"):
+        meta["network"] = pl.network() or meta["network"]
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
     try:
         report.write_run(run_dir)
@@ -189,6 +300,93 @@ def main(argv):
     print("wrote %s/report.html (%d points, %d failed) in %s wall time"
           % (run_dir, total, len(env.failures), progress.clock(wall)))
     return 130 if interrupted else 0
+
+
+class _WiredHosts:
+    """The hosts of an experiment that sets the round trip point by point (its
+    module says WIRE = True): wires on the client links for as long as it runs.
+    In a run on namespace hosts they are put on the run's own links (and taken
+    off after); in a run on this machine alone the experiment gets a lab of its
+    own, ns:srv with one client ns:c1, recorded under its entry in meta.json.
+    Where neither can be made (no root, ssh hosts) the points say why they are
+    skipped."""
+
+    def __init__(self, env, m, pts, meta, build, run_dir):
+        self.env, self.m, self.pts, self.meta = env, m, pts, meta
+        self.build, self.run_dir = build, run_dir
+        self.saved = None
+        self.own = None
+
+    def open(self):
+        if not getattr(self.m, "WIRE", False):
+            return
+        from . import wire
+        pl, e = self.env.placement, self.meta["experiments"][self.m.NAME]
+        say = lambda msg: print("hosts: " + msg, flush=True)
+        base = pl.shaping or wire.Shaping()
+        try:
+            if pl.lab is not None:
+                pl.use_wires(base)
+            elif pl.is_local():
+                own = placement.Placement.parse("ns:srv", ["ns:c1"], shaping=base,
+                                                mechanism=pl.mechanism)
+                own.open(build=self.build, run_dir=self.run_dir, say=say)
+                self.own = own
+                sm = Sampler(own.server)
+                try:
+                    sm.open()
+                    facts = own.facts(lambda h: hosts.run_files(self.build))
+                    for p in self.pts:
+                        own.place(p, facts)
+                except BaseException:
+                    sm.close()
+                    own.close()
+                    self.own = None
+                    raise
+                self.saved = (pl, self.env.sampler)
+                self.env.placement, self.env.sampler = own, sm
+                e["hosts"] = {"roles": own.describe(), "facts": facts}
+                print("hosts: %s runs in a namespace lab of its own: server ns:srv, load "
+                      "generator ns:c1" % self.m.NAME)
+        except (hosts.HostError, OSError, RuntimeError) as err:
+            pl.wire_error = "%s" % err
+            print("hosts: %s cannot put a delay on the wire: %s" % (self.m.NAME, err))
+        net = self.env.placement.network()
+        e["network"] = net
+        if net:
+            print("network: %s sets the round trip of each point, by %s (%s)"
+                  % (self.m.NAME, net["mechanism"], net["why"]))
+
+    def close(self):
+        if not getattr(self.m, "WIRE", False):
+            return
+        net = self.env.placement.network()
+        if net:     # now with how the points scheduled the wire
+            self.meta["experiments"][self.m.NAME]["network"] = net
+        if self.saved is not None:
+            self.env.sampler.close()
+            self.env.placement.close()
+            self.env.placement, self.env.sampler = self.saved
+            self.saved = None
+        else:
+            try:
+                self.env.placement.drop_wires()
+            except (hosts.HostError, OSError, RuntimeError) as err:
+                print("hosts: taking the wires off: %s" % err, file=sys.stderr)
+
+
+def _estimate_lines(a, mods, est):
+    """The plan's time estimate: per experiment against its quick-mode budget."""
+    if a.mode != "quick":
+        return ["estimate: %.0f s of points (%s mode has no time budget)"
+                % (sum(est.values()), a.mode)]
+    out = []
+    for line in budget.lines(mods):
+        out.append(line)
+    if a.only or any(est[m.NAME] + 1 < budget.estimate(m) for m in mods):
+        out.append("(this run, with the models built here and selected: %.0f s of points)"
+                   % sum(est.values()))
+    return out
 
 
 def _steal():
@@ -220,11 +418,21 @@ def _summary(rows, info):
         s += ", p99 %s" % analysis.fmt_us(r["p99_us"])
     if r.get("cpu_us_per_req") is not None:
         s += ", %.1f CPU µs/req" % r["cpu_us_per_req"]
-    bad = (r.get("errors") or 0) + (r.get("timeouts") or 0)
-    if bad:
-        s += ", %d errors/timeouts" % bad
-    if r.get("gen_bound"):
-        s += " [generator-bound]"
+    if r.get("unanswered"):
+        s += ", %d unanswered" % r["unanswered"]
+    if r.get("errors"):
+        s += ", %d errors" % r["errors"]
+    if r.get("invalid"):
+        s += " [INVALID: %s]" % r["invalid"]
+    if r.get("disturbed"):
+        s += " [disturbed: others %s%%, steal %s%% of its CPUs]" % (r.get("others_pct"), r.get("steal_pct"))
+    w = (info.get("wire") or {}).get("links") or {}
+    for link in w.values():
+        cpu = link.get("cpu_ns_per_packet")
+        late = [d.get("late_us") or {} for d in (link.get("directions") or {}).values()]
+        if cpu is not None:
+            s += " [wire %.1f µs CPU/packet, late p99 %s µs]" % (
+                cpu / 1000.0, "/".join("%.0f" % (x.get("p99") or 0) for x in late))
     for n in info.get("notes", []):
         s += " [%s]" % n
     return s

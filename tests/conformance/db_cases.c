@@ -120,8 +120,8 @@ static bool need_db(const char *name)
 static void expect_503s(struct child *c, const char *how)
 {
 	static const char *const reqs[] = {
-		"GET /db HTTP/1.1\r\n\r\n", "GET /queries HTTP/1.1\r\n\r\n",
-		"GET /queries?n=20 HTTP/1.1\r\n\r\n", "GET /queries?n=abc HTTP/1.1\r\n\r\n",
+		"GET /db HTTP/1.1\r\nHost: t\r\n\r\n", "GET /queries HTTP/1.1\r\nHost: t\r\n\r\n",
+		"GET /queries?n=20 HTTP/1.1\r\nHost: t\r\n\r\n", "GET /queries?n=abc HTTP/1.1\r\nHost: t\r\n\r\n",
 	};
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
@@ -134,7 +134,7 @@ static void expect_503s(struct child *c, const char *how)
 			 (int)(strstr(reqs[i], " HTTP/") - reqs[i]), reqs[i]);
 		CU_ASSERT(check_error(what, &r, 503, NULL, NULL, false));
 		hresp_free(&r);
-		REQUIRE(XFER(&h, "GET / HTTP/1.1\r\n\r\n", &r) == 0);
+		REQUIRE(XFER(&h, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0);
 		CU_ASSERT(check_resp("GET / after a 503", &r, 200, "text/plain", NULL, NULL,
 				     "Hello, World!", 13, false));
 		hresp_free(&r);
@@ -159,13 +159,13 @@ static void test_db_405(void)
 	struct hresp r;
 
 	REQUIRE(hconn_open(&h, srv_nodb.port, IO_MS) == 0);
-	REQUIRE(XFER(&h, "POST /db HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r) == 0);
+	REQUIRE(XFER(&h, "POST /db HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r) == 0);
 	CU_ASSERT(check_error("POST /db", &r, 405, "GET", NULL, false));
 	hresp_free(&r);
-	REQUIRE(XFER(&h, "PUT /queries?n=2 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r) == 0);
+	REQUIRE(XFER(&h, "PUT /queries?n=2 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r) == 0);
 	CU_ASSERT(check_error("PUT /queries", &r, 405, "GET", NULL, false));
 	hresp_free(&r);
-	REQUIRE(xfer(&h, "HEAD /db HTTP/1.1\r\n\r\n", strlen("HEAD /db HTTP/1.1\r\n\r\n"), &r,
+	REQUIRE(xfer(&h, "HEAD /db HTTP/1.1\r\nHost: t\r\n\r\n", strlen("HEAD /db HTTP/1.1\r\nHost: t\r\n\r\n"), &r,
 		     true) == 0);
 	CU_ASSERT(r.status == 405 && r.body_len == 0 && strcmp(r.allow, "GET") == 0);
 	hresp_free(&r);
@@ -184,7 +184,7 @@ static void test_db_shape(void)
 		return;
 	REQUIRE(hconn_open(&h, srv_db.port, IO_MS) == 0);
 	for (int i = 0; i < 20; i++) {
-		REQUIRE(XFER(&h, "GET /db HTTP/1.1\r\n\r\n", &r) == 0);
+		REQUIRE(XFER(&h, "GET /db HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0);
 		CU_ASSERT(check_json_head("GET /db", &r, NULL));
 		if (!is_world_object(&r)) {
 			show_body("GET /db", &r);
@@ -217,7 +217,7 @@ static void test_queries_clamping(void)
 		return;
 	REQUIRE(hconn_open(&h, srv_db.port, IO_MS) == 0);
 	for (size_t i = 0; i < sizeof clamps / sizeof clamps[0]; i++) {
-		snprintf(req, sizeof req, "GET /queries%s HTTP/1.1\r\n\r\n", clamps[i].query);
+		snprintf(req, sizeof req, "GET /queries%s HTTP/1.1\r\nHost: t\r\n\r\n", clamps[i].query);
 		snprintf(what, sizeof what, "GET /queries%s", clamps[i].query);
 		REQUIRE(XFER(&h, req, &r) == 0);
 		CU_ASSERT(check_json_head(what, &r, NULL));
@@ -239,13 +239,13 @@ out:
 static void test_db_pipelined(void)
 {
 	static const char reqs[] =
-		"GET /queries?n=3 HTTP/1.1\r\n\r\n"
-		"GET / HTTP/1.1\r\n\r\n"
-		"GET /db HTTP/1.1\r\n\r\n"
-		"GET /cpu?us=10 HTTP/1.1\r\n\r\n"
-		"GET /queries?n=2 HTTP/1.1\r\n\r\n"
-		"GET /bytes?n=3 HTTP/1.1\r\n\r\n"
-		"GET /queries?n=500 HTTP/1.1\r\nConnection: close\r\n\r\n";
+		"GET /queries?n=3 HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /db HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /cpu?us=10 HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /queries?n=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /bytes?n=3 HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /queries?n=500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
 	char cpu[9];
@@ -294,7 +294,7 @@ out:
 static void test_db_many_waiting(void)
 {
 	enum { N = 64 };
-	static const char req[] = "GET /queries?n=4 HTTP/1.1\r\nConnection: close\r\n\r\n";
+	static const char req[] = "GET /queries?n=4 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 	struct hconn h[N];
 	struct hresp r;
 	int answered = 0;
@@ -326,7 +326,7 @@ out:
  * a use-after-free shows here, or at the sanitizers' exit check). */
 static void test_db_client_leaves(void)
 {
-	static const char req[] = "GET /queries?n=100 HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /queries?n=100 HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
 
@@ -346,7 +346,7 @@ static void test_db_client_leaves(void)
 	}
 	REQUIRE(hconn_open(&h, srv_db.port, IO_MS) == 0);
 	REQUIRE(hconn_read(&h, &r, false, 0) == -ETIMEDOUT);	/* nothing unasked for */
-	REQUIRE(XFER(&h, "GET /db HTTP/1.1\r\n\r\n", &r) == 0);
+	REQUIRE(XFER(&h, "GET /db HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0);
 	CU_ASSERT(check_json_head("GET /db after 10 clients left", &r, NULL));
 	CU_ASSERT(is_world_object(&r));
 	hresp_free(&r);
@@ -381,7 +381,7 @@ static FILE *lock_world(int ms)
  * exits 0. */
 static void test_db_sigterm_in_flight(void)
 {
-	static const char req[] = "GET /queries?n=500 HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /queries?n=500 HTTP/1.1\r\nHost: t\r\n\r\n";
 	const char *args[] = { "--db", db_uri, "--db-conns", "2", NULL };
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
@@ -416,8 +416,8 @@ out:
  * the --offload variant, on the suite's shared server.) */
 static void test_db_not_offloaded(void)
 {
-	static const char block[] = "GET /block?us=600000 HTTP/1.1\r\n\r\n";
-	static const char db[] = "GET /db HTTP/1.1\r\n\r\n";
+	static const char block[] = "GET /block?us=600000 HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char db[] = "GET /db HTTP/1.1\r\nHost: t\r\n\r\n";
 	static const char *const name = "/db never waits for the --offload pool";
 	enum { MAXW = 8 };
 	int workers = offload_arg();

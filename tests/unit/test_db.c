@@ -222,21 +222,21 @@ static void test_routes(void)
 	test_server(&srv, PROTO_HTTP);
 	srv.opts.db = "postgresql://unused";	/* the rows come from fill_* */
 
-	out = answer(&srv, "GET /db HTTP/1.1\r\n\r\n", fill_rows);
+	out = answer(&srv, "GET /db HTTP/1.1\r\nHost: t\r\n\r\n", fill_rows);
 	CU_ASSERT_STRING_EQUAL(out, JSON_HDR("27") "{\"id\":1,\"randomNumber\":100}");
 	free(out);
-	out = answer(&srv, "GET /queries HTTP/1.1\r\n\r\n", fill_rows);
+	out = answer(&srv, "GET /queries HTTP/1.1\r\nHost: t\r\n\r\n", fill_rows);
 	CU_ASSERT_STRING_EQUAL(out, JSON_HDR("29") "[{\"id\":1,\"randomNumber\":100}]");
 	free(out);
-	out = answer(&srv, "GET /queries?n=2 HTTP/1.1\r\n\r\n"
-			   "GET /queries?n=abc HTTP/1.1\r\nConnection: close\r\n\r\n", fill_rows);
+	out = answer(&srv, "GET /queries?n=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+			   "GET /queries?n=abc HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", fill_rows);
 	CU_ASSERT_STRING_EQUAL(out,
 		JSON_HDR("57") "[{\"id\":1,\"randomNumber\":100},{\"id\":2,\"randomNumber\":101}]"
 		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 29\r\n"
 		"Connection: close\r\n\r\n[{\"id\":1,\"randomNumber\":100}]");
 	free(out);
 	/* the database failed: 503, and the connection stays */
-	out = answer(&srv, "GET /queries?n=7 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", fill_failed);
+	out = answer(&srv, "GET /queries?n=7 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", fill_failed);
 	CU_ASSERT_STRING_EQUAL(out, E503 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 				    "Content-Length: 13\r\n\r\nHello, World!");
 	free(out);
@@ -249,7 +249,7 @@ static void test_routes_clamp(void)
 	struct session *s;
 	struct work *w;
 	size_t cap;
-	static const char req[] = "GET /queries?n=99999999999999999999 HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /queries?n=99999999999999999999 HTTP/1.1\r\nHost: t\r\n\r\n";
 
 	test_server(&srv, PROTO_HTTP);
 	srv.opts.db = "postgresql://unused";
@@ -271,7 +271,7 @@ static void test_work_run_without_pool(void)
 	struct session *s;
 	struct capture c;
 	size_t cap;
-	static const char req[] = "GET /db HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /db HTTP/1.1\r\nHost: t\r\n\r\n";
 
 	test_server(&srv, PROTO_HTTP);
 	srv.opts.db = "postgresql://unused";
