@@ -62,6 +62,17 @@ def bindir():
     return os.path.dirname(dirs[-1])
 
 
+def version():
+    """The server's version ("15.10"), or None.  `postgres --version` prints
+    "postgres (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)"."""
+    try:
+        out = subprocess.run([os.path.join(bindir(), "postgres"), "--version"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+    except (PgError, OSError, subprocess.TimeoutExpired):
+        return None
+    return out[2] if len(out) > 2 else None
+
+
 def default_parent():
     """Where clusters are made: $LOOPBENCH_PG_DIR, else the temporary directory."""
     return os.environ.get("LOOPBENCH_PG_DIR") or tempfile.gettempdir()

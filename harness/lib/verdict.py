@@ -35,6 +35,8 @@ CLAIMS = {
            ["blocking"]),
     "C6": ("it scales by adding loops/processes (horizontally)", ["scale"]),
     "C7": ("an error in one request does not take the server down", ["faults"]),
+    "C8": ("while a request waits on I/O, an event loop keeps serving others; one thread "
+           "holds many waiting requests", ["db"]),
 }
 
 CONFIRMED, REFUTED, MIXED = "confirmed", "refuted", "mixed"
