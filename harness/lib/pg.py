@@ -289,6 +289,25 @@ class Cluster:
         self.stop_server(mode)
         self.start_server()
 
+    def pause(self):
+        """SIGSTOP to the postmaster and every backend: a database that hangs
+        without closing anything.  Its kernel still completes TCP handshakes
+        (into the listen backlog) and acknowledges what clients send, so a
+        client sees a database that accepts and then says nothing."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self):
+        """SIGCONT to the same processes (and to any the postmaster had
+        forked before it stopped): it carries on where it was."""
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig):
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass            # a backend that exited meanwhile
+
     def _fill(self):
         self.psql("CREATE DATABASE %s;" % DB_NAME, db="postgres")
         self.psql(
@@ -382,6 +401,7 @@ class Cluster:
         if not self.dir:
             return
         try:
+            self.resume()       # a paused server cannot stop
             self.stop_server("fast")
         except PgError:
             kill_postmaster(self.data)

@@ -20,6 +20,15 @@
 /* libpq's connect_timeout unless --db sets its own (libpq's minimum is 2 s). */
 #define DB_CONNECT_TIMEOUT_S	2
 
+/* A connection with a query in flight that has heard nothing from the
+ * database for this long is given up on, its requests answered 503: the
+ * database stopped or hung without closing (the kernel keeps such a TCP
+ * connection open for many minutes).  A query here is a one-row index lookup,
+ * answered in well under a millisecond, and a busy database still sends
+ * something every few; so 2 s of silence is a database that is not working,
+ * not a slow one -- the same bound libpq's connect_timeout puts on a connect. */
+#define DB_SILENT_MS		2000
+
 /* Back-off between attempts to reach the database: the first attempt after a
  * connection broke is immediate, each failed one doubles the wait, up to half
  * a second -- so a server is back within a second of the database's return

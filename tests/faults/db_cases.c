@@ -16,9 +16,9 @@
  * mk/faults.mk runs the suite under; the cases stop and start its server with
  * `harness/pg ctl` ($LOOPBENCH_PG_CLUSTER), and leave it running.  "Away"
  * means shut down (pg_ctl stop -m fast: its sessions end, new connects are
- * refused).  A database that hangs without closing (SIGSTOP, a partition) is
- * not among these cases: a query in flight then waits as long as the kernel
- * keeps the TCP connection (servers/common/dbloop.c, dbpool.c).
+ * refused), or hung (SIGSTOP: nothing closes, connects are accepted by the
+ * kernel, nothing is answered -- only the clients' own deadlines,
+ * DB_SILENT_MS and connect_timeout, turn that into 503s).
  *
  * iterative serves one connection at a time, so its loads use a new
  * connection per request (--close): the probe and the GET / stream then wait
@@ -36,6 +36,14 @@
 /* The load generator's timeout: far above any answer a working server gives
  * here (a 503 is immediate), so a timeout is a request that hung. */
 #define LG_TIMEOUT_MS	"3000"
+/* With the database hung, a request is answered 503 once its query has
+ * heard nothing for DB_SILENT_MS (2 s, servers/common/dbconn.h), or a
+ * connect has timed out (2 s); a blocking model's request can meet both, one
+ * after the other, waiting for a pooled connection and then connecting; node's
+ * Pool bounds a request's wait for a connection at 5 s, after a query
+ * timeout of 2 s.  So the hang lasts 10 s, and a request still unanswered
+ * after 8 s is one the server held for as long as the database was away. */
+#define HUNG_TIMEOUT_MS	"8000"
 /* GET / beside the /db load, open loop, while the database is up and while it
  * is down.  A loop that waited for the database would hold it for a connect
  * (up to connect_timeout, 2 s) or a back-off (100-500 ms); a busy shared
@@ -49,6 +57,7 @@
  * core and node a few tens; a loop spinning on a dead socket costs a whole one. */
 #define SPIN_CORES	0.6
 #define STOP_S		10
+#define HUNG_S		10
 
 struct lg {
 	pid_t pid;
@@ -85,8 +94,8 @@ static int pg_ctl(const char *what)
 
 /* loadgen on path in a closed loop (rate NULL) or open loop, for secs seconds.
  * Its JSON and timeline go to temporary files. */
-static int lg_start(struct lg *g, int port, const char *path, int conns, const char *rate,
-		    int secs)
+static int lg_start_t(struct lg *g, int port, const char *path, int conns, const char *rate,
+		      int secs, const char *timeout_ms)
 {
 	char target[32], c[16], d[16];
 	const char *argv[32];
@@ -121,7 +130,7 @@ static int lg_start(struct lg *g, int port, const char *path, int conns, const c
 	if (fcfg.serializes)
 		argv[n++] = "--close";
 	argv[n++] = "--timeout-ms";
-	argv[n++] = LG_TIMEOUT_MS;
+	argv[n++] = timeout_ms;
 	argv[n++] = "--quiet";
 	argv[n++] = "--json";
 	argv[n++] = g->json;
@@ -130,6 +139,12 @@ static int lg_start(struct lg *g, int port, const char *path, int conns, const c
 	argv[n] = NULL;
 	g->pid = f_spawn(argv);
 	return g->pid > 0 ? 0 : -1;
+}
+
+static int lg_start(struct lg *g, int port, const char *path, int conns, const char *rate,
+		    int secs)
+{
+	return lg_start_t(g, port, path, conns, rate, secs, LG_TIMEOUT_MS);
 }
 
 /* Waits for it (secs of load, its drain and some); its JSON, malloc'd, or NULL. */
@@ -309,22 +324,30 @@ out:
 	free(jw);
 }
 
-/* ---- the database stopped for 10 s under load ---- */
+/* ---- the database away under load: stopped, or hung ---- */
 
-/* /db at DB_RATE requests/s (open loop) for 14 s; 1.5 s in, the database
- * stops for 10 s.  A GET / stream at 200 requests/s runs for 1 s before the
- * stop, and twice for 4 s during it.  The /db load is an open loop well below
- * any model's capacity, so that GET / measures the server's loop rather than a
- * CPU shared with a closed loop of 503s.
+struct away {
+	const char *name;	/* for the messages */
+	const char *away, *back;	/* harness/pg ctl ... */
+	int secs;		/* how long it is away */
+	const char *timeout_ms;	/* the /db load's --timeout-ms */
+	bool waits;		/* a request waits (up to 2 s) to learn it is away */
+};
+
+/* /db at DB_RATE requests/s (open loop) for secs + 4 s; 1.5 s in, the
+ * database goes away for secs.  A GET / stream at 200 requests/s runs for
+ * 1 s before, and twice for secs/2 - 1 s while it is away.  The /db load is
+ * an open loop well below any model's capacity, so that GET / measures the
+ * server's loop rather than a CPU shared with a closed loop of 503s.
  *
- * "Keeps its p99": the better of the two streams during the stop stays within
- * STALL_FACTOR x + STALL_SLACK_US of the stream before it.  A server that
+ * "Keeps its p99": the better of the two streams while it is away stays
+ * within STALL_FACTOR x + STALL_SLACK_US of the stream before.  A server that
  * stalls while the database is away stalls in both (its state does not change
- * in those 8 s); a machine shared with other work disturbs one now and then,
- * which is why there are two.  And no spinning: while the database is down
- * the server's CPU stays under SPIN_CORES (a loop watching a dead socket
- * level-triggered would use a whole core). */
-static void test_db_stopped(void)
+ * meanwhile); a machine shared with other work disturbs one now and then,
+ * which is why there are two.  And no spinning: meanwhile the server's CPU
+ * stays under SPIN_CORES (a loop watching a dead socket level-triggered, or
+ * retrying a connect without pause, would use a whole core). */
+static void db_away_under_load(const struct away *w)
 {
 	const char *args[] = { "--db", db_uri(), NULL };
 	struct child c = { 0 };
@@ -332,28 +355,29 @@ static void test_db_stopped(void)
 	char *stats = NULL, *ja = NULL, *jb = NULL, *jd[2] = { NULL, NULL }, *jw = NULL;
 	int fds0, th0, probes = 0;
 
-	if (!db_present("the database stopped for 10 s under load"))
+	if (!db_present(w->name))
 		return;
 	REQUIRE(f_start(&c, "http", args, NULL) == 0);
 	REQUIRE((jw = warmed(&c, load_conns(), &fds0, &th0)) != NULL);
-	REQUIRE(lg_start(&a, c.port, "/db", load_conns(), DB_RATE, STOP_S + 4) == 0);
+	REQUIRE(lg_start_t(&a, c.port, "/db", load_conns(), DB_RATE, w->secs + 4,
+			   w->timeout_ms) == 0);
 	sleep_ms(300);
 	REQUIRE(lg_start(&before, c.port, "/", 2, BESIDE_RATE, 1) == 0);
 	jb = lg_finish(&before, 10000);
 	REQUIRE(jb != NULL);
-	uint64_t t_stop = now_ms();
-	REQUIRE(pg_ctl("stop") == 0);
+	uint64_t t_away = now_ms();
+	REQUIRE(pg_ctl(w->away) == 0);
 	double cpu0 = proc_cpu_s(c.pid);
 	uint64_t t0 = now_ms();
 	for (int i = 0; i < 2; i++) {
-		REQUIRE(lg_start(&during[i], c.port, "/", 2, BESIDE_RATE, STOP_S / 2 - 1) == 0);
+		REQUIRE(lg_start(&during[i], c.port, "/", 2, BESIDE_RATE, w->secs / 2 - 1) == 0);
 		jd[i] = lg_finish(&during[i], 20000);
 		REQUIRE(jd[i] != NULL);
 	}
 	double cores = (proc_cpu_s(c.pid) - cpu0) / ((double)(now_ms() - t0) / 1000.0);
-	while (now_ms() < t_stop + STOP_S * 1000)
+	while (now_ms() < t_away + (uint64_t)w->secs * 1000)
 		sleep_ms(20);
-	REQUIRE(pg_ctl("start") == 0);
+	REQUIRE(pg_ctl(w->back) == 0);
 	uint64_t t_back = now_ms();
 	long long back_ms = first_db_answer(c.port, t_back, &probes);
 	ja = lg_finish(&a, 30000);
@@ -363,13 +387,14 @@ static void test_db_stopped(void)
 	long long p99d[2] = { json_num_in(jd[0], "latency_us", "p99"),
 			      json_num_in(jd[1], "latency_us", "p99") };
 	long long best = p99d[0] < p99d[1] ? p99d[0] : p99d[1], la, le;
-	last_second(a.timeline, &la, &le, STOP_S + 4);
-	printf("\n    database stopped %d s (/db at %s/s): GET / at %s/s p99 %lld us before, %lld and "
-	       "%lld us while it was down; server CPU meanwhile %.2f cores; /db answered again "
+	last_second(a.timeline, &la, &le, w->secs + 4);
+	printf("\n    %s %d s (/db at %s/s): GET / at %s/s p99 %lld us before, %lld and "
+	       "%lld us meanwhile; server CPU meanwhile %.2f cores; /db answered again "
 	       "%lld ms after its return; /db load: %lld answered, %lld unavailable, %lld other "
-	       "errors, its last second %lld answered, %lld errors", STOP_S, DB_RATE, BESIDE_RATE,
-	       p99b, p99d[0], p99d[1], cores, back_ms, json_num(ja, "requests"),
-	       json_num_in(ja, "errors", "unavailable"), other_errors(ja), la, le);
+	       "errors, %lld abandoned, its last second %lld answered, %lld errors", w->name,
+	       w->secs, DB_RATE, BESIDE_RATE, p99b, p99d[0], p99d[1], cores, back_ms,
+	       json_num(ja, "requests"), json_num_in(ja, "errors", "unavailable"),
+	       other_errors(ja), json_num(ja, "abandoned"), la, le);
 	/* Other routes: every GET / answered, no stall in their p99, no spin. */
 	for (int i = 0; i < 2; i++) {
 		CU_ASSERT(json_num(jd[i], "requests") > 0);
@@ -377,16 +402,23 @@ static void test_db_stopped(void)
 		CU_ASSERT_EQUAL(json_num(jd[i], "abandoned"), 0);
 	}
 	CU_ASSERT_EQUAL(json_sum_object(jb, "errors") + json_num(jb, "abandoned"), 0);
-	CU_ASSERT(p99b > 0 && best > 0 && best <= STALL_FACTOR * p99b + STALL_SLACK_US);
+	if (fcfg.serializes && w->waits)
+		f_not_applicable("GET / keeps its p99 while the database is hung",
+				 "iterative serves one connection at a time: while a /db request "
+				 "waits up to 2 s to learn that the database is hung, every other "
+				 "client waits too, as behind /block");
+	else
+		CU_ASSERT(p99b > 0 && best > 0 && best <= STALL_FACTOR * p99b + STALL_SLACK_US);
 	CU_ASSERT(cores >= 0 && cores < SPIN_CORES);
-	/* /db: 503 while it was down, nothing else; back within a second. */
+	/* /db: 503 while it was away, nothing else (no request hung); back
+	 * within a second. */
 	CU_ASSERT(json_num_in(ja, "errors", "unavailable") > 0);
 	CU_ASSERT_EQUAL(other_errors(ja), 0);
 	CU_ASSERT_EQUAL(json_num(ja, "abandoned"), 0);
 	CU_ASSERT(back_ms >= 0 && back_ms <= RECONNECT_MS);
 	CU_ASSERT(la > 0 && le == 0);
-	nothing_leaked(&c, fds0, th0, "database stopped");
-	CU_ASSERT(f_stop(&c, "database stopped"));
+	nothing_leaked(&c, fds0, th0, w->name);
+	CU_ASSERT(f_stop(&c, w->name));
 	stats = read_text(c.stats_path);
 	{
 		const char *jsons[] = { jw, ja, jb, jd[0], jd[1] };
@@ -398,13 +430,32 @@ out:
 	lg_discard(&during[0]);
 	lg_discard(&during[1]);
 	child_stop(&c, F_STOP_MS);
-	pg_ctl("start");		/* whatever happened, the database is up after */
+	pg_ctl("resume");	/* whatever happened, the database is up after */
+	pg_ctl("start");
 	free(stats);
 	free(ja);
 	free(jb);
 	free(jd[0]);
 	free(jd[1]);
 	free(jw);
+}
+
+/* pg_ctl stop -m fast: its sessions end, new connects are refused. */
+static void test_db_stopped(void)
+{
+	static const struct away w = { "database stopped", "stop", "start", STOP_S,
+				       LG_TIMEOUT_MS, false };
+	db_away_under_load(&w);
+}
+
+/* SIGSTOP to the server and its backends: connections stay open, connects
+ * are accepted by the kernel, and nothing is answered.  Only the clients'
+ * own deadline (DB_SILENT_MS, connect_timeout) turns that into a 503. */
+static void test_db_hung(void)
+{
+	static const struct away w = { "database hung", "pause", "resume", HUNG_S,
+				       HUNG_TIMEOUT_MS, true };
+	db_away_under_load(&w);
 }
 
 void register_db_fault_suites(void)
@@ -415,4 +466,6 @@ void register_db_fault_suites(void)
 		    test_db_restart);
 	CU_add_test(s, "the database stopped for 10 s under load: other routes keep their p99",
 		    test_db_stopped);
+	CU_add_test(s, "the database hung (stopped by SIGSTOP) for 10 s under load: 503s, not hangs",
+		    test_db_hung);
 }
