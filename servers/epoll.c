@@ -92,7 +92,7 @@ struct loop {
 	struct idle_list linger;	/* NET_LINGER_MS */
 	struct timer_heap waits;	/* deadlines of many lengths: one entry per waiting request */
 	struct dbloop *db;		/* NULL without --db */
-	int *dbslot;			/* dbslot[i] == i: database socket i's data.ptr */
+	int *dbslot;			/* dbslot[i] == i: data.ptr of the database client's fd i */
 	struct epoll_event events[MAX_EVENTS];
 };
 
@@ -440,7 +440,7 @@ static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
 static bool is_dbsock(const struct loop *l, const void *p)
 {
 	return l->dbslot && p >= (const void *)l->dbslot &&
-	       p < (const void *)(l->dbslot + srv.opts.db_conns);
+	       p < (const void *)(l->dbslot + DBLOOP_SLOTS(srv.opts.db_conns));
 }
 
 /* A database socket is ready: the client reads and writes what it can.  The
@@ -596,10 +596,10 @@ static void loop_init(struct reactor *r)
 		die("epoll_ctl: %s", strerror(errno));
 
 	if (srv.opts.db) {
-		l->dbslot = calloc((size_t)srv.opts.db_conns, sizeof *l->dbslot);
+		l->dbslot = calloc(DBLOOP_SLOTS((size_t)srv.opts.db_conns), sizeof *l->dbslot);
 		if (!l->dbslot)
 			die("out of memory");
-		for (int i = 0; i < srv.opts.db_conns; i++)
+		for (int i = 0; i < DBLOOP_SLOTS(srv.opts.db_conns); i++)
 			l->dbslot[i] = i;
 		l->db = dbloop_for_loop(&srv, db_watch, l);
 	}

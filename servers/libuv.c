@@ -745,7 +745,7 @@ static void loop_init(struct reactor *r)
 		die("libuv: %s", uv_strerror(e));
 	l->backoff.data = l->wake.data = l->shutdown.data = l->reject.data = l;
 	if (srv.opts.db) {
-		l->dbpoll = calloc((size_t)srv.opts.db_conns, sizeof *l->dbpoll);
+		l->dbpoll = calloc(DBLOOP_SLOTS((size_t)srv.opts.db_conns), sizeof *l->dbpoll);
 		if (!l->dbpoll)
 			die("out of memory");
 		l->db = dbloop_for_loop(&srv, db_watch, l);

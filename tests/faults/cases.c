@@ -441,38 +441,12 @@ out:
 static pid_t loadgen_start(int port, const char *json)
 {
 	char target[64];
-	pid_t pid;
 
 	snprintf(target, sizeof target, "127.0.0.1:%d", port);
 	const char *argv[] = { fcfg.loadgen, "--proto", "http", "--target", target, "-c", "32",
 			       "--mix", "/:4,/cpu?us=500:1,/block?us=5000:1,/bytes?n=200000:1",
 			       "-d", "4", "--timeout-ms", "3000", "--quiet", "--json", json, NULL };
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(null, 2);
-		execv(fcfg.loadgen, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Waits up to ms; its exit status, or -1 (then killed). */
-static int wait_pid(pid_t pid, int ms)
-{
-	uint64_t end = now_ms() + (uint64_t)ms;
-	int st;
-
-	while (now_ms() < end) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		sleep_ms(20);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
+	return f_spawn(argv);
 }
 
 /* 32 connections of mixed work; SIGTERM 1.5 s in.  The server writes its
@@ -497,7 +471,7 @@ static void test_sigterm_under_load(void)
 	kill(c.pid, SIGTERM);
 	int code = child_wait(&c, F_STOP_MS);
 	CU_ASSERT_EQUAL(code, 0);
-	int lcode = wait_pid(lpid, 20000);
+	int lcode = f_wait_pid(lpid, 20000);
 	lpid = -1;
 	REQUIRE(lcode >= 0);
 	stats = read_text(c.stats_path);
@@ -517,7 +491,7 @@ static void test_sigterm_under_load(void)
 	CU_ASSERT(srv_req <= done + abandoned + errors + (werrors > 0 ? werrors : 0));
 out:
 	if (lpid > 0)
-		wait_pid(lpid, 0);
+		f_wait_pid(lpid, 0);
 	child_stop(&c, F_STOP_MS);
 	unlink(json);
 	free(stats);
