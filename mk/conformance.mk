@@ -8,8 +8,8 @@
 #                               (the C models; node is JavaScript, not instrumented)
 #   make equivalence            ~20 requests to every model, one table
 
-CONF_MODELS       := iterative threads pool epoll libev libuv node
-CONF_EVENT_MODELS := epoll libev libuv node
+CONF_MODELS       := iterative threads pool select poll epoll libev libuv node
+CONF_EVENT_MODELS := select poll epoll libev libuv node
 CONF_SAN          := address,undefined
 CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
 
