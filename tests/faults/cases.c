@@ -426,6 +426,12 @@ static void test_fd_setsize(void)
 				 "holds one connection at a time, so it never watches many");
 		return;
 	}
+	if (fcfg.pooled) {
+		f_not_applicable("more clients than FD_SETSIZE",
+				 "a worker per connection (--threads): the other clients wait in its "
+				 "queue for one, the pool's limit, not a descriptor's");
+		return;
+	}
 	if (getrlimit(RLIMIT_NOFILE, &own) != 0 || own.rlim_cur < WIDE + 64 ||
 	    own.rlim_max < WIDE_NOFILE) {
 		f_not_applicable("more clients than FD_SETSIZE",
