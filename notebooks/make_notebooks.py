@@ -53,7 +53,7 @@ client unless a worker pool takes it (C5); you scale by adding loops (C6); and a
 in one request does not take the server down (C7).
 
 loopbench puts each to a test. The same echo and HTTP/1.1 server is written once per
-concurrency model — `iterative`, `threads`, `pool`, `epoll`, `libev`, `libuv` in C on a
+concurrency model — `iterative`, `threads`, `pool`, `select`, `poll`, `epoll`, `libev`, `libuv` in C on a
 shared sans-I/O core (`servers/common`), plus Node.js itself — and one load generator
 (`build/loadgen`) drives them all, with the server and the generator pinned to their
 own cores. Every number below is read from the run's `data.csv`; every figure is the
