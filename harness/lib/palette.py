@@ -15,7 +15,7 @@ COLORS = {
     "nginx": "#000000",
     "uring": "#8c564b",
     "poll": "#e377c2",
-    "select": "#f7b6d2",
+    "select": "#843c39",
     "fork": "#bcbd22",
 }
 OTHER = "#444444"
