@@ -12,8 +12,10 @@ BUILD   := build$(if $(SAN),/san-$(subst $(comma),-,$(SAN)))
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -pthread \
                -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+# The sanitizer flags alone, for code compiled with flags of its own (mk/llhttp.mk).
+SAN_CFLAGS  := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+CFLAGS_BASE += $(SAN_CFLAGS)
 ifneq ($(SAN),)
-CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS     += -fsanitize=$(SAN)
 endif
 CFLAGS  ?=
@@ -49,8 +51,9 @@ VARIANT_ARGS = case $$v in none) args=;; \
   offload) args="--server-arg --offload --server-arg 2";; \
   reactors) args="--server-arg --reactors --server-arg 2";; esac
 
-include mk/deps.mk
-include $(sort $(filter-out mk/deps.mk,$(wildcard mk/*.mk)))
+# deps.mk and llhttp.mk first: the others use their variables in rules.
+include mk/deps.mk mk/llhttp.mk
+include $(sort $(filter-out mk/deps.mk mk/llhttp.mk,$(wildcard mk/*.mk)))
 
 all: $(ALL_BINS)
 
