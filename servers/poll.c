@@ -32,6 +32,13 @@
  * a batch of results is being handled.  The connections themselves --
  * reading, work, writing, the timers -- are fdloop.h's, shared with
  * select.c; --offload and --reactors as in epoll.c (one array per loop).
+ *
+ * A request that waits on the database (/db, /queries) waits in this array
+ * too: the loop's database client (common/dbloop.h) has a socket per
+ * connection to PostgreSQL, and each is one more entry, watched for input
+ * always and for output while libpq has queries the kernel has not taken.
+ * A waiting request adds no entry: its client's entry asks for nothing
+ * until the rows are in, and only the few database sockets carry the work.
  */
 #include <errno.h>
 #include <poll.h>

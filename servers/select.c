@@ -33,8 +33,15 @@
  * shed when the process is out of descriptors (docs/contract.md).  So with
  * seven descriptors of its own (stdio, the listener, net.c's reserve, the
  * shutdown and wake-up eventfds), one process holds at most 1,017 connections
- * at a time, fewer with more loops, whatever --max-conns and the descriptor
- * limit say.
+ * at a time, fewer with more loops or with --db, whatever --max-conns and the
+ * descriptor limit say.
+ *
+ * The database client's sockets (/db, /queries: common/dbloop.h) are bits in
+ * the same two sets, two descriptors per connection to PostgreSQL (libpq's
+ * and the client's duplicate, which is the one watched).  One reopened while
+ * clients hold every number below FD_SETSIZE meets the same refusal; the
+ * client then drops that connection, its requests get 503, and it is tried
+ * again with back-off -- never a bit past the end of a set.
  *
  * The rest -- reading, work, writing, the timers, --offload -- is fdloop.h's,
  * shared with poll.c; a table indexed by descriptor number maps a ready bit

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "db.h"
+#include "dbloop.h"
 #include "fdloop.h"
 #include "net.h"
 #include "server.h"
@@ -16,7 +18,8 @@ struct conn {
 	struct fdwatch w;		/* w.fd: -1 once closed */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* output pending after a short write */
-	bool working;			/* its work is on the offload pool */
+	bool working;			/* its work is out: on the offload pool, or its
+					 * queries with the database client */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct fdloop *loop;
@@ -29,6 +32,7 @@ static void on_conn_ready(struct fdloop *fl, struct fdwatch *w, unsigned events)
 static void on_readable(struct conn *c);
 static void conn_advance(struct conn *c);
 static void conn_close(struct conn *c);
+static void wait_start(struct conn *c, struct work *w);
 
 /* reactor.h types its steps with each model's struct loop; a connection here
  * knows its loop (c->loop), so reactor_advance is given none. */
@@ -148,12 +152,17 @@ static void conn_advance(struct conn *c)
 }
 
 /* On a worker with --offload (the connection stops reading and its idle timer
- * stops meanwhile); otherwise here, while every other connection waits. */
+ * stops meanwhile); otherwise here, while every other connection waits.  A
+ * wait never goes to a worker. */
 static void step_work(struct loop *unused, struct conn *c, struct work *w)
 {
 	struct fdloop *fl = c->loop;
 
 	(void)unused;
+	if (work_is_wait(w)) {
+		wait_start(c, w);
+		return;
+	}
 	if (reactor_offload(&fl->r, &c->job, w)) {
 		c->working = true;
 		idle_remove(&c->timer);
@@ -215,12 +224,10 @@ static void step_watch(struct loop *unused, struct conn *c)
 	}
 }
 
-/* Back on the loop after a worker ran its work -- unless the client left
- * meanwhile: conn_close left c to us. */
-static void on_work_done(struct reactor_job *job)
+/* Its work is back, from a worker or from the database; the session takes
+ * the result -- unless the client left meanwhile: conn_close left c to us. */
+static void work_back(struct conn *c)
 {
-	struct conn *c = container_of(job, struct conn, job);
-
 	c->working = false;
 	if (c->w.fd < 0) {
 		session_free(c->s);
@@ -230,6 +237,98 @@ static void on_work_done(struct reactor_job *job)
 	session_work_done(c->s);
 	idle_touch(&c->loop->idle, &c->timer, c->loop->now_ms);
 	conn_advance(c);
+}
+
+static void on_work_done(struct reactor_job *job)
+{
+	work_back(container_of(job, struct conn, job));
+}
+
+/* A request that waits: its queries go to this loop's database client, and
+ * the connection stops reading and leaves the idle list until they are
+ * answered.  If the client cannot take them (no --db, no connection up), 503
+ * now. */
+static void wait_start(struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_DB:
+		if (dbloop_submit(c->loop->db, w->db, c)) {
+			c->working = true;
+			idle_remove(&c->timer);
+			return;
+		}
+		session_work_done(c->s);
+		return;
+	default:
+		return;
+	}
+}
+
+/* The database client's sockets, one watch per connection slot.  The client
+ * says when to watch which descriptor for what (dbloop.h); each is its own
+ * duplicate, never a connection's. */
+struct fdloop_dbsock {
+	struct fdwatch w;
+	bool in_set;		/* ops->add took it */
+	bool lost;		/* ops->add refused it: dbloop_lost after the batch */
+};
+
+static void on_db_ready(struct fdloop *fl, struct fdwatch *w, unsigned events)
+{
+	struct fdloop_dbsock *d = container_of(w, struct fdloop_dbsock, w);
+	unsigned ev = 0;
+
+	if (events & (FDLOOP_IN | FDLOOP_ERR))
+		ev |= DBLOOP_READ;
+	if (events & (FDLOOP_OUT | FDLOOP_ERR))
+		ev |= DBLOOP_WRITE;
+	dbloop_ready(fl->db, (int)(d - fl->dbsock), ev);
+}
+
+/* A socket the model's set cannot take (select: numbered FD_SETSIZE or
+ * above) would never be heard from, and its queries would wait forever: the
+ * client drops that connection after the batch, failing its queries (503). */
+static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
+{
+	struct fdloop *fl = arg;
+	struct fdloop_dbsock *d = &fl->dbsock[slot];
+	unsigned events = (now & DBLOOP_READ ? FDLOOP_IN : 0) | (now & DBLOOP_WRITE ? FDLOOP_OUT : 0);
+
+	if (!was) {
+		d->w = (struct fdwatch){ .fd = fd, .events = events, .ready = on_db_ready };
+		d->in_set = fl->ops->add(fl, &d->w) == 0;
+		if (!d->in_set)
+			d->lost = fl->dblost = true;
+	} else if (!d->in_set) {
+		return;
+	} else if (!now) {
+		fl->ops->remove(fl, &d->w);
+		d->in_set = false;
+	} else {
+		fl->ops->modify(fl, &d->w, events);
+		d->w.events = events;
+	}
+}
+
+/* After the batch, like results of work: advancing a connection may close
+ * another that is further down the batch. */
+static void db_done(struct fdloop *fl)
+{
+	struct db_query *q, *next;
+
+	if (fl->dblost) {
+		fl->dblost = false;
+		for (int i = 0; i < fl->srv->opts.db_conns; i++) {
+			if (fl->dbsock[i].lost) {
+				fl->dbsock[i].lost = false;
+				dbloop_lost(fl->db, i);
+			}
+		}
+	}
+	for (q = dbloop_finished(fl->db); q; q = next) {
+		next = q->next;
+		work_back(q->owner);
+	}
 }
 
 /* Out of the set, then closed.  A connection a worker still holds is freed
@@ -346,6 +445,7 @@ void fdloop_begin(struct fdloop *fl)
 
 void fdloop_end(struct fdloop *fl)
 {
+	db_done(fl);
 	if (fl->woken) {
 		eventfd_t v;
 
@@ -366,7 +466,7 @@ void fdloop_end(struct fdloop *fl)
 
 bool fdloop_finished(const struct fdloop *fl)
 {
-	return reactor_finished(&fl->r);
+	return reactor_finished(&fl->r) && dbloop_pending(fl->db) == 0;
 }
 
 /* From a worker or any loop (this one too). */
@@ -394,9 +494,17 @@ void fdloop_init(struct fdloop *fl, struct server *srv, const struct fdloop_ops 
 	    (err = ops->add(fl, &fl->listener)) < 0)
 		die("watching the listener: %s", strerror(-err));
 	fl->listening = true;
+	if (srv->opts.db) {
+		fl->dbsock = calloc((size_t)srv->opts.db_conns, sizeof *fl->dbsock);
+		if (!fl->dbsock)
+			die("out of memory");
+		fl->db = dbloop_for_loop(srv, db_watch, fl);
+	}
 }
 
 void fdloop_fini(struct fdloop *fl)
 {
+	dbloop_free(fl->db);
+	free(fl->dbsock);
 	close(fl->wake.fd);
 }

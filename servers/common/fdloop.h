@@ -20,8 +20,11 @@
  * In return it gets what epoll.c does for itself: the connections (one read
  * per wake-up, work on the loop or on the --offload pool, writes until the
  * kernel is full, lingering close), the listener and its pauses (reactor.h),
- * the wake-up of other threads (an eventfd), the drain, and the idle and
- * linger timers, which drive fdloop_timeout.  Level-triggered throughout,
+ * the wake-up of other threads (an eventfd), the drain, the idle and linger
+ * timers, which drive fdloop_timeout, and the requests that wait on the
+ * database: the database client's sockets (dbloop.h) are watches in the
+ * model's set like the connections, so /db and /queries wait on this loop,
+ * never on the --offload pool.  Level-triggered throughout,
  * with epoll.c's rule of exact interest: a connection is watched for input
  * only while it can take input, for output only while output is pending.
  *
@@ -42,7 +45,9 @@
 #include "idle.h"
 #include "reactor.h"
 
+struct dbloop;
 struct fdloop;
+struct fdloop_dbsock;
 struct server;
 
 /* What a descriptor is watched for, and what a wait reports: FDLOOP_ERR is an
@@ -83,6 +88,9 @@ struct fdloop {
 	uint64_t retry_ms;		/* out of descriptors: the listener is out of the set until then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
+	struct dbloop *db;		/* the database client; NULL without --db */
+	struct fdloop_dbsock *dbsock;	/* a watch per database connection */
+	bool dblost;			/* one of them could not join the set */
 };
 
 /* The reactor_ops a model passes to reactors_run: its own size, offset (of
@@ -91,14 +99,17 @@ void fdloop_wake(struct reactor *r);
 void fdloop_listen(struct reactor *r, bool on);
 
 /* From the model's ops->init, once its set exists: the eventfd, the timers,
- * and the listener, wake-up and shutdown descriptors added to the set.
+ * the listener, wake-up and shutdown descriptors added to the set, and with
+ * --db the loop's database client (its sockets join the set as it connects).
  * die()s when any of that fails (start-up). */
 void fdloop_init(struct fdloop *fl, struct server *srv, const struct fdloop_ops *ops);
 
-/* From the model's ops->fini: closes the eventfd. */
+/* From the model's ops->fini, while its set still exists: closes the
+ * database client (its sockets leave the set) and the eventfd. */
 void fdloop_fini(struct fdloop *fl);
 
-/* True once the loop may end: drained, nothing open, nothing at a worker. */
+/* True once the loop may end: drained, nothing open, nothing at a worker or
+ * with the database. */
 bool fdloop_finished(const struct fdloop *fl);
 
 /* The longest the next wait may sleep, in ms (-1: until something happens):
@@ -116,7 +127,8 @@ static inline void fdloop_ready(struct fdloop *fl, struct fdwatch *w, unsigned e
 }
 
 /* ...then once: what reaches across connections runs after the batch --
- * results of work, the drain, the timers, the listener's retry. */
+ * answers from the database, results of work, the drain, the timers, the
+ * listener's retry. */
 void fdloop_end(struct fdloop *fl);
 
 #endif
