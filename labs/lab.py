@@ -58,6 +58,8 @@ LABS = {
 	3: ("C10K: memory, threads, idle descriptors and the idle timer", "docs/labs/lab3-c10k.md"),
 	4: ("CPU-bound work and head-of-line blocking", "docs/labs/lab4-cpu-hol.md"),
 	5: ("libev and libuv, measured: write the libuv callbacks", "docs/labs/lab5-libraries.md"),
+	6: ("Requests that wait: predict the curve from Little's law, then measure it",
+	    "docs/labs/lab6-waiting.md"),
 }
 
 BEGIN_RE = re.compile(r'^(\s*)/\* LAB (\d+) BEGIN(?::\s*(.*?))?\s*\*/\s*$')

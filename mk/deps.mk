@@ -14,6 +14,7 @@ DEB_PACKAGES := gcc make pkg-config clang libclang-rt-14-dev \
                 libuv1-dev libev-dev libcunit1-dev \
                 nodejs postgresql libpq-dev liburing-dev \
                 gnuplot-nox linux-perf strace valgrind curl wrk nginx-light \
+                apache2-utils nghttp2-client \
                 iproute2 openssh-server \
                 python3 jupyter-nbconvert python3-ipykernel python3-pandas
 

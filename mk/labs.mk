@@ -27,6 +27,6 @@ test-labs: | deps-ok
 	@$(LAB_PY) check
 
 TEST_TARGETS += test-labs
-## make labs                  the five labs (docs/labs/) and what each asks you to write
+## make labs                  the six labs (docs/labs/) and what each asks you to write
 ## make lab-starter LAB=N OUT=DIR   a starter tree for lab N (its bodies stubbed)
 ## make grade [LAB=N]         build and grade a lab: a line per case, then score: X/Y

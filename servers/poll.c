@@ -22,8 +22,8 @@
  * What poll gets right where select does not: no limit on descriptor
  * numbers, a cost that follows the count watched rather than the highest
  * number, and hang-ups and errors reported whatever an entry waits for (so a
- * client that resets while its request waits for a worker is noticed at
- * once, as with epoll).  Changing interest is a store into the array, no
+ * client that resets while its request waits for a worker or sleeps is
+ * noticed at once, as with epoll).  Changing interest is a store into the array, no
  * system call: epoll.c pays an epoll_ctl for each change.
  *
  * The array: an entry is appended when a descriptor is added and modified in
@@ -33,8 +33,10 @@
  * reading, work, writing, the timers -- are fdloop.h's, shared with
  * select.c; --offload and --reactors as in epoll.c (one array per loop).
  *
- * A request that waits on the database (/db, /queries) waits in this array
- * too: the loop's database client (common/dbloop.h) has a socket per
+ * A request that sleeps (/sleep) costs no entry: its deadline goes into the
+ * loop's min-heap of timers (common/timerheap.h), whose nearest deadline is
+ * poll()'s timeout.  A request that waits on the database (/db, /queries)
+ * waits in this array: the loop's database client (common/dbloop.h) has a socket per
  * connection to PostgreSQL, and each is one more entry, watched for input
  * always and for output while libpq has queries the kernel has not taken.
  * A waiting request adds no entry: its client's entry asks for nothing
@@ -159,7 +161,7 @@ static void set_squeeze(struct loop *l)
 
 static void loop_init(struct reactor *r)
 {
-	static const struct fdloop_ops set_ops = { set_add, set_modify, set_remove };
+	static const struct fdloop_ops set_ops = { set_add, set_modify, set_remove, true };
 
 	fdloop_init(container_of(r, struct fdloop, r), &srv, &set_ops);
 }

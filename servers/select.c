@@ -20,7 +20,10 @@
  * loop scans past the other loops' descriptors too.  And select cannot hear a
  * hang-up or an error on a descriptor it watches for nothing (they come back
  * only as "readable" or "writable"): a client that resets while its request
- * waits for a worker is noticed when the response is written.
+ * waits for a worker is noticed when the response is written, and one whose
+ * request sleeps (/sleep, a timer in the loop's heap) is heard only because
+ * the connection goes on reading ahead meanwhile, as libev's does
+ * (reports_hangups below).
  *
  * FD_SETSIZE.  An fd_set is a fixed array of FD_SETSIZE = 1024 bits, and
  * FD_SET on a descriptor >= 1024 writes past its end: undefined behaviour
@@ -156,7 +159,7 @@ static void set_remove(struct fdloop *fl, struct fdwatch *w)
 
 static void loop_init(struct reactor *r)
 {
-	static const struct fdloop_ops set_ops = { set_add, set_modify, set_remove };
+	static const struct fdloop_ops set_ops = { set_add, set_modify, set_remove, false };
 	struct loop *l = container_of(r, struct loop, fl.r);
 
 	FD_ZERO(&l->rd);

@@ -13,6 +13,7 @@
 #include "net.h"
 #include "server.h"
 #include "session.h"
+#include "timerheap.h"
 
 struct conn {
 	struct fdwatch w;		/* w.fd: -1 once closed */
@@ -20,10 +21,12 @@ struct conn {
 	bool blocked;			/* output pending after a short write */
 	bool working;			/* its work is out: on the offload pool, or its
 					 * queries with the database client */
+	bool waiting;			/* its request sleeps: wait is in loop->waits */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct fdloop *loop;
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
+	struct timer wait;		/* /sleep's deadline */
 	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 	struct reactor_job job;		/* --offload: its work, on the way back */
 };
@@ -51,7 +54,11 @@ static void conn_open(struct fdloop *fl, int fd)
 
 	if (c)
 		c->w = (struct fdwatch){ .fd = fd, .events = FDLOOP_IN, .ready = on_conn_ready };
-	if (!c || !(c->s = session_new(fl->srv)) || fl->ops->add(fl, &c->w) < 0) {
+	/* Room in the heap for this connection's wait, now: a timer started
+	 * later never allocates. */
+	if (!c || !(c->s = session_new(fl->srv)) ||
+	    timer_heap_reserve(&fl->waits, (size_t)fl->r.nconns + 1) < 0 ||
+	    fl->ops->add(fl, &c->w) < 0) {
 		/* select beyond FD_SETSIZE ends here too: a client the model
 		 * cannot watch is closed at once and counted, as one shed
 		 * out of descriptors is (net.h). */
@@ -113,8 +120,10 @@ static void on_conn_ready(struct fdloop *fl, struct fdwatch *w, unsigned events)
 		conn_advance(c);
 	} else if (events & FDLOOP_IN) {
 		on_readable(c);
-	} else if (events & FDLOOP_ERR) {	/* watching nothing: its work is out */
-		STAT_ADD(&fl->srv->stats, errors, 1);
+	} else if (events & FDLOOP_ERR) {
+		/* Watching nothing -- its work is out, or it waits -- and the
+		 * peer reset: nobody is left to answer. */
+		STAT_ADD(&fl->srv->stats, resets, 1);
 		conn_close(c);
 	}
 }
@@ -133,7 +142,7 @@ static void on_readable(struct conn *c)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n < 0) {
-		STAT_ADD(&fl->srv->stats, errors, 1);
+		stats_io_error(&fl->srv->stats, errno);	/* a reset, or an error */
 		conn_close(c);
 		return;
 	}
@@ -188,13 +197,13 @@ static int step_write(struct loop *unused, struct conn *c)
 			sent = send(c->w.fd, p, n, MSG_NOSIGNAL);
 		while (sent < 0 && errno == EINTR);
 		if (sent < 0 && errno != EAGAIN) {
-			STAT_ADD(&fl->srv->stats, errors, 1);
+			stats_io_error(&fl->srv->stats, errno);	/* a reset, or an error */
 			conn_close(c);
 			return -1;
 		}
 		if (sent > 0) {
 			session_output_sent(c->s, (size_t)sent);
-			if (!c->working)
+			if (!c->working && !c->waiting)
 				idle_touch(&fl->idle, &c->timer, fl->now_ms);
 		}
 		if (sent < (ssize_t)n) {
@@ -208,13 +217,17 @@ static int step_write(struct loop *unused, struct conn *c)
 
 /* Exact interest, as epoll.c's conn_watch: input only while the session can
  * take it, output only while some is pending.  A change is a store into the
- * model's set, no system call. */
+ * model's set, no system call.  A set that does not report hang-ups on its own
+ * (select) reads ahead while a request sleeps, as libev does: otherwise a
+ * client that reset would hold its descriptor until the sleep was over. */
 static void step_watch(struct loop *unused, struct conn *c)
 {
 	unsigned want = 0;
 
 	(void)unused;
-	if (!c->working && !c->eof && session_wants_input(c->s))
+	if (!c->working && !c->eof &&
+	    (session_wants_input(c->s) ||
+	     (c->waiting && !c->loop->ops->reports_hangups && session_reads_ahead(c->s))))
 		want |= FDLOOP_IN;
 	if (c->blocked)
 		want |= FDLOOP_OUT;
@@ -244,13 +257,24 @@ static void on_work_done(struct reactor_job *job)
 	work_back(container_of(job, struct conn, job));
 }
 
-/* A request that waits: its queries go to this loop's database client, and
- * the connection stops reading and leaves the idle list until they are
- * answered.  If the client cannot take them (no --db, no connection up), 503
- * now. */
+/* A request that waits runs nothing.  /sleep: a timer in the loop's heap,
+ * counted from now (not from the last wait: never early), due in
+ * on_waits_due; the room was reserved at accept, so this cannot fail.  /db and
+ * /queries: the queries go to this loop's database client, and come back in
+ * db_done; if it cannot take them (no --db, no connection up), 503 now.  Either
+ * way the connection reads nothing more (but see step_watch) and leaves the
+ * idle list until its answer. */
 static void wait_start(struct conn *c, struct work *w)
 {
+	struct fdloop *fl = c->loop;
+
 	switch (w->kind) {
+	case WORK_SLEEP:
+		fl->now_ms = clock_ms();
+		timer_start(&fl->waits, &c->wait, fl->now_ms, w->ms);
+		c->waiting = true;
+		idle_remove(&c->timer);
+		return;
 	case WORK_DB:
 		if (dbloop_submit(c->loop->db, w->db, c)) {
 			c->working = true;
@@ -261,6 +285,22 @@ static void wait_start(struct conn *c, struct work *w)
 		return;
 	default:
 		return;
+	}
+}
+
+/* The deadlines that have passed: those requests have waited their time, and
+ * their responses are due. */
+static void on_waits_due(struct fdloop *fl)
+{
+	struct timer *t;
+
+	while ((t = timer_expired(&fl->waits, fl->now_ms)) != NULL) {
+		struct conn *c = container_of(t, struct conn, wait);
+
+		c->waiting = false;
+		session_work_done(c->s);
+		idle_touch(&fl->idle, &c->timer, fl->now_ms);
+		conn_advance(c);
 	}
 }
 
@@ -332,13 +372,14 @@ static void db_done(struct fdloop *fl)
 }
 
 /* Out of the set, then closed.  A connection a worker still holds is freed
- * when its work comes back. */
+ * when its work comes back; one that sleeps just stops its timer. */
 static void conn_close(struct conn *c)
 {
 	struct fdloop *fl = c->loop;
 
 	fl->ops->remove(fl, &c->w);
 	idle_remove(&c->timer);
+	timer_stop(&fl->waits, &c->wait);
 	close(c->w.fd);
 	c->w.fd = -1;
 	reactor_conn_closed(&fl->r, &c->rc);
@@ -433,6 +474,8 @@ int fdloop_timeout(const struct fdloop *fl)
 {
 	int t = nearest(idle_wait_ms(&fl->idle, fl->now_ms), idle_wait_ms(&fl->linger, fl->now_ms));
 
+	t = nearest(t, timer_wait_ms(&fl->waits, fl->now_ms));
+
 	if (fl->retry_ms)
 		t = nearest(t, fl->retry_ms > fl->now_ms ? (int)(fl->retry_ms - fl->now_ms) : 0);
 	return t;
@@ -457,6 +500,7 @@ void fdloop_end(struct fdloop *fl)
 		fl->drain = false;
 		loop_drain(fl);
 	}
+	on_waits_due(fl);
 	loop_expire(fl);
 	if (fl->retry_ms && fl->now_ms >= fl->retry_ms) {
 		fl->retry_ms = 0;
@@ -485,6 +529,7 @@ void fdloop_init(struct fdloop *fl, struct server *srv, const struct fdloop_ops 
 	fl->srv = srv;
 	idle_init(&fl->idle, (uint64_t)srv->opts.idle_timeout_ms);
 	idle_init(&fl->linger, NET_LINGER_MS);
+	timer_heap_init(&fl->waits);
 	fl->now_ms = clock_ms();
 	fl->listener = (struct fdwatch){ .fd = fl->r.lfd, .events = FDLOOP_IN, .ready = on_listener_ready };
 	fl->wake = (struct fdwatch){ .fd = wake_fd, .events = FDLOOP_IN, .ready = on_wake_ready };
@@ -506,5 +551,6 @@ void fdloop_fini(struct fdloop *fl)
 {
 	dbloop_free(fl->db);
 	free(fl->dbsock);
+	timer_heap_free(&fl->waits);
 	close(fl->wake.fd);
 }

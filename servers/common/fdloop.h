@@ -20,11 +20,12 @@
  * In return it gets what epoll.c does for itself: the connections (one read
  * per wake-up, work on the loop or on the --offload pool, writes until the
  * kernel is full, lingering close), the listener and its pauses (reactor.h),
- * the wake-up of other threads (an eventfd), the drain, the idle and linger
- * timers, which drive fdloop_timeout, and the requests that wait on the
- * database: the database client's sockets (dbloop.h) are watches in the
- * model's set like the connections, so /db and /queries wait on this loop,
- * never on the --offload pool.  Level-triggered throughout,
+ * the wake-up of other threads (an eventfd), the drain, and the timers --
+ * idle, linger, and the waits of /sleep in a min-heap of deadlines
+ * (timerheap.h) -- which drive fdloop_timeout.  Requests that wait on the
+ * database wait here too: the database client's sockets (dbloop.h) are
+ * watches in the model's set like the connections.  No wait ever goes to the
+ * --offload pool.  Level-triggered throughout,
  * with epoll.c's rule of exact interest: a connection is watched for input
  * only while it can take input, for output only while output is pending.
  *
@@ -44,6 +45,7 @@
 
 #include "idle.h"
 #include "reactor.h"
+#include "timerheap.h"
 
 struct dbloop;
 struct fdloop;
@@ -73,6 +75,10 @@ struct fdloop_ops {
 	void (*modify)(struct fdloop *fl, struct fdwatch *w, unsigned events);
 	/* Stop watching w; its descriptor is closed right after. */
 	void (*remove)(struct fdloop *fl, struct fdwatch *w);
+	/* Does the wait report an error or hang-up on a descriptor watched for
+	 * nothing (poll: yes, as epoll; select: no)?  If not, a connection whose
+	 * request sleeps keeps reading ahead, to hear a client that resets. */
+	bool reports_hangups;
 };
 
 struct fdloop {
@@ -88,6 +94,7 @@ struct fdloop {
 	uint64_t retry_ms;		/* out of descriptors: the listener is out of the set until then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
+	struct timer_heap waits;	/* /sleep: one deadline per waiting request */
 	struct dbloop *db;		/* the database client; NULL without --db */
 	struct fdloop_dbsock *dbsock;	/* a watch per database connection */
 	bool dblost;			/* one of them could not join the set */
@@ -113,7 +120,7 @@ void fdloop_fini(struct fdloop *fl);
 bool fdloop_finished(const struct fdloop *fl);
 
 /* The longest the next wait may sleep, in ms (-1: until something happens):
- * the nearest idle, linger or listener-retry deadline. */
+ * the nearest /sleep, idle, linger or listener-retry deadline. */
 int fdloop_timeout(const struct fdloop *fl);
 
 /* Call once the wait has returned (reads the clock)... */
@@ -127,8 +134,8 @@ static inline void fdloop_ready(struct fdloop *fl, struct fdwatch *w, unsigned e
 }
 
 /* ...then once: what reaches across connections runs after the batch --
- * answers from the database, results of work, the drain, the timers, the
- * listener's retry. */
+ * answers from the database, results of work, the drain, the sleeps that are
+ * over, the timers, the listener's retry. */
 void fdloop_end(struct fdloop *fl);
 
 #endif

@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 		register_http_suites();
 		register_http_limit_suites();
 		register_rfc9112_suites();
+		register_wait_suites();
 		register_db_suites();
 	}
 	if (strcmp(proto, "http") != 0)
