@@ -358,6 +358,26 @@ static void test_loop_pipelined(void)
 	CU_ASSERT_EQUAL(w.broken_promises, 0);
 }
 
+/* After a loss: one request at a time (qs[from..to)) until one succeeds
+ * again, or until `until`.  Returns how many succeeded (0 or 1). */
+static int until_one_succeeds(struct dbloop *dl, struct watcher *w, struct db_query *qs,
+			      int from, int to, uint64_t until, int *wrong)
+{
+	int ok = 0, failed = 0;
+
+	for (int i = from; i < to && ok == 0 && dbconn_now_ms() < until; i++) {
+		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
+		if (!dbloop_submit(dl, &qs[i], NULL)) {
+			turn(dl, w, 100, &ok, &failed, wrong);	/* let it connect */
+			continue;
+		}
+		int got = 0;
+		while (got == 0 && dbconn_now_ms() < until)
+			got = turn(dl, w, 500, &ok, &failed, wrong);
+	}
+	return ok;
+}
+
 /* Connections killed with queries in flight: those queries fail (503), the
  * next requests reconnect, and new queries succeed again within a second or
  * two. */
@@ -383,19 +403,7 @@ static void test_loop_reconnects(void)
 	CU_ASSERT_EQUAL(back, sent);	/* answered or failed, none lost */
 	CU_ASSERT_EQUAL(wrong, 0);
 
-	/* One request at a time until one succeeds again. */
-	int before = ok;
-	for (int i = 10; i < 40 && ok == before && dbconn_now_ms() < until; i++) {
-		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
-		if (!dbloop_submit(dl, &qs[i], NULL)) {
-			turn(dl, &w, 100, &ok, &failed, &wrong);	/* let it connect */
-			continue;
-		}
-		int got = 0;
-		while (got == 0 && dbconn_now_ms() < until)
-			got = turn(dl, &w, 500, &ok, &failed, &wrong);
-	}
-	CU_ASSERT(ok > before);
+	CU_ASSERT(until_one_succeeds(dl, &w, qs, 10, 40, until, &wrong) == 1);
 	CU_ASSERT_EQUAL(wrong, 0);
 	CU_ASSERT_EQUAL(dbloop_pending(dl), 0);
 	dbloop_free(dl);
@@ -411,7 +419,7 @@ static void test_loop_lost(void)
 {
 	static struct db_query qs[12];
 	struct watcher w;
-	int ok = 0, failed = 0, wrong = 0, back = 0, held = 0;
+	int failed = 0, wrong = 0, back = 0, held = 0;
 	struct dbloop *dl;
 	uint64_t until;
 
@@ -436,17 +444,7 @@ static void test_loop_lost(void)
 
 	/* Reconnected by the next requests (the first at once, then back-off). */
 	until = dbconn_now_ms() + 10000;
-	for (int i = 2; i < 12 && ok == 0 && dbconn_now_ms() < until; i++) {
-		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
-		if (!dbloop_submit(dl, &qs[i], NULL)) {
-			turn(dl, &w, 200, &ok, &failed, &wrong);
-			continue;
-		}
-		int got = 0;
-		while (got == 0 && dbconn_now_ms() < until)
-			got = turn(dl, &w, 500, &ok, &failed, &wrong);
-	}
-	CU_ASSERT(ok > 0);
+	CU_ASSERT(until_one_succeeds(dl, &w, qs, 2, 12, until, &wrong) == 1);
 	CU_ASSERT_EQUAL(wrong, 0);
 	dbloop_lost(dl, 5);			/* no such slot: nothing */
 	dbloop_free(dl);
