@@ -48,7 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABS = {
 	1: ("Blocking servers: why one client blocks the rest", "docs/labs/lab1-blocking.md"),
 	2: ("Write the epoll reactor", "docs/labs/lab2-epoll-reactor.md"),
-	3: ("C10K: memory, threads and the idle timer", "docs/labs/lab3-c10k.md"),
+	3: ("C10K: memory, threads, idle descriptors and the idle timer", "docs/labs/lab3-c10k.md"),
 	4: ("CPU-bound work and head-of-line blocking", "docs/labs/lab4-cpu-hol.md"),
 	5: ("libev and libuv, measured: write the libuv callbacks", "docs/labs/lab5-libraries.md"),
 	6: ("Requests that wait: predict the curve from Little's law, then measure it",

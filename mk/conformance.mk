@@ -11,8 +11,8 @@
 # Each runs under a throwaway PostgreSQL of its own (harness/pg: $LOOPBENCH_DB),
 # one cluster per target that every model's /db cases share.
 
-CONF_MODELS       := iterative threads pool epoll libev libuv node
-CONF_EVENT_MODELS := epoll libev libuv node
+CONF_MODELS       := iterative threads pool select poll epoll libev libuv node
+CONF_EVENT_MODELS := select poll epoll libev libuv node
 CONF_SAN          := address,undefined
 CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
 

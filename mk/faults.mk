@@ -11,12 +11,12 @@
 #   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
 #   harness/pg run -- build/test-faults --server build/srv-epoll   (with the database cases)
 
-FAULT_MODELS := iterative threads pool epoll libev libuv node
+FAULT_MODELS := iterative threads pool select poll epoll libev libuv node
 # Run again with --reactors 2: several threads accepting at once share one
 # reserve descriptor for EMFILE (servers/common/net.c), which one thread alone
 # never tests.  (node's --reactors is cluster: N processes, each with limits of
 # its own, which the single-process fd-limit and --max-conns cases cannot judge.)
-FAULT_REACTOR_MODELS := epoll libev libuv
+FAULT_REACTOR_MODELS := select poll epoll libev libuv
 
 FAULT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)) \
               $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o

@@ -11,7 +11,7 @@
 TSAN_BUILD    := build/san-thread
 TSAN_OPTIONS_ := halt_on_error=0 exitcode=66 history_size=4 second_deadlock_stack=1 \
                  suppressions=$(abspath tests/tsan.supp)
-TSAN_EVENT    := epoll libev libuv
+TSAN_EVENT    := select poll epoll libev libuv
 TSAN_ARGS     := --offload,2 --reactors,2 --offload,2,--reactors,2
 
 # model[:comma-separated args] for every configuration whose source exists.

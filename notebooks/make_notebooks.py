@@ -55,7 +55,7 @@ in one request does not take the server down (C7). This post takes C8 first, as 
 literature does.
 
 loopbench puts each to a test. The same echo and HTTP/1.1 server is written once per
-concurrency model — `iterative`, `threads`, `pool`, `epoll`, `libev`, `libuv` in C on a
+concurrency model — `iterative`, `threads`, `pool`, `select`, `poll`, `epoll`, `libev`, `libuv` in C on a
 shared sans-I/O core (`servers/common`), plus Node.js itself — and one load generator
 (`build/loadgen`) drives them all, with the server and the generator pinned to their
 own cores. Every number below is read from the run's `data.csv`; every figure is the
@@ -319,7 +319,7 @@ lbnb.median_by(t, ['conns', 'model'], 'user_us_per_req').round(2).join(
     lbnb.median_by(t, ['conns', 'model'], 'sys_us_per_req').round(2), lsuffix=' user', rsuffix=' sys')"""),
 ])
 
-LAB3 = lab(3, "C10K: memory, threads and the idle timer", "Run `harness/run idle,concurrency --quick --models threads,pool,epoll,libev,node` first.", [
+LAB3 = lab(3, "C10K: memory, threads, idle descriptors and the idle timer", "Run `harness/run idle,concurrency,idlefds --quick --models threads,pool,select,poll,epoll,libev,node` first.", [
     md("## Memory against idle connections"),
     code("""lbnb.show_figures(RUN, 'idle', ['idle_memory'])
 t = lbnb.rows(df, 'idle')
@@ -333,6 +333,25 @@ for m, g in lbnb.rows(df, 'idle').groupby('model'):
 pd.DataFrame(out).set_index('model').round(3) if out else 'no idle rows in this run'"""),
     md("## The active clients' latency while N connections sit idle (question 3)"),
     code("""lbnb.median_by(lbnb.rows(df, 'idle'), ['idle_conns', 'model'], 'p99_us').round(0)"""),
+    md("""## What idle descriptors cost the wait (questions 8-10)
+
+32 connections at a fixed 100 req/s beside N idle ones. select and poll hand the kernel
+every descriptor on every call; epoll keeps the set in the kernel. The slope is the CPU
+one more idle descriptor adds to every active request (µs per 1,000 idle descriptors);
+select stops at 980 (`FD_SETSIZE`)."""),
+    code("""lbnb.show_figures(RUN, 'idlefds', ['idlefds'])
+t = lbnb.rows(df, 'idlefds')
+out = []
+for m, g in t.groupby('model'):
+    out.append({'model': m, 'idle levels': ', '.join(str(int(x)) for x in sorted(g['idle_conns'].unique())),
+                'CPU us/req at fewest': g[g['idle_conns'] == g['idle_conns'].min()]['cpu_us_per_req'].median(),
+                'CPU us/req at most': g[g['idle_conns'] == g['idle_conns'].max()]['cpu_us_per_req'].median(),
+                'slope us per 1,000 idle': None if lbnb.slope(g, 'idle_conns', 'cpu_us_per_req') is None
+                else 1000 * lbnb.slope(g, 'idle_conns', 'cpu_us_per_req'),
+                'syscalls/req': g['syscalls_per_req'].median()})
+pd.DataFrame(out).set_index('model').round(2) if out else 'no idlefds rows in this run'"""),
+    code("""v = lbnb.verdicts(RUN, df)
+v[v['experiment'] == 'idlefds']"""),
     md("## By hand\n\nHelpers for step 2 (defined, not run)."),
     code(HOLD),
 ])

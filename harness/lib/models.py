@@ -10,6 +10,7 @@ MODELS = {
     "pool": {"kind": "threads", "opts": {"threads", "stack_kb"}, "c": True},
     "fork": {"kind": "threads", "opts": set(), "c": True},
     "epoll": {"kind": "event", "opts": {"offload", "reactors"}, "c": True},
+    "select": {"kind": "event", "opts": {"offload", "reactors"}, "c": True},
     "poll": {"kind": "event", "opts": {"offload", "reactors"}, "c": True},
     "libev": {"kind": "event", "opts": {"offload", "reactors"}, "c": True},
     "libuv": {"kind": "event", "opts": {"offload", "reactors"}, "c": True},
@@ -19,8 +20,8 @@ MODELS = {
 }
 
 # The models the experiments ask for, in the order tables show them.
-ALL = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node"]
-EVENT = ["epoll", "libev", "libuv", "node"]
+ALL = ["iterative", "threads", "pool", "select", "poll", "epoll", "libev", "libuv", "node"]
+EVENT = ["select", "poll", "epoll", "libev", "libuv", "node"]
 NGINX = "/usr/sbin/nginx"
 
 

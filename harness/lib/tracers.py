@@ -67,9 +67,12 @@ class PerfStat:
         os.write(self._ctl_fd, (word + "\n").encode())
         deadline = time.monotonic() + 3.0
         buf = b""
+        # poll, not select: beside thousands of idle connections the FIFO's
+        # descriptor is above FD_SETSIZE, which select() cannot watch.
+        p = select.poll()
+        p.register(self._ack_fd, select.POLLIN)
         while b"ack" not in buf and time.monotonic() < deadline:
-            r, _, _ = select.select([self._ack_fd], [], [], 0.1)
-            if r:
+            if p.poll(100):
                 try:
                     buf += os.read(self._ack_fd, 64)
                 except BlockingIOError:

@@ -586,3 +586,16 @@ void dbloop_ready(struct dbloop *dl, int slot, unsigned events)
 	if (!ok || PQstatus(c->pg) == CONNECTION_BAD || watch_up(dl, c) < 0)
 		conn_broken(dl, c);
 }
+
+void dbloop_lost(struct dbloop *dl, int slot)
+{
+	struct dbconn *c;
+
+	if (!dl || slot < 0 || slot >= dl->n)
+		return;
+	c = &dl->conns[slot];
+	if (c->state == CONNECTING)
+		connect_failed(dl, c);
+	else if (c->state == UP)
+		conn_broken(dl, c);
+}

@@ -7,7 +7,7 @@
  * for what through a callback (as c-ares does with its socket-state callback);
  * the model calls dbloop_ready() when one is ready, then takes the queries that
  * finished with dbloop_finished().  Watching those sockets is the lesson of
- * each model file: epoll_ctl, ev_io, uv_poll_t.
+ * each model file: epoll_ctl, ev_io, uv_poll_t (poll and select: fdloop.h).
  *
  * Nothing here blocks after dbloop_new(), which waits (at most connect_timeout)
  * for the first connections so the first requests find them.  Whatever is not
@@ -68,6 +68,12 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner);
  * timer's slot: gives up on the connections that have been silent too long
  * (their queries come back failed from dbloop_finished). */
 void dbloop_ready(struct dbloop *dl, int slot, unsigned events);
+
+/* The model cannot watch connection `slot`'s socket (select: a descriptor at
+ * or above FD_SETSIZE; out of memory): the connection is dropped as if it had
+ * broken -- its queries fail, 503 -- and reopened with back-off by a later
+ * request.  Not from inside the watch callback: after it returns. */
+void dbloop_lost(struct dbloop *dl, int slot);
 
 /* Takes the queries that finished since the last call: a list through q->next,
  * each connection's in the order they were submitted on it.  Each has its rows,

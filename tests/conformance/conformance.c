@@ -41,6 +41,8 @@ static const struct {
 	{ "threads", SUP_STACK_KB, false, true },
 	{ "pool", SUP_THREADS | SUP_STACK_KB, false, true },
 	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true },
+	{ "poll", SUP_OFFLOAD | SUP_REACTORS, false, true },
+	{ "select", SUP_OFFLOAD | SUP_REACTORS, false, true },
 	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true },
 	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true },
 	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false },

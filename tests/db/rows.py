@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "harness"))
 from lib import models, pg, server  # noqa: E402
 
-MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node"]
-EVENT_MODELS = ["epoll", "libev", "libuv", "node"]
+MODELS = ["iterative", "threads", "pool", "select", "poll", "epoll", "libev", "libuv", "node"]
+EVENT_MODELS = ["select", "poll", "epoll", "libev", "libuv", "node"]
 
 
 class Fail(Exception):

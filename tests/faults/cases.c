@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -275,6 +276,55 @@ static void test_vanish_during_block(void)
 #define NOFILE 64
 #define FLOOD 200
 
+/* Sends GET / on each of n open connections and sorts them by what comes back
+ * within ms: a 200 (*answered), anything else or a close (*closed); the rest
+ * are still waiting.  0, or -ENOMEM. */
+static int ask_all(const int *fds, int n, int ms, int *answered, int *closed)
+{
+	struct pollfd *p = calloc((size_t)n, sizeof *p);
+	int *map = calloc((size_t)n, sizeof *map);
+	bool *done = calloc((size_t)n, sizeof *done);
+	uint64_t end = now_ms() + (uint64_t)ms;
+
+	if (!p || !map || !done) {
+		free(p);
+		free(map);
+		free(done);
+		return -ENOMEM;
+	}
+	*answered = *closed = 0;
+	for (int i = 0; i < n; i++)
+		send(fds[i], GET_ROOT, strlen(GET_ROOT), MSG_NOSIGNAL);
+	for (int left = n; left > 0 && now_ms() < end;) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (!done[i]) {
+				p[k] = (struct pollfd){ fds[i], POLLIN, 0 };
+				map[k++] = i;
+			}
+		if (poll(p, (nfds_t)k, 200) <= 0)
+			continue;
+		for (int j = 0; j < k; j++) {
+			char buf[512];
+			if (!p[j].revents)
+				continue;
+			ssize_t r = recv(fds[map[j]], buf, sizeof buf, MSG_DONTWAIT);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			done[map[j]] = true;
+			left--;
+			if (r >= 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0)
+				(*answered)++;
+			else
+				(*closed)++;
+		}
+	}
+	free(p);
+	free(map);
+	free(done);
+	return 0;
+}
+
 /* Started normally, then limited to 64 descriptors (prlimit); 200 clients
  * connect.  The server must not spin on a listener it cannot accept from
  * (its CPU time over 2 s stays under 0.3 s), keeps serving the connections
@@ -311,38 +361,9 @@ static void test_fd_limit(void)
 	int held = proc_fds(c.pid);
 
 	/* Every client asks; those the server holds answer. */
-	for (int i = 0; i < FLOOD; i++)
-		send(fds[i], GET_ROOT, strlen(GET_ROOT), MSG_NOSIGNAL);
-	int answered = 0, closed = 0, silent = 0;
-	bool done[FLOOD] = { false };
-	uint64_t end = now_ms() + 4000;
-	for (int left = FLOOD; left > 0 && now_ms() < end;) {
-		struct pollfd p[FLOOD];
-		int map[FLOOD], n = 0;
-		for (int i = 0; i < FLOOD; i++)
-			if (!done[i]) {
-				p[n] = (struct pollfd){ fds[i], POLLIN, 0 };
-				map[n++] = i;
-			}
-		if (poll(p, (nfds_t)n, 200) <= 0)
-			continue;
-		for (int k = 0; k < n; k++) {
-			char buf[512];
-			if (!p[k].revents)
-				continue;
-			ssize_t r = recv(fds[map[k]], buf, sizeof buf, MSG_DONTWAIT);
-			if (r < 0 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			done[map[k]] = true;
-			left--;
-			if (r >= 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0)
-				answered++;
-			else
-				closed++;
-		}
-	}
-	for (int i = 0; i < FLOOD; i++)
-		silent += !done[i];
+	int answered = 0, closed = 0, silent;
+	REQUIRE(ask_all(fds, FLOOD, 4000, &answered, &closed) == 0);
+	silent = FLOOD - answered - closed;
 	printf("\n    fd limit %d, %d clients: server CPU %.3f s over 2 s, %d descriptors held; "
 	       "%d answered, %d closed (shed), %d waiting", NOFILE, FLOOD, cpu, held, answered,
 	       closed, silent);
@@ -373,6 +394,91 @@ out:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	child_stop(&c, F_STOP_MS);
+	free(stats);
+}
+
+/* ---- more clients than an fd_set has bits ---- */
+
+#define WIDE 1100	/* clients at once: more than FD_SETSIZE (1024) */
+#define WIDE_NOFILE 4096
+
+/* 1,100 clients at once, the server free to open 4,096 descriptors: more than
+ * select(2) can watch.  Every model holds them all and answers each -- except
+ * select, whose fd_set has FD_SETSIZE bits: the clients whose descriptors fit
+ * are answered, every other one is closed at once and counted in errors
+ * (never FD_SET past the end of the bitmap: undefined behaviour, which the
+ * sanitizer builds would catch), and once clients leave, new ones are served
+ * again. */
+static void test_fd_setsize(void)
+{
+	static const char *const args[] = { "--idle-timeout-ms", "30000", NULL };
+	struct rlimit rl = { WIDE_NOFILE, WIDE_NOFILE }, own;
+	struct child c = { 0 };
+	int *fds = NULL, answered = 0, closed = 0;
+	char *stats = NULL;
+	bool stopped;
+
+	if (fcfg.serializes) {
+		f_not_applicable("more clients than FD_SETSIZE",
+				 "holds one connection at a time, so it never watches many");
+		return;
+	}
+	if (fcfg.pooled) {
+		f_not_applicable("more clients than FD_SETSIZE",
+				 "a worker per connection (--threads): the other clients wait in its "
+				 "queue for one, the pool's limit, not a descriptor's");
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &own) != 0 || own.rlim_cur < WIDE + 64 ||
+	    own.rlim_max < WIDE_NOFILE) {
+		f_not_applicable("more clients than FD_SETSIZE",
+				 "this machine's descriptor limit is below what 1,100 clients need");
+		return;
+	}
+	REQUIRE((fds = malloc(WIDE * sizeof *fds)) != NULL);
+	for (int i = 0; i < WIDE; i++)
+		fds[i] = -1;
+	REQUIRE(f_start(&c, "http", args, NULL) == 0);
+	REQUIRE(prlimit(c.pid, RLIMIT_NOFILE, &rl, NULL) == 0);
+	int base = settled_fds(&c);
+	REQUIRE(base > 0 && base < 64);
+	for (int i = 0; i < WIDE; i++)
+		REQUIRE((fds[i] = cl_connect_start(c.port)) >= 0);
+	sleep_ms(1000);		/* it accepts (or refuses) them all */
+	REQUIRE(ask_all(fds, WIDE, 10000, &answered, &closed) == 0);
+	printf("\n    %d clients, %d server descriptors before: %d answered, %d closed, %d waiting",
+	       WIDE, base, answered, closed, WIDE - answered - closed);
+	if (fcfg.fd_setsize) {
+		/* At least the numbers the server's own descriptors leave free below
+		 * FD_SETSIZE (fewer of them are its own when some were inherited
+		 * above it), never more than FD_SETSIZE. */
+		CU_ASSERT(answered >= FD_SETSIZE - base && answered < FD_SETSIZE);
+		CU_ASSERT(answered + closed == WIDE);
+	} else {
+		CU_ASSERT(answered == WIDE);
+	}
+
+	/* Clients leave: the next one is served. */
+	for (int i = 0; i < WIDE; i++) {
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	CU_ASSERT(wait_fds_at_most(c.pid, base, 5000) <= base);
+	CU_ASSERT(get_status(c.port, "/", 200, F_IO_MS) == 0);
+	stats = stats_after_stop(&c, "FD_SETSIZE", &stopped);
+	CU_ASSERT(stopped);
+	if (fcfg.exact) {
+		/* Each refusal is an error, and nothing else is; a refused client
+		 * never became a connection. */
+		CU_ASSERT(json_num(stats, "errors") == closed);
+		CU_ASSERT(json_num(stats, "accepted") == answered + 2);
+	}
+out:
+	for (int i = 0; fds && i < WIDE; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	child_stop(&c, F_STOP_MS);
+	free(fds);
 	free(stats);
 }
 
@@ -506,6 +612,7 @@ void register_fault_suites(void)
 	CU_add_test(s, "a client resets mid-response", test_reset_mid_response);
 	CU_add_test(s, "a client vanishes during /block", test_vanish_during_block);
 	CU_add_test(s, "more connections than descriptors (EMFILE)", test_fd_limit);
+	CU_add_test(s, "more clients than FD_SETSIZE: select refuses and counts", test_fd_setsize);
 	CU_add_test(s, "--max-conns 4: the fifth waits for a slot", test_max_conns_4);
 	CU_add_test(s, "SIGTERM under load: stats written, counts agree", test_sigterm_under_load);
 }

@@ -28,15 +28,17 @@ static int na_count;
 
 static const struct {
 	const char *model;
-	bool exact, serializes, event;
+	bool exact, serializes, event, pooled, fd_setsize;
 } models[] = {
-	{ "iterative", true, true, false },
-	{ "threads", true, false, false },
-	{ "pool", true, false, false },
-	{ "epoll", true, false, true },
-	{ "libev", true, false, true },
-	{ "libuv", true, false, true },
-	{ "node", false, false, true },
+	{ "iterative", true, true, false, false, false },
+	{ "threads", true, false, false, false, false },
+	{ "pool", true, false, false, true, false },
+	{ "select", true, false, true, false, true },
+	{ "poll", true, false, true, false, false },
+	{ "epoll", true, false, true, false, false },
+	{ "libev", true, false, true, false, false },
+	{ "libuv", true, false, true, false, false },
+	{ "node", false, false, true, false, false },
 };
 
 void f_not_applicable(const char *name, const char *reason)
@@ -346,6 +348,8 @@ int main(int argc, char **argv)
 			fcfg.exact = models[i].exact;
 			fcfg.serializes = models[i].serializes;
 			fcfg.event = models[i].event;
+			fcfg.pooled = models[i].pooled;
+			fcfg.fd_setsize = models[i].fd_setsize;
 		}
 	if (!known) {
 		fprintf(stderr, "test-faults: model '%s' is not in the table (tests/faults/faults.c)\n",

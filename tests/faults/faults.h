@@ -22,6 +22,8 @@ struct faults_cfg {
 	bool exact;			/* a C model: its stats follow docs/contract.md exactly */
 	bool serializes;		/* one connection at a time (iterative) */
 	bool event;			/* supports --offload and --reactors */
+	bool pooled;			/* serves --threads connections at a time, the rest queue */
+	bool fd_setsize;		/* select(2): cannot watch a descriptor >= FD_SETSIZE */
 };
 
 extern struct faults_cfg fcfg;

@@ -115,6 +115,23 @@ def idle_rows(scn, with_threads=True):
     return rows
 
 
+def idlefds_rows(scn):
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        scan = b("scan")
+        for m, top, cpu0, cpu1 in (("select", 980, 30, 31 if scan else 300),
+                                   ("poll", 10000, 30, 35 if scan else 3000),
+                                   ("epoll", 10000, 40, 200 if b("flat") else 45),
+                                   ("node", 10000, 300, 900 if b("flat") else 320)):
+            slow = b("p99") or (m == "node" and b("node-p99"))
+            rows += [row("idlefds", m, rep, variant="open", conns=32, idle_conns=0, rate=100,
+                         cpu_us_per_req=cpu0, p99_us=500, syscalls_per_req=3),
+                     row("idlefds", m, rep, variant="open", conns=32, idle_conns=top, rate=100,
+                         cpu_us_per_req=cpu1, p99_us=9000 if slow else 700, syscalls_per_req=3)]
+    return rows
+
+
 def cpu_rows(scn):
     rows = []
     for rep in REPS:
@@ -315,6 +332,23 @@ def rules_idle_c3_needs_threads():
     expect(verdict_of(vs, "C3") == [NOT_DECIDED], "idle C3 without threads: %s" % verdict_of(vs, "C3"))
     expect(verdict_of(vs, "C2") == [CONFIRMED], "idle C2 without threads (16 kB rule): %s"
            % verdict_of(vs, "C2"))
+
+
+@case
+def rules_idlefds():
+    # C2: the prediction (scans grow, epoll loops do not); C1: the epoll loops' p99.
+    five_outcomes("idlefds", ["C1", "C2"], idlefds_rows,
+                  {"C1": {"node-p99"}, "C2": {"scan"}})
+
+
+@case
+def rules_idlefds_slope():
+    from experiments.idlefds import slope
+    expect(slope([(0, 30), (10000, 3030)]) == 300, "two levels: the line through them")
+    expect(abs(slope([(0, 10), (100, 11), (1000, 20), (5000, 60), (10000, 110)]) - 10) < 0.01,
+           "five levels on a line: its slope per 1,000")
+    expect(slope([(0, 10), (0, 12)]) is None, "one level: no slope")
+    expect(slope([(0, 10), (1000, None)]) is None, "a value missing: no slope")
 
 
 @case

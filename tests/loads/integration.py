@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-C_MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv"]
+C_MODELS = ["iterative", "threads", "pool", "select", "poll", "epoll", "libev", "libuv"]
 
 BUILD = "build"
 TMP = tempfile.mkdtemp(prefix="lg-integ-")

@@ -358,6 +358,26 @@ static void test_loop_pipelined(void)
 	CU_ASSERT_EQUAL(w.broken_promises, 0);
 }
 
+/* After a loss: one request at a time (qs[from..to)) until one succeeds
+ * again, or until `until`.  Returns how many succeeded (0 or 1). */
+static int until_one_succeeds(struct dbloop *dl, struct watcher *w, struct db_query *qs,
+			      int from, int to, uint64_t until, int *wrong)
+{
+	int ok = 0, failed = 0;
+
+	for (int i = from; i < to && ok == 0 && dbconn_now_ms() < until; i++) {
+		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
+		if (!dbloop_submit(dl, &qs[i], NULL)) {
+			turn(dl, w, 100, &ok, &failed, wrong);	/* let it connect */
+			continue;
+		}
+		int got = 0;
+		while (got == 0 && dbconn_now_ms() < until)
+			got = turn(dl, w, 500, &ok, &failed, wrong);
+	}
+	return ok;
+}
+
 /* Connections killed with queries in flight: those queries fail (503), the
  * next requests reconnect, and new queries succeed again within a second or
  * two. */
@@ -383,23 +403,52 @@ static void test_loop_reconnects(void)
 	CU_ASSERT_EQUAL(back, sent);	/* answered or failed, none lost */
 	CU_ASSERT_EQUAL(wrong, 0);
 
-	/* One request at a time until one succeeds again. */
-	int before = ok;
-	for (int i = 10; i < 40 && ok == before && dbconn_now_ms() < until; i++) {
-		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 2, true), 0);
-		if (!dbloop_submit(dl, &qs[i], NULL)) {
-			turn(dl, &w, 100, &ok, &failed, &wrong);	/* let it connect */
-			continue;
-		}
-		int got = 0;
-		while (got == 0 && dbconn_now_ms() < until)
-			got = turn(dl, &w, 500, &ok, &failed, &wrong);
-	}
-	CU_ASSERT(ok > before);
+	CU_ASSERT(until_one_succeeds(dl, &w, qs, 10, 40, until, &wrong) == 1);
 	CU_ASSERT_EQUAL(wrong, 0);
 	CU_ASSERT_EQUAL(dbloop_pending(dl), 0);
 	dbloop_free(dl);
 	for (int i = 0; i < 40; i++)
+		db_query_release(&qs[i]);
+	CU_ASSERT_EQUAL(w.broken_promises, 0);
+}
+
+/* A socket the model cannot watch (select beyond FD_SETSIZE): dbloop_lost
+ * fails the queries that slot holds, releases its socket through the
+ * callback, and a later request reconnects it. */
+static void test_loop_lost(void)
+{
+	static struct db_query qs[12];
+	struct watcher w;
+	int failed = 0, wrong = 0, back = 0, held = 0;
+	struct dbloop *dl;
+	uint64_t until;
+
+	watcher_init(&w);
+	dl = dbloop_new(uri, 1, watch, &w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
+	CU_ASSERT_FATAL(w.fd[0] >= 0);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL_FATAL(db_query_init(&qs[i], 3, true), 0);
+		held += dbloop_submit(dl, &qs[i], NULL);
+	}
+	CU_ASSERT_EQUAL(held, 2);
+	dbloop_lost(dl, 0);
+	CU_ASSERT_EQUAL(w.fd[0], -1);		/* released */
+	CU_ASSERT_EQUAL(dbloop_pending(dl), 0);
+	for (struct db_query *q = dbloop_finished(dl); q; q = q->next) {
+		back++;
+		failed += q->failed;
+	}
+	CU_ASSERT_EQUAL(back, 2);
+	CU_ASSERT_EQUAL(failed, 2);
+
+	/* Reconnected by the next requests (the first at once, then back-off). */
+	until = dbconn_now_ms() + 10000;
+	CU_ASSERT(until_one_succeeds(dl, &w, qs, 2, 12, until, &wrong) == 1);
+	CU_ASSERT_EQUAL(wrong, 0);
+	dbloop_lost(dl, 5);			/* no such slot: nothing */
+	dbloop_free(dl);
+	for (int i = 0; i < 12; i++)
 		db_query_release(&qs[i]);
 	CU_ASSERT_EQUAL(w.broken_promises, 0);
 }
@@ -456,6 +505,7 @@ int suite_dbclients(void)
 		{ "dbpool: unreachable database fails, bounded", test_pool_unreachable },
 		{ "dbloop: 300 pipelined requests", test_loop_pipelined },
 		{ "dbloop: killed connections come back", test_loop_reconnects },
+		{ "dbloop: a socket the model cannot watch is dropped", test_loop_lost },
 		{ "dbloop: unreachable database fails, bounded", test_loop_unreachable },
 		{ NULL, NULL },
 	};
