@@ -12,6 +12,8 @@ MODEL_BINS  := $(MODELS:%=$(BUILD)/srv-%)
 LIBS_libev  := -lev
 LIBS_libuv   := $(call pkg_libs,libuv)
 CFLAGS_libuv := $(call pkg_cflags,libuv)
+LIBS_uring   := $(call pkg_libs,liburing)
+CFLAGS_uring := $(call pkg_cflags,liburing)
 
 ALL_BINS   += $(MODEL_BINS)
 ## make servers      build build/srv-<model> for every servers/<model>.c

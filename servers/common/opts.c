@@ -8,7 +8,7 @@
 #include "opts.h"
 
 enum {
-	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_OFFLOAD, O_REACTORS,
+	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_PROCS, O_OFFLOAD, O_REACTORS,
 	O_STACK_KB, O_IDLE, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
 	O_HELP,
 };
@@ -19,6 +19,7 @@ static const struct option long_opts[] = {
 	{ "port",		required_argument, NULL, O_PORT },
 	{ "backlog",		required_argument, NULL, O_BACKLOG },
 	{ "threads",		required_argument, NULL, O_THREADS },
+	{ "procs",		required_argument, NULL, O_PROCS },
 	{ "offload",		required_argument, NULL, O_OFFLOAD },
 	{ "reactors",		required_argument, NULL, O_REACTORS },
 	{ "stack-kb",		required_argument, NULL, O_STACK_KB },
@@ -78,6 +79,7 @@ static const struct num_opt num_opts[] = {
 	{ O_PORT,      0,            "--port",             0, 65535,           "0..65535" },
 	{ O_BACKLOG,   0,            "--backlog",          1, 1000000,         "1..1000000" },
 	{ O_THREADS,   OPT_THREADS,  "--threads",          1, 100000,          "1..100000" },
+	{ O_PROCS,     OPT_PROCS,    "--procs",            1, 10000,           "1..10000" },
 	{ O_OFFLOAD,   OPT_OFFLOAD,  "--offload",          0, 1024,            "0..1024" },
 	{ O_REACTORS,  OPT_REACTORS, "--reactors",         1, 256,             "1..256" },
 	{ O_STACK_KB,  OPT_STACK_KB, "--stack-kb",         16, 1048576,        "16..1048576" },
@@ -93,6 +95,7 @@ static void set_num(struct srv_opts *o, int id, uint64_t v)
 	case O_PORT:      o->port = (int)v; break;
 	case O_BACKLOG:   o->backlog = (int)v; break;
 	case O_THREADS:   o->threads = (int)v; break;
+	case O_PROCS:     o->procs = (int)v; break;
 	case O_OFFLOAD:   o->offload = (int)v; break;
 	case O_REACTORS:  o->reactors = (int)v; break;
 	case O_STACK_KB:  o->stack_kb = (int)v; break;
@@ -115,6 +118,7 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.port = 8080,
 		.backlog = 4096,
 		.threads = 64,
+		.procs = 64,
 		.offload = 0,
 		.reactors = 1,
 		.stack_kb = 0,
@@ -196,6 +200,8 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 	fprintf(f, "       ");
 	if (supported & OPT_THREADS)
 		fprintf(f, "[--threads 64] ");
+	if (supported & OPT_PROCS)
+		fprintf(f, "[--procs 64] ");
 	if (supported & OPT_OFFLOAD)
 		fprintf(f, "[--offload 0] ");
 	if (supported & OPT_REACTORS)
@@ -210,6 +216,8 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		"  --backlog          listen backlog\n");
 	if (supported & OPT_THREADS)
 		fprintf(f, "  --threads          worker threads, each owning a connection until it closes\n");
+	if (supported & OPT_PROCS)
+		fprintf(f, "  --procs            worker processes, each owning a connection until it closes\n");
 	if (supported & OPT_OFFLOAD)
 		fprintf(f, "  --offload          worker threads for /cpu and /block (0: run them on the loop)\n");
 	if (supported & OPT_REACTORS)

@@ -14,6 +14,7 @@ struct srv_stats {
 	atomic_uint_fast64_t bytes_out;
 	atomic_uint_fast64_t errors;	/* I/O errors and malformed requests */
 	atomic_uint_fast64_t timeouts;	/* connections closed by the idle timeout */
+	atomic_uint_fast64_t restarts;	/* workers a supervisor replaced (prefork) */
 	atomic_uint_fast64_t conns;	/* open now */
 	atomic_uint_fast64_t peak_conns;
 };

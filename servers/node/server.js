@@ -187,8 +187,10 @@ function note(msg) {
 
 // --- counters --------------------------------------------------------------------
 
-const STAT_KEYS = ['accepted', 'requests', 'bytes_in', 'bytes_out', 'errors', 'timeouts', 'peak_conns'];
-const stats = { accepted: 0, requests: 0, bytes_in: 0, bytes_out: 0, errors: 0, timeouts: 0, peak_conns: 0 };
+const STAT_KEYS = ['accepted', 'requests', 'bytes_in', 'bytes_out', 'errors', 'timeouts', 'peak_conns',
+	'restarts'];
+const stats = { accepted: 0, requests: 0, bytes_in: 0, bytes_out: 0, errors: 0, timeouts: 0, peak_conns: 0,
+	restarts: 0 };
 let conns = 0;
 const sockets = new Set();
 
@@ -197,7 +199,7 @@ function statsJson(st, K) {
 		schema: 1, model: 'node', proto: opts.proto,
 		accepted: st.accepted, requests: st.requests, bytes_in: st.bytes_in,
 		bytes_out: st.bytes_out, errors: st.errors, peak_conns: st.peak_conns,
-		cpu_iters_per_us: K, timeouts: st.timeouts,
+		cpu_iters_per_us: K, timeouts: st.timeouts, restarts: st.restarts,
 	}) + '\n';
 }
 
@@ -243,6 +245,7 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 		live.delete(w);
 		if (!draining) {
 			total.errors++;
+			total.restarts++;
 			note(`worker ${w.process.pid} died (${signal || code}); starting another`);
 			fork();
 		} else if (live.size === 0) {

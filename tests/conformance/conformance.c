@@ -39,6 +39,8 @@ static const struct {
 	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true },
 	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true },
 	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true },
+	{ "uring", SUP_OFFLOAD | SUP_REACTORS, false, true },
+	{ "prefork", SUP_PROCS, false, true },
 	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false },
 };
 

@@ -14,6 +14,7 @@ enum {
 	SUP_OFFLOAD = 1 << 1,
 	SUP_REACTORS = 1 << 2,
 	SUP_STACK_KB = 1 << 3,
+	SUP_PROCS = 1 << 4,
 };
 
 struct conf_cfg {

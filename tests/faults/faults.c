@@ -26,15 +26,17 @@ static int na_count;
 
 static const struct {
 	const char *model;
-	bool exact, serializes, event;
+	bool exact, serializes, event, limit_at_start, procs;
 } models[] = {
-	{ "iterative", true, true, false },
-	{ "threads", true, false, false },
-	{ "pool", true, false, false },
-	{ "epoll", true, false, true },
-	{ "libev", true, false, true },
-	{ "libuv", true, false, true },
-	{ "node", false, false, true },
+	{ "iterative", true, true, false, false, false },
+	{ "threads", true, false, false, false, false },
+	{ "pool", true, false, false, false, false },
+	{ "epoll", true, false, true, false, false },
+	{ "libev", true, false, true, false, false },
+	{ "libuv", true, false, true, false, false },
+	{ "uring", true, false, true, true, false },
+	{ "prefork", true, false, false, false, true },
+	{ "node", false, false, true, false, false },
 };
 
 void f_not_applicable(const char *name, const char *reason)
@@ -95,19 +97,53 @@ double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-int proc_fds(pid_t pid)
+/* The names in a /proc directory (not . and ..), or -1. */
+static int count_entries(const char *path)
 {
-	char path[64];
 	struct dirent *e;
 	int n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
 	if (!(d = opendir(path)))
 		return -1;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
 			n++;
+	closedir(d);
+	return n;
+}
+
+/* A process's descriptors and its descendants' (a prefork server's workers):
+ * the children of each of its threads are in /proc/PID/task/TID/children. */
+int proc_fds(pid_t pid)
+{
+	char path[96];
+	struct dirent *e;
+	int n;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((n = count_entries(path)) < 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return n;
+	while ((e = readdir(d)) != NULL) {
+		FILE *f;
+		int child;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fscanf(f, "%d", &child) == 1) {
+			int k = proc_fds(child);
+			if (k > 0)
+				n += k;
+		}
+		fclose(f);
+	}
 	closedir(d);
 	return n;
 }
@@ -291,6 +327,8 @@ int main(int argc, char **argv)
 			fcfg.exact = models[i].exact;
 			fcfg.serializes = models[i].serializes;
 			fcfg.event = models[i].event;
+			fcfg.limit_at_start = models[i].limit_at_start;
+			fcfg.procs = models[i].procs;
 		}
 	if (!known) {
 		fprintf(stderr, "test-faults: model '%s' is not in the table (tests/faults/faults.c)\n",

@@ -21,6 +21,8 @@ struct faults_cfg {
 	bool exact;			/* a C model: its stats follow docs/contract.md exactly */
 	bool serializes;		/* one connection at a time (iterative) */
 	bool event;			/* supports --offload and --reactors */
+	bool limit_at_start;		/* takes RLIMIT_NOFILE once, at start-up (uring) */
+	bool procs;			/* a process per connection: --procs is its limit */
 };
 
 extern struct faults_cfg fcfg;
@@ -43,7 +45,8 @@ bool f_stop(struct child *c, const char *what);
 void f_not_applicable(const char *name, const char *reason);
 
 /* /proc figures of a process: CPU seconds (user + system, every thread), open
- * descriptors, threads.  -1 when unreadable. */
+ * descriptors (its own and its descendants': a prefork server's workers),
+ * threads.  -1 when unreadable. */
 double proc_cpu_s(pid_t pid);
 int proc_fds(pid_t pid);
 int proc_threads(pid_t pid);

@@ -36,13 +36,14 @@ static void test_json(void)
 	STAT_ADD(&st, errors, 5);
 	STAT_ADD(&st, peak_conns, 6);
 	STAT_ADD(&st, timeouts, 7);
+	STAT_ADD(&st, restarts, 8);
 	FILE *f = open_memstream(&buf, &len);
 	CU_ASSERT_EQUAL(stats_write_json(&st, f, "epoll", "http", 812), 0);
 	fclose(f);
 	CU_ASSERT_STRING_EQUAL(buf,
 		"{\"schema\":1,\"model\":\"epoll\",\"proto\":\"http\",\"accepted\":1,"
 		"\"requests\":2,\"bytes_in\":3,\"bytes_out\":4,\"errors\":5,"
-		"\"peak_conns\":6,\"cpu_iters_per_us\":812,\"timeouts\":7}\n");
+		"\"peak_conns\":6,\"cpu_iters_per_us\":812,\"timeouts\":7,\"restarts\":8}\n");
 	free(buf);
 }
 
