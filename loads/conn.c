@@ -72,6 +72,13 @@ static void warn_once(struct worker *w, const char *what)
 		fprintf(stderr, "loadgen: %s; counted as connect errors (retrying)\n", what);
 }
 
+/* A connect that failed on this side (descriptors, local ports, memory): the
+ * generator could not offer the connection, whatever the server does. */
+static void count_local(struct worker *w)
+{
+	w->cnt[acc_now(w)].connect_local++;
+}
+
 void conn_count_errors(struct worker *w, int acc, enum err_kind kind, uint64_t n, uint64_t now)
 {
 	w->cnt[acc].errors[kind] += n;
@@ -190,6 +197,7 @@ void conn_connect(struct conn *c, uint64_t now)
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE)
 			warn_once(w, "out of file descriptors (raise ulimit -n)");
+		count_local(w);
 		conn_fail(c, ERR_CONNECT, now);
 		return;
 	}
@@ -206,20 +214,24 @@ void conn_connect(struct conn *c, uint64_t now)
 		src.sin_addr.s_addr = htonl(0x7f000001u + n);
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+			count_local(w);
 			conn_fail(c, ERR_CONNECT, now);
 			return;
 		}
 	}
 	rc = connect(fd, (struct sockaddr *)&run->addr, run->addrlen);
 	if (rc < 0 && errno != EINPROGRESS && errno != EINTR) {
-		if (errno == EADDRNOTAVAIL)
+		if (errno == EADDRNOTAVAIL) {
 			warn_once(w, "no free local port (EADDRNOTAVAIL)");
+			count_local(w);
+		}
 		conn_fail(c, ERR_CONNECT, now);
 		return;
 	}
 	ev.events = EPOLLIN | EPOLLOUT;
 	ev.data.u64 = conn_key(c);
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		count_local(w);
 		conn_fail(c, ERR_CONNECT, now);
 		return;
 	}

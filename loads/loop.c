@@ -34,6 +34,10 @@ static uint64_t local_due_before(const struct worker *w, uint64_t t)
 
 static void enter_window(struct worker *w, uint64_t now)
 {
+	/* Whether the generator offered what it was asked: a connection still waiting
+	 * behind the connect ramp was never offered to the server. */
+	for (uint32_t i = 0; i < w->nconns; i++)
+		w->at_window[w->conns[i].state]++;
 	w->phase = PH_WINDOW;
 	w->t_win_seen = now;
 	w->cpu_ns = thread_cpu_ns();

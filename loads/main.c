@@ -213,6 +213,7 @@ static void add_counts(struct counts *d, const struct counts *s)
 	d->bytes_in += s->bytes_in;
 	d->bytes_out += s->bytes_out;
 	d->reconnects += s->reconnects;
+	d->connect_local += s->connect_local;
 	for (int k = 0; k < ERR_KINDS; k++)
 		d->errors[k] += s->errors[k];
 }
@@ -232,6 +233,8 @@ static void merge(struct worker *ws, struct result *res, double *busy)
 			uint64_t started = w->cnt[ACC_WARMUP].started + w->cnt[ACC_WINDOW].started;
 			res->unsent += w->m_due > started ? w->m_due - started : 0;
 		}
+		for (int st = 0; st < CONN_NSTATES; st++)
+			res->at_window[st] += w->at_window[st];
 		busy[i] = w->busy;
 		if (w->timeline_oom)
 			fprintf(stderr, "loadgen: out of memory for the timeline; it is incomplete\n");

@@ -113,6 +113,22 @@ static void json_latency(FILE *f, const struct hist *h)
 		(unsigned long long)h->total);
 }
 
+/* Non-empty buckets as [highest value, count], ascending. */
+static void json_histogram(FILE *f, const struct hist *h)
+{
+	int first = 1;
+
+	fputc('[', f);
+	for (size_t i = 0; i < HIST_LEN; i++) {
+		if (!h->counts[i])
+			continue;
+		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
+			(unsigned long long)hist_highest(i), (unsigned long long)h->counts[i]);
+		first = 0;
+	}
+	fputc(']', f);
+}
+
 static void json_errors(FILE *f, const struct counts *c)
 {
 	fputc('{', f);
@@ -179,7 +195,6 @@ int report_json(FILE *f, const struct result *r)
 	const struct counts *c = &r->cnt[ACC_WINDOW];
 	const struct counts *wu = &r->cnt[ACC_WARMUP];
 	struct hist_summary lag;
-	int first = 1;
 
 	fprintf(f, "{\"schema\": 1, \"config\": ");
 	json_config(f, o);
@@ -196,6 +211,14 @@ int report_json(FILE *f, const struct result *r)
 	fprintf(f, " \"rps\": %.3f, \"bytes_in\": %llu, \"bytes_out\": %llu, \"reconnects\": %llu,\n",
 		per_s((double)c->requests, r->duration_s), (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)c->reconnects);
+	fprintf(f, " \"conns_at_window\": {\"open\": %llu, \"connecting\": %llu, \"waiting\": %llu, "
+		"\"backoff\": %llu, \"closed\": %llu}, \"connect_local_errors\": %llu,\n",
+		(unsigned long long)r->at_window[CONN_OPEN],
+		(unsigned long long)r->at_window[CONN_CONNECTING],
+		(unsigned long long)r->at_window[CONN_WAIT],
+		(unsigned long long)r->at_window[CONN_BACKOFF],
+		(unsigned long long)r->at_window[CONN_CLOSED],
+		(unsigned long long)(c->connect_local + wu->connect_local));
 	fprintf(f, " \"errors\": ");
 	json_errors(f, c);
 	fprintf(f, ",\n \"warmup_errors\": ");
@@ -214,6 +237,8 @@ int report_json(FILE *f, const struct result *r)
 		json_string(f, o->paths[i].path);
 		fprintf(f, ": {\"requests\": %llu, \"latency_us\": ", (unsigned long long)h->total);
 		json_latency(f, h);
+		fprintf(f, ", \"histogram\": ");
+		json_histogram(f, h);
 		fputc('}', f);
 	}
 	fprintf(f, "},\n");
@@ -230,14 +255,8 @@ int report_json(FILE *f, const struct result *r)
 	for (unsigned i = 0; i < r->nthreads; i++)
 		fprintf(f, "%s%.4f", i ? ", " : "", r->busy[i]);
 	fprintf(f, "], \"generator_bound\": %s},\n", r->generator_bound ? "true" : "false");
-	fprintf(f, " \"histogram\": [");
-	for (size_t i = 0; i < HIST_LEN; i++) {
-		if (!r->lat->counts[i])
-			continue;
-		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
-			(unsigned long long)hist_highest(i), (unsigned long long)r->lat->counts[i]);
-		first = 0;
-	}
-	fprintf(f, "]}\n");
+	fprintf(f, " \"histogram\": ");
+	json_histogram(f, r->lat);
+	fprintf(f, "}\n");
 	return ferror(f) ? -EIO : 0;
 }

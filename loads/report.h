@@ -16,6 +16,7 @@ struct result {
 	double duration_s;		/* the measured window */
 	struct counts cnt[ACC_N];	/* summed over threads */
 	uint64_t unsent;		/* open loop: due in the run, never sent */
+	uint64_t at_window[CONN_NSTATES];	/* connections by state, all threads */
 	const struct hist *lat, *lat_unc, *lag;
 	struct hist *const *path_lat;	/* --mix */
 	double cpu_user_s, cpu_sys_s;	/* whole process, over the window */

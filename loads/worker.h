@@ -38,6 +38,8 @@ struct counts {
 	uint64_t late;			/* open loop: sent >= 1 ms after due */
 	uint64_t bytes_in, bytes_out;
 	uint64_t reconnects;		/* orderly closes by the server, or --close */
+	uint64_t connect_local;		/* connects that failed on this side: out of
+					 * descriptors or local ports (also in errors) */
 };
 
 /* Shared by all threads. */
@@ -77,6 +79,7 @@ enum conn_state {
 	CONN_CONNECTING,
 	CONN_OPEN,
 	CONN_BACKOFF,		/* failed; reconnects at retry_at */
+	CONN_NSTATES
 };
 
 struct conn {
@@ -152,6 +155,7 @@ struct worker {
 	struct hist **path_lat;		/* --mix: per path, corrected */
 	struct hist *lag;		/* loop lag, window */
 	struct timeline *tl;		/* --timeline */
+	uint32_t at_window[CONN_NSTATES];	/* connections by state when the window began */
 	uint64_t cpu_ns;		/* thread CPU over its window */
 	double busy;			/* cpu_ns / window wall time */
 	int timeline_oom;

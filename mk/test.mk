@@ -3,7 +3,7 @@
 # Each mk/<part>.mk appends its phony test targets to TEST_TARGETS.
 TEST_ORDER := test-build test-model-repeats test-unit test-loads test-conformance test-conformance-san \
               test-loads-integration test-faults test-tsan test-fuzz-smoke \
-              test-harness-smoke test-labs test-notebooks
+              test-harness-rules test-harness-smoke test-labs test-notebooks
 
 .PHONY: test
 test: | deps-ok

@@ -1,46 +1,53 @@
-"""cpu — CPU-bound requests (C4).
+"""cpu — CPU-bound requests on equal cores (C4).
 
-Closed loop `GET /cpu?us=W` on 16 connections for W = 0 … 5000 µs of work (the same
-number of work units in every model: the harness passes one calibrated K).  Here the
-server may use both cores (taskset -c 0,1) while the generator shares core 1: at
-these rates its share is small (its CPU per request is in the table), except at
-W = 0 where it competes with the server.  A single event loop can use one core; the
-threads and pool models, and the event models with `--offload 4`, can use both.
-Node runs the same loop in JavaScript, so its work units take longer.
+Closed loop `GET /cpu?us=W` on 16 connections for W up to 5000 µs of work (the same
+number of work units in every model: the harness passes one calibrated K).  Every
+model gets the same single core (taskset -c 0) and the generator the other, so the
+question is the claim's: given the same CPU, does an event loop get less CPU-bound
+work done than threads?  (Given two cores a single loop uses one and threads both: a
+ratio of about one half that says nothing about the loop, only about the cores; that
+is C6's question, `scale`.)  Node runs the same loop in JavaScript, so its work
+units take longer.
 """
 from lib import analysis as A
 from lib import plots, verdict
 from lib.csvio import num
-from lib.exp import event_models
-from lib.plan import Point, interleave
+from lib.exp import event_models, with_offload
+from lib.plan import Point
+from lib.verdict import Threshold
 
 NAME = "cpu"
-TITLE = "CPU-bound requests: one loop's core against threads and a worker pool"
+TITLE = "CPU-bound requests on one core: an event loop against threads"
 CLAIMS = ["C4"]
-SERVER_CPUS, GEN_CPUS = "0,1", "1"
+SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["threads", "pool", "epoll", "libev", "libuv", "node"]
+QUICK_MODELS = ["threads", "epoll", "libuv", "node"]
+QUICK_BUDGET_S = 50
 OFFLOAD = 4
-WORK = {"smoke": [0, 1000], "quick": [0, 1000, 5000], "full": [0, 50, 200, 1000, 5000]}
-QUICK_OFFLOAD = ["epoll", "libuv", "node"]     # quick mode offloads a subset
+WORK = {"smoke": [0, 1000], "quick": [1000, 5000], "full": [0, 50, 200, 1000, 5000]}
 CONNS = 16
 ABOUT = __doc__.split("\n", 2)[2].strip()
 
+LOOP_SHARE = Threshold(
+    "LOOP_SHARE", 0.9, "of the threads model's throughput, same core, largest W", "noise",
+    "The claim holds on one core only if a loop gets measurably less CPU-bound work done "
+    "than threads there.  10 % is the tolerance within which two runs' requests/s are "
+    "taken to agree (harness/compare); CPU-bound throughput on a dedicated core moves by "
+    "far less between repetitions, so a loop within 10 % of threads is not measurably "
+    "worse.")
+THRESHOLDS = [LOOP_SHARE]
+
 
 def series(ctx):
-    out = []
-    ms = ctx.pick(MODELS)
-    if ctx.mode == "quick":
-        ms = [m for m in ms if m != "libev"]
-    for m in ms:
-        out.append((m, None))
-        if m in event_models([m]) and (ctx.mode == "full" or m in QUICK_OFFLOAD):
-            out.append((m, OFFLOAD))
-    return out
+    ms = ctx.models(MODELS, QUICK_MODELS)
+    if ctx.mode == "full":
+        return with_offload(ms, OFFLOAD)
+    return [(m, None) for m in ms]
 
 
 def plan(ctx):
     pts = []
-    for rep, w, (m, off) in interleave(ctx.reps, WORK[ctx.mode], series(ctx)):
+    for rep, w, (m, off) in ctx.interleave(WORK[ctx.mode], series(ctx)):
         pts.append(Point(experiment=NAME, model=m, offload=off, conns=CONNS,
                          path="/cpu?us=%d" % w, work_path="/cpu", work_us=w, rep=rep,
                          duration=ctx.window, warmup=ctx.warmup, timeout_ms=max(ctx.timeout_ms, 5000),
@@ -59,80 +66,65 @@ def figures(d):
     v = plots.series_vars(list(per))
     return [plots.Figure("cpu_work", "cpu_work.gp",
                          "Throughput against CPU work per request (closed loop, %d connections, "
-                         "server on both cores). Dashed: the same model with --offload %d. The "
-                         "thin lines are one and two cores' worth of work (1e6/W and 2e6/W)."
-                         % (CONNS, OFFLOAD), plots.lines_data(per), v)]
+                         "every server on the same one core). Dashed: the same model with "
+                         "--offload %d (full mode). The thin lines are one and two cores' worth "
+                         "of work (1e6/W and 2e6/W)." % (CONNS, OFFLOAD), plots.lines_data(per), v)]
 
 
 def tables(d):
     out = []
     h, b = A.pivot(_rows(d), "work_us", "rps", col_fmt=lambda c: "W=%d µs" % c)
     if b:
-        out.append(("Requests/s by CPU work per request", h, b))
+        out.append(("Requests/s by CPU work per request (one server core)", h, b))
     h, b = A.pivot(_rows(d), "work_us", "cpu_us_per_req", col_fmt=lambda c: "W=%d µs" % c)
     if b:
-        out.append(("Server CPU µs per request (both cores)", h, b))
-    h, b = A.pivot(_rows(d), "work_us", "gen_cpu_us_per_req", col_fmt=lambda c: "W=%d µs" % c)
+        out.append(("Server CPU µs per request", h, b))
+    h, b = A.pivot(_rows(d), "work_us", "p99_us", fmt=A.fmt_us, col_fmt=lambda c: "W=%d µs" % c)
     if b:
-        out.append(("Load generator CPU µs per request (it shares core 1)", h, b))
+        out.append(("p99 latency (16 requests share one core)", h, b))
     return out
 
 
-def _cores(rows, s, w):
-    """Cores the server kept busy: its CPU time over the window's length."""
-    return A.median_of([r for r in rows if A.series(r) == s and num(r, "work_us") == w],
-                       lambda r: (num(r, "cpu_user_s") + num(r, "cpu_sys_s")) / num(r, "duration_s"))
-
-
-def _c(x):
-    return "—" if x is None else "%.2f" % x
-
-
 def _at(rows, s, w):
-    return A.median_of([r for r in rows if A.series(r) == s and num(r, "work_us") == w], "rps")
+    return [r for r in rows if A.series(r) == s and num(r, "work_us") == w]
 
 
 def verdicts(d):
     rows = _rows(d)
     ws = sorted({num(r, "work_us") for r in rows if num(r, "work_us") is not None})
-    if not ws or ws[-1] < 1000:
-        return [verdict.Verdict("C4", verdict.UNTESTABLE, "no point with W >= 1000 µs", NAME)]
+    if not ws:
+        return [verdict.Verdict("C4", verdict.NOT_DECIDED, "nothing was measured", NAME)]
     w = ws[-1]
-    ref = _at(rows, "threads", w) or _at(rows, "pool", w)
+    ref = "threads" if _at(rows, "threads", w) else ("pool" if _at(rows, "pool", w) else None)
     if ref is None:
-        return [verdict.Verdict("C4", verdict.UNTESTABLE, "the threads model was not measured", NAME)]
-    ref_cores = _cores(rows, "threads", w) or _cores(rows, "pool", w)
+        return [verdict.Verdict("C4", verdict.NOT_DECIDED,
+                                "the threads model was not measured", NAME)]
+    rref = _at(rows, ref, w)
     checks = []
     for m in event_models(sorted({r["model"] for r in rows}, key=A.series_key)):
-        plain = _at(rows, m, w)
-        if plain is None:
+        rm = _at(rows, m, w)
+        if not rm:
             continue
-        cores = _cores(rows, m, w)
-        ok = None if ref_cores is None or ref_cores < 1.3 else plain <= 0.8 * ref
-        checks.append(("%s (one loop) uses one core and gets at most 80%% of the throughput of the "
-                       "threads model, which uses more (W=%d µs: %s vs %s req/s, %.0f%%; %s vs %s "
-                       "cores)%s" % (m, w, A.fmt_num(plain), A.fmt_num(ref), 100 * plain / ref,
-                                     _c(cores), _c(ref_cores),
-                                     "" if ok is not None else
-                                     ": not decided, the threads model could not use a second core "
-                                     "(the generator or other work took it)"), ok))
-    v = verdict.from_checks("C4", checks, NAME)
-    fixes = []
-    for m in event_models(sorted({r["model"] for r in rows}, key=A.series_key)):
-        off = _at(rows, "%s+off%d" % (m, OFFLOAD), w)
-        if off is not None:
-            fixes.append("%s+off%d %.0f%%" % (m, OFFLOAD, 100 * off / ref))
-    if fixes:
-        v.note = ("With a worker pool (--offload %d) they reach %s of the threads model's throughput."
-                  % (OFFLOAD, ", ".join(fixes)))
-    return [v]
+        a, b = A.median_of(rm, "rps"), A.median_of(rref, "rps")
+        checks.append(verdict.check(
+            "%s (one loop) gets less CPU-bound work done than %s on the same core: at most "
+            "%d%% of its throughput at W=%d µs (%s vs %s req/s, %s)"
+            % (m, ref, round(100 * LOOP_SHARE.value), w, A.fmt_num(a), A.fmt_num(b),
+               "%.0f%%" % (100 * a / b) if a and b else "—"),
+            [rm, rref], lambda x, y: None if num(x, "rps") is None or not num(y, "rps")
+            else num(x, "rps") <= LOOP_SHARE.value * num(y, "rps")))
+    return [verdict.from_checks("C4", checks, NAME)]
 
 
 def context(d):
     rows = _rows(d)
-    g = A.median_of([r for r in rows if num(r, "work_us") == 0], "gen_cpu_us_per_req")
     out = []
-    if g is not None:
-        out.append("At W=0 the generator spends %s CPU µs per request on core 1, which the server "
-                   "shares: the W=0 column is not a fair measure of the server alone." % A.fmt_num(g))
+    ws = sorted({num(r, "work_us") for r in rows if num(r, "work_us")})
+    if ws:
+        w = ws[-1]
+        lat = ", ".join("%s %s" % (s, A.fmt_us(A.median_of(_at(rows, s, w), "p99_us")))
+                        for s in sorted({A.series(r) for r in rows}, key=A.series_key))
+        out.append("At W=%d µs, 16 requests share one core whatever the model: p99 %s. The loop "
+                   "serves them in turn, threads by time slices; the cost of a CPU-heavy request "
+                   "to the *other* requests is `hol`'s question." % (w, lat))
     return out

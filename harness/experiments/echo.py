@@ -9,15 +9,17 @@ ones the cost of copying bytes through loopback TCP.
 from lib import analysis as A
 from lib import plots
 from lib.csvio import num
-from lib.plan import Point, interleave
+from lib.plan import Point
 
 NAME = "echo"
 TITLE = "Echo: messages/s and MB/s against message size and connections"
 CLAIMS = []
 SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["threads", "pool", "epoll", "libev", "libuv", "node"]
-QUICK = ["threads", "epoll", "libuv", "node"]
-SIZES = {"smoke": [64], "quick": [64, 4096, 65536], "full": [64, 512, 4096, 16384, 65536]}
+QUICK_MODELS = ["threads", "epoll", "node"]
+QUICK_BUDGET_S = 57
+THRESHOLDS = []
+SIZES = {"smoke": [64], "quick": [64, 65536], "full": [64, 512, 4096, 16384, 65536]}
 SIZE_CONNS = 10
 CONNS = {"smoke": [], "quick": [1000], "full": [100, 1000]}
 SMALL = 64
@@ -25,10 +27,10 @@ ABOUT = __doc__.split("\n", 2)[2].strip()
 
 
 def plan(ctx):
-    ms = [m for m in ctx.pick(MODELS) if ctx.mode == "full" or m in QUICK]
+    ms = ctx.models(MODELS, QUICK_MODELS)
     sweep = [(s, SIZE_CONNS) for s in SIZES[ctx.mode]] + [(SMALL, c) for c in CONNS[ctx.mode]]
     pts = []
-    for rep, (size, c), m in interleave(ctx.reps, sweep, ms):
+    for rep, (size, c), m in ctx.interleave(sweep, ms):
         pts.append(Point(experiment=NAME, model=m, proto="echo", size=size, conns=c,
                          work_path="echo", rep=rep, duration=ctx.window, warmup=ctx.warmup,
                          timeout_ms=ctx.timeout_ms, server_cpus=SERVER_CPUS, gen_cpus=GEN_CPUS))

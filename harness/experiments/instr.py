@@ -10,7 +10,6 @@ context switches are in `concurrency`).  Node is left out: a JIT under valgrind
 measures valgrind, not node.
 """
 import csv
-import json
 import os
 
 from lib import analysis as A
@@ -22,41 +21,36 @@ TITLE = "User-space instructions per request (callgrind)"
 CLAIMS = []
 SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv"]
+QUICK_MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv"]
+QUICK_BUDGET_S = 25
+THRESHOLDS = []
 REQUESTS = {"smoke": 500, "quick": 4000, "full": 20000}
 CONNS = {"smoke": [1], "quick": [1], "full": [1, 50]}
 ABOUT = __doc__.split("\n", 2)[2].strip()
 
 
 def plan(ctx):
-    ms = [m for m in ctx.pick(MODELS) if models.MODELS.get(m, {}).get("c")]
+    ms = [m for m in ctx.models(MODELS, QUICK_MODELS) if models.MODELS.get(m, {}).get("c")]
+    sweep = [(c, n) for c in CONNS[ctx.mode] for n in (0, REQUESTS[ctx.mode])]
     pts = []
-    for rep in range(1, ctx.reps + 1):
-        rot = (rep - 1) % max(1, len(ms))
-        for c in CONNS[ctx.mode]:
-            for m in ms[rot:] + ms[:rot]:
-                if m == "iterative" and c > 1:
-                    continue
-                for n in (0, REQUESTS[ctx.mode]):
-                    pts.append(Point(experiment=NAME, model=m,
-                                     variant="callgrind" if n else "callgrind-baseline",
-                                     conns=c, requests=n, warmup=0, rep=rep, capture="callgrind",
-                                     timeout_ms=30000, server_cpus=SERVER_CPUS, gen_cpus=GEN_CPUS))
+    for rep, (c, n), m in ctx.interleave(sweep, ms):
+        if m == "iterative" and c > 1:
+            continue
+        pts.append(Point(experiment=NAME, model=m,
+                         variant="callgrind" if n else "callgrind-baseline",
+                         conns=c, requests=n, warmup=0, rep=rep, capture="callgrind",
+                         timeout_ms=30000, server_cpus=SERVER_CPUS, gen_cpus=GEN_CPUS))
     return pts
 
 
 def _pairs(d):
     """{(series, conns, rep): {True: run with requests, False: baseline}}."""
-    idx = os.path.join(d.raw_dir, "points.jsonl")
-    if not os.path.exists(idx):
-        return []
     runs = {}
-    with open(idx) as f:
-        for line in f:
-            p = json.loads(line)
-            ins = (p.get("info") or {}).get("instr")
-            if p.get("status") != "ok" or not ins:
-                continue
-            runs.setdefault((ins["series"], ins["conns"], ins["rep"]), {})[ins["requests_asked"] > 0] = ins
+    for p in d.points:
+        ins = (p.get("info") or {}).get("instr")
+        if p.get("status") != "ok" or not ins:
+            continue
+        runs.setdefault((ins["series"], ins["conns"], ins["rep"]), {})[ins["requests_asked"] > 0] = ins
     return runs
 
 
@@ -73,13 +67,13 @@ def results(d):
 
 
 # Where the instructions go: each object file's own instructions, grouped.
-PARTS = ["model and servers/common", "libhttp_parser", "event library", "libc", "other"]
+PARTS = ["model and servers/common", "HTTP parser library", "event library", "libc", "other"]
 
 
 def _part(obj):
     if obj.startswith("srv-"):
         return PARTS[0]
-    if obj.startswith("libhttp_parser"):
+    if obj.startswith(("libhttp_parser", "libllhttp")):
         return PARTS[1]
     if obj.startswith(("libev.", "libuv.")):
         return PARTS[2]
@@ -179,6 +173,6 @@ def context(d):
         lines.append("Of which in the event library itself: " + ", ".join(
             "%s %.0f" % (s, sorted(v)[len(v) // 2])
             for s, v in sorted(lib.items(), key=lambda kv: A.series_key(kv[0]))) +
-            "; the protocol core and libhttp_parser are the same in every model "
+            "; the protocol core and the HTTP parser are the same in every model "
             "(table: where the instructions go).")
     return lines

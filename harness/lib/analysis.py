@@ -1,5 +1,14 @@
-"""Turning data.csv rows into what figures, tables and verdicts need: medians with
-their min and max over repetitions, per series (a model and its variant)."""
+"""Turning data.csv rows into what figures, tables and verdicts need: a value per
+point with its min and max over repetitions, per series (a model and its variant).
+
+The value of a point is the median of its repetitions, except for latency
+percentiles: those come from the repetitions' histograms merged bucket by bucket
+(a p99 of all the requests, not a median of p99s), with the min and max of the
+repetitions' own percentiles beside it.  A row's histogram (row["_hist"], loaded
+from the experiment's hist.jsonl) already counts each unanswered request at the
+generator's timeout.
+"""
+import math
 import statistics
 
 from . import palette
@@ -54,12 +63,71 @@ def _txt(v):
     return str(v)
 
 
+# Latency columns and the percentile each holds (100: the maximum).
+LAT_COLS = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9, "max_us": 100.0}
+
+
 def agg(values):
     """(median, min, max, n) of the values that were measured; None if none were."""
     vals = [v for v in values if v is not None]
     if not vals:
         return None
     return (statistics.median(vals), min(vals), max(vals), len(vals))
+
+
+def hist_add(hist, value, count):
+    """A histogram ([[highest value, count], ...] ascending) with `count` more
+    samples of `value`."""
+    if not count:
+        return list(hist)
+    out = [list(b) for b in hist]
+    for b in out:
+        if b[0] == value:
+            b[1] += count
+            return out
+    out.append([value, count])
+    out.sort()
+    return out
+
+
+def hist_merge(hists):
+    acc = {}
+    for h in hists:
+        for ub, c in h:
+            acc[ub] = acc.get(ub, 0) + c
+    return sorted([ub, c] for ub, c in acc.items())
+
+
+def hist_percentile(hist, pct):
+    """As loadgen computes it: the highest value of the bucket that holds the
+    sample of rank ceil(pct/100 * total)."""
+    total = sum(c for _, c in hist)
+    if not total:
+        return None
+    if pct >= 100.0:
+        return hist[-1][0]
+    rank = max(1, math.ceil(pct / 100.0 * total))
+    seen = 0
+    for ub, c in hist:
+        seen += c
+        if seen >= rank:
+            return ub
+    return hist[-1][0]
+
+
+def agg_rows(rows, y):
+    """(value, min, max, n) of y over a point's repetitions: merged-histogram
+    percentiles for latency columns when every row has its histogram, else the
+    median."""
+    vals = [value(r, y) for r in rows]
+    a = agg(vals)
+    if a is None or not isinstance(y, str) or y not in LAT_COLS:
+        return a
+    hists = [r.get("_hist") for r in rows if value(r, y) is not None]
+    if not hists or any(h is None for h in hists):
+        return a
+    merged = hist_percentile(hist_merge(hists), LAT_COLS[y])
+    return (merged,) + a[1:] if merged is not None else a
 
 
 def value(row, col_or_fn):
@@ -79,12 +147,12 @@ def by_series(rows, x, y):
         xv = value(r, x)
         if xv is None:
             continue
-        groups.setdefault(series(r), {}).setdefault(xv, []).append(value(r, y))
+        groups.setdefault(series(r), {}).setdefault(xv, []).append(r)
     out = {}
     for s in sorted(groups, key=series_key):
         pts = []
         for xv in sorted(groups[s]):
-            a = agg(groups[s][xv])
+            a = agg_rows(groups[s][xv], y)
             if a:
                 pts.append((xv,) + a)
         if pts:
@@ -93,7 +161,8 @@ def by_series(rows, x, y):
 
 
 def median_of(rows, y):
-    a = agg([value(r, y) for r in rows])
+    """The point's value of y (see agg_rows), or None."""
+    a = agg_rows(rows, y)
     return a[0] if a else None
 
 
@@ -163,24 +232,27 @@ def per_req(col):
     return f
 
 
-def starved(r):
-    """Requests that never got an answer in the window.  Closed loop: timeouts,
-    abandoned and errors.  Open loop: the requests that fell due (rate x window) and
-    were not answered, whatever the reason -- including those the generator never
-    sent because their connection was stalled (its `unsent` count), which appear in
-    no error column."""
+def unanswered(r):
+    """Requests of the window never answered: outstanding for the generator's whole
+    timeout, abandoned at the end of the drain, or due and never sent (open loop).
+    Schema-1 rows have no column: there it is worked out as schema 1 did."""
+    v = num(r, "unanswered")
+    if v is not None or r.get("schema") not in ("1", 1):
+        return v
     rate, dur, reqs = num(r, "rate"), num(r, "duration_s"), num(r, "requests")
     if rate and dur and reqs is not None:
         return max(0.0, round(rate * dur - reqs))
-    vals = [num(r, c) for c in ("timeouts", "abandoned", "errors")]
-    if all(v is None for v in vals):
-        return None
-    return sum(v for v in vals if v)
+    vals = [num(r, c) for c in ("timeouts", "abandoned")]
+    return None if all(x is None for x in vals) else sum(x for x in vals if x)
 
 
 def answered(r):
-    """The fraction of the requests due in the window that were answered."""
-    lost, reqs = starved(r), num(r, "requests")
+    """The fraction of the window's requests that were answered."""
+    lost, reqs = unanswered(r), num(r, "requests")
     if lost is None or reqs is None or reqs + lost == 0:
         return None
     return reqs / (reqs + lost)
+
+
+def is_valid(r):
+    return r.get("valid") != "false"

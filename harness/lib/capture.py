@@ -1,15 +1,28 @@
-"""What the kernel says about a server: /proc snapshots of its process tree, and the
-system-wide kernel memory that thread stacks and socket buffers really cost.
+"""What the kernel says about a server: /proc snapshots of its process tree, the
+system-wide kernel memory that thread stacks and socket buffers really cost, and
+what else was running on the CPUs meanwhile.  The one /proc sampler of the harness
+(harness/run and harness/soak both use it).
+
+CPU time comes from each process's CPU-time clock (clock_gettime on the clock of
+the process, the kernel's sum_exec_runtime of every thread, exited ones included):
+nanoseconds, where /proc/PID/stat's utime and stime come in 10 ms clock ticks that
+cannot measure a point at a few thousand requests per second.  (Per-thread
+/proc/PID/task/*/schedstat counts the same nanoseconds but forgets a thread when it
+exits, and a thread-per-connection server's threads exit with their connections.)
+The ticks are still read for the user/kernel split.
 
 A snapshot is cheap (a few files per process) except the context-switch count, which
 reads one file per thread: with 10,000 threads that takes a noticeable fraction of a
-second, so it is taken last and the report says so.
+second, so it is taken last.
 """
 import os
+import resource
+import subprocess
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+CPUCLOCK_SCHED = 2          # linux/posix-timers.h: the process clock in nanoseconds
 
 
 def _read(path):
@@ -37,6 +50,23 @@ def tree(root):
         out.append(p)
         todo.extend(children.get(p, ()))
     return out
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of pid, live or exited, in nanoseconds (None once
+    the process is gone)."""
+    try:
+        return time.clock_gettime_ns((~pid << 3) | CPUCLOCK_SCHED)
+    except OSError:
+        return None
+
+
+def own_cpu_ns():
+    """This harness's CPU time, and that of the short commands it ran and reaped
+    (ss), in nanoseconds."""
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID) + \
+        int((ch.ru_utime + ch.ru_stime) * 1e9)
 
 
 def _stat_fields(pid):
@@ -78,27 +108,50 @@ def ctx_switches(pid):
     return total
 
 
+def sockstat():
+    """The TCP line of /proc/net/sockstat: inuse, orphan, tw, alloc, mem (pages)."""
+    for line in (_read("/proc/net/sockstat") or "").splitlines():
+        if line.startswith("TCP:"):
+            p = line.split()[1:]
+            return {p[i]: int(p[i + 1]) for i in range(0, len(p) - 1, 2)}
+    return {}
+
+
 def system():
     """KernelStack (kB) from /proc/meminfo and TCP socket memory (kB) from sockstat."""
     ks = None
     for line in (_read("/proc/meminfo") or "").splitlines():
         if line.startswith("KernelStack:"):
             ks = int(line.split()[1])
-    sock = None
-    for line in (_read("/proc/net/sockstat") or "").splitlines():
-        if line.startswith("TCP:"):
-            f = line.split()
-            sock = int(f[f.index("mem") + 1]) * PAGE_KB
-    return {"kernel_stack_kb": ks, "sock_mem_kb": sock}
+    ss = sockstat()
+    return {"kernel_stack_kb": ks,
+            "sock_mem_kb": ss["mem"] * PAGE_KB if "mem" in ss else None,
+            "tcp_inuse": ss.get("inuse")}
 
 
-def snapshot(root, with_ctx=True):
-    """CPU, memory, threads of root's process tree at one instant (plus the system
-    figures).  CPU times are totals since each process started (all its threads,
-    live and exited)."""
+def cpu_times():
+    """{cpu: (idle_s, steal_s)} from /proc/stat.  Idle (with iowait) is kept by the
+    kernel's idle accounting, not sampled at ticks, so a difference is good to one
+    clock tick; steal is the time the hypervisor ran something else."""
+    out = {}
+    for line in (_read("/proc/stat") or "").splitlines():
+        if not line.startswith("cpu") or line.startswith("cpu "):
+            continue
+        f = line.split()
+        v = [int(x) for x in f[1:]]
+        out[int(f[0][3:])] = ((v[3] + v[4]) / CLK_TCK, (v[7] if len(v) > 7 else 0) / CLK_TCK)
+    return out
+
+
+def snapshot(root, with_ctx=True, others=()):
+    """CPU, memory, threads of root's process tree at one instant, the system
+    figures, the per-CPU idle and steal times, and the CPU time of `others` (the
+    load generator, the fault client: processes that are part of the point).  CPU
+    times are totals since each process started."""
     t = time.monotonic()
     pids = tree(root)
     user = sys_ = 0
+    ns = 0
     rss = hwm = threads = 0
     alive = False
     for pid in pids:
@@ -108,13 +161,16 @@ def snapshot(root, with_ctx=True):
         alive = alive or pid == root
         user += int(f[11])
         sys_ += int(f[12])
+        ns += cpu_ns(pid) or 0
         st = _status(pid)
         rss += _kb(st.get("VmRSS"))
         hwm += _kb(st.get("VmHWM"))
         threads += int(st.get("Threads", "0"))
     snap = {"t": t, "pids": pids, "alive": alive,
-            "cpu_user_s": user / CLK_TCK, "cpu_sys_s": sys_ / CLK_TCK,
-            "rss_kb": rss, "hwm_kb": hwm, "threads": threads}
+            "cpu_user_s": user / CLK_TCK, "cpu_sys_s": sys_ / CLK_TCK, "cpu_ns": ns,
+            "rss_kb": rss, "hwm_kb": hwm, "threads": threads,
+            "others_ns": {str(p): cpu_ns(p) for p in others},
+            "own_ns": own_cpu_ns(), "cpus": cpu_times()}
     snap.update(system())
     if with_ctx:
         snap["ctx_switches"] = sum(ctx_switches(p) for p in pids)
@@ -122,16 +178,69 @@ def snapshot(root, with_ctx=True):
     return snap
 
 
+def fds(root):
+    """(descriptors, of which sockets) of root's tree."""
+    n = socks = 0
+    for pid in tree(root):
+        d = "/proc/%d/fd" % pid
+        try:
+            names = os.listdir(d)
+        except (FileNotFoundError, PermissionError):
+            continue
+        n += len(names)
+        for name in names:
+            try:
+                if os.readlink(os.path.join(d, name)).startswith("socket:"):
+                    socks += 1
+            except OSError:
+                pass
+    return n, socks
+
+
 def fd_count(root):
     """Open descriptors of root's tree: how the harness knows idle connections have
     been accepted, whatever the model (one descriptor per connection)."""
-    n = 0
-    for pid in tree(root):
-        try:
-            n += len(os.listdir("/proc/%d/fd" % pid))
-        except (FileNotFoundError, PermissionError):
-            pass
-    return n
+    return fds(root)[0]
+
+
+def established(port):
+    """TCP connections to 127.0.0.1:port in state ESTABLISHED on the server's side,
+    as the kernel counts them: accepted or still waiting in the listen backlog
+    (the kernel completes the handshake before accept).  None when `ss` is missing."""
+    try:
+        r = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % port],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    return sum(1 for line in r.stdout.splitlines() if line.strip())
+
+
+def usage(s0, s1, cpus):
+    """What the point's CPUs did between two snapshots: their busy and steal shares,
+    and the share used by processes that are not part of the point (not the
+    server, the load generator, the fault client or the harness).  Percent of the
+    CPUs' time; None where a figure is missing."""
+    span = s1["t"] - s0["t"]
+    if span <= 0 or not cpus:
+        return {"busy_pct": None, "steal_pct": None, "others_pct": None}
+    busy = steal = 0.0
+    for c in cpus:
+        a, b = s0["cpus"].get(c), s1["cpus"].get(c)
+        if a is None or b is None:
+            return {"busy_pct": None, "steal_pct": None, "others_pct": None}
+        busy += span - (b[0] - a[0])
+        steal += b[1] - a[1]
+    ours = (s1["cpu_ns"] - s0["cpu_ns"]) + (s1["own_ns"] - s0["own_ns"])
+    for pid, v in s1["others_ns"].items():
+        v0 = s0["others_ns"].get(pid)
+        if v is not None and v0 is not None:
+            ours += v - v0
+    total = span * len(cpus)
+    return {"busy_pct": round(100.0 * busy / total, 1),
+            "steal_pct": round(100.0 * steal / total, 1),
+            "others_pct": round(100.0 * (busy - steal - ours / 1e9) / total, 1)}
 
 
 def steal_sample(seconds=1.0):

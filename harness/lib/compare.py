@@ -1,6 +1,8 @@
-"""harness/compare RUN_A RUN_B: the same figures with both runs' series (A solid,
-B dotted, each model in its own colour), the verdicts side by side, and a table of
-ratios B/A for the headline numbers of every point both runs measured."""
+"""harness/compare RUN_A RUN_B: how far two runs agree -- identical verdicts or not,
+the checks each decided, the share of the points both measured whose requests/s and
+CPU per request agree within AGREE (p99 beside it) -- then the same figures with both
+runs' series (A solid, B dotted, each model in its own colour), the verdicts side by
+side, and a table of ratios B/A for the headline numbers of every point."""
 import csv
 import os
 
@@ -14,6 +16,11 @@ METRICS = [("rps", "req/s", A.fmt_num), ("p99_us", "p99", A.fmt_us),
            ("mbps", "MB/s", A.fmt_num)]
 KEY = ["model", "offload", "reactors", "variant", "proto", "conns", "idle_conns", "pipeline",
        "size", "rate", "work_us", "path"]
+# Two medians agree when they differ by at most this share of the first run's: the
+# tolerance within which two quick runs on one machine must agree for 90 % of their
+# points (requests/s and CPU per request) for the harness to call them reproducible.
+AGREE = 0.10
+AGREEMENT_METRICS = [("rps", "requests/s"), ("cpu_us_per_req", "CPU per request"), ("p99_us", "p99")]
 
 
 def _key(r, relative_rate, caps=None):
@@ -73,8 +80,11 @@ def compare(run_a, run_b, out_dir):
     ], caption="The two runs")
     sa = _summaries(run_a, ma)
     sb = _summaries(run_b, mb)
-    ra = report.claim_rows(sa, ma.get("mode") != "full")
-    rb = report.claim_rows(sb, mb.get("mode") != "full")
+    ra = report.claim_rows(sa, False)
+    rb = report.claim_rows(sb, False)
+    ag = agreement(run_a, run_b, ma, mb, sa, sb)
+    d.h(2, "Agreement")
+    d.items(agreement_lines(ag))
     d.h(2, "Verdicts")
     d.table(["claim", "statement", "A", "B"],
             [[x[0], x[1], x[2], y[2]] for x, y in zip(ra, rb)])
@@ -106,7 +116,96 @@ def compare(run_a, run_b, out_dir):
         f.write(d.markdown())
     with open(os.path.join(out_dir, "compare.html"), "w") as f:
         f.write(d.html("loopbench: %s vs %s" % (na, nb)))
-    return out_dir
+    return ag
+
+
+def _rows_all(run_dir, meta):
+    rows = []
+    from experiments import ORDER
+    for name in ORDER:
+        if name in meta.get("experiments", {}):
+            rows += [(name, r) for r in exp.load(run_dir, name, meta).rows]
+    return rows
+
+
+def agreement(run_a, run_b, ma, mb, sa, sb):
+    """What harness/compare prints first: verdicts, decided checks, and per metric
+    the share of points (both runs, same key) whose values agree within AGREE."""
+    from experiments import get
+    ra = {r[0]: r[5] for r in report.claim_rows(sa, False)}
+    rb = {r[0]: r[5] for r in report.claim_rows(sb, False)}
+    same = [c for c in ra if ra[c] == rb.get(c)]
+    out = {"claims": len(ra), "same_verdicts": same,
+           "differ": [(c, ra[c], rb.get(c)) for c in ra if ra[c] != rb.get(c)],
+           "decided_a": report.decided_counts(sa), "decided_b": report.decided_counts(sb),
+           "metrics": {}}
+    ga, gb = {}, {}
+    for tag, run, meta, g in (("A", run_a, ma, ga), ("B", run_b, mb, gb)):
+        by_exp = {}
+        for name, r in _rows_all(run, meta):
+            by_exp.setdefault(name, []).append(r)
+        for name, rows in by_exp.items():
+            rel = getattr(get(name), "RATE_RELATIVE", False)
+            for k, rs in _group(rows, rel).items():
+                g[(name,) + k] = rs
+    common = sorted(set(ga) & set(gb))
+    for col, lab in AGREEMENT_METRICS:
+        n = agree = 0
+        worst = []
+        for k in common:
+            a, b = A.median_of(ga[k], col), A.median_of(gb[k], col)
+            if a is None or b is None or a == 0:
+                continue
+            n += 1
+            dev = abs(b / a - 1)
+            if dev <= AGREE:
+                agree += 1
+            else:
+                worst.append((dev, k, a, b))
+        worst.sort(reverse=True)
+        out["metrics"][col] = {"label": lab, "points": n, "agree": agree, "worst": worst[:5]}
+    out["common_points"] = len(common)
+    return out
+
+
+def agreement_lines(ag):
+    lines = []
+    n = ag["claims"]
+    if not ag["differ"]:
+        lines.append("verdicts: identical for all %d claims" % n)
+    else:
+        lines.append("verdicts: %d of %d identical; differ: %s" % (
+            len(ag["same_verdicts"]), n,
+            ", ".join("%s %s vs %s" % (c, a, b) for c, a, b in ag["differ"])))
+    for tag in ("a", "b"):
+        t, d, h = ag["decided_" + tag]
+        lines.append("checks decided in %s: %d of %d (%d hold)" % (tag.upper(), d, t, h))
+    for col, m in ag["metrics"].items():
+        if not m["points"]:
+            lines.append("%s: no point both runs measured" % m["label"])
+            continue
+        line = ("%s: %d of %d points agree within %d%% (%.0f%%)"
+                % (m["label"], m["agree"], m["points"], round(100 * AGREE),
+                   100.0 * m["agree"] / m["points"]))
+        if m["worst"]:
+            line += "; furthest: " + "; ".join(
+                "%s %s: %.4g vs %.4g" % (k[0], _describe(k[1:], False), a, b)
+                for _, k, a, b in m["worst"][:3])
+        lines.append(line)
+    return lines
+
+
+def _group(rows, rel):
+    caps = {}
+    for r in rows:
+        if r["variant"] == "probe" and r["path"] == "*":
+            caps[(r["model"], r["offload"], r["reactors"], r["rep"])] = num(r, "rps")
+    g = {}
+    for r in rows:
+        if r["variant"] in ("strace", "syscalls") or r["path"] != "*":
+            continue
+        g.setdefault(_key(r, rel, caps), []).append(r)
+    return g
 
 
 def _summaries(run_dir, meta):

@@ -1,14 +1,18 @@
-"""meta.json: what a reader needs to judge (or reproduce) a run."""
+"""meta.json: what a reader needs to judge (or reproduce) a run, and the machine
+facts the verdict rules read (cores, the kernel's stack per thread): a report is
+always judged against the machine that ran it, never the one that renders it."""
+import ctypes
 import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 
 from . import probes
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def _git(root, *args):
@@ -38,6 +42,71 @@ def compiler(root):
     return {"cc": ver, "cflags": flags}
 
 
+def _ctypes_call(lib, fn, restype):
+    try:
+        f = getattr(ctypes.CDLL(lib), fn)
+        f.restype = restype
+        return f()
+    except (OSError, AttributeError):
+        return None
+
+
+def _header_version(path, prefix):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    parts = []
+    for k in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"#define\s+%s_%s\s+(\d+)" % (prefix, k), text)
+        if m:
+            parts.append(m.group(1))
+    return ".".join(parts) or None
+
+
+def _links(binary, lib):
+    try:
+        r = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10)
+        return lib in r.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def libraries(root, build):
+    """The versions of what the servers run on: node, libuv, libev and the HTTP
+    parser.  libuv and libev are asked at run time (the library the binaries load);
+    the parser is llhttp when build/llhttp/llhttp.h is there and the servers do not
+    link libhttp_parser, else libhttp_parser's own http_parser_version()."""
+    out = {"node": probes.tool_versions_one(["node", "--version"])}
+    uv = _ctypes_call("libuv.so.1", "uv_version_string", ctypes.c_char_p)
+    out["libuv"] = uv.decode() if uv else None
+    ma = _ctypes_call("libev.so.4", "ev_version_major", ctypes.c_int)
+    mi = _ctypes_call("libev.so.4", "ev_version_minor", ctypes.c_int)
+    out["libev"] = "%d.%d" % (ma, mi) if ma is not None and mi is not None else None
+    llhttp = _header_version(os.path.join(root, "build", "llhttp", "llhttp.h"), "LLHTTP_VERSION")
+    hp = _ctypes_call("libhttp_parser.so.2.9", "http_parser_version", ctypes.c_ulong)
+    hp = "%d.%d.%d" % (hp >> 16 & 255, hp >> 8 & 255, hp & 255) if hp is not None else None
+    srv = os.path.join(build, "srv-epoll")
+    linked = _links(srv, "libhttp_parser") if os.path.exists(srv) else None
+    if llhttp and not linked:
+        out["http_parser"] = {"name": "llhttp", "version": llhttp, "from": "build/llhttp/llhttp.h"}
+    elif hp:
+        out["http_parser"] = {"name": "http-parser", "version": hp,
+                              "from": "libhttp_parser http_parser_version()"}
+    else:
+        out["http_parser"] = None
+    return out
+
+
+def machine():
+    """The machine facts verdict rules use."""
+    return {"cores": os.cpu_count(), "arch": platform.machine(),
+            "page_kb": os.sysconf("SC_PAGE_SIZE") // 1024,
+            "clk_tck": os.sysconf("SC_CLK_TCK"),
+            "kernel_stack_kb_per_thread": probes.kernel_stack_per_thread_kb()}
+
+
 def collect(root, build, mode, argv):
     perf = probes.perf_events()
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
@@ -60,6 +129,8 @@ def collect(root, build, mode, argv):
         "compiler": compiler(root),
         "python": sys.version.split()[0],
         "tools": probes.tool_versions(),
+        "libraries": libraries(root, build),
+        "machine": machine(),
         "perf_events": perf,
         "unsupported": probes.unsupported(perf),
         "build": build,

@@ -10,8 +10,20 @@ from typing import Optional
 
 from . import palette
 
-# Sweep sizes per mode.  `smoke` is the harness self-test's: tiny and fast.
 MODES = ("smoke", "quick", "full")
+
+# What a point costs beyond its warm-up and window (seconds), measured on the 2-core
+# machine in a quick run of every experiment: start and stop of the server, the
+# generator's set-up and drain, the /proc snapshots (about 0.1 s; node starts its
+# runtime first).  The constants are rounded up from the measured costs: est_seconds()
+# is what the time budget (lib/budget.py) adds up, so it must not flatter, and
+# `harness/run` records each experiment's real time beside its estimate in meta.json.
+POINT_OVERHEAD_S = 0.15
+START_EXTRA_S = {"node": 0.15, "nginx": 0.05}
+CONNECTS_PER_S = 10000.0      # the generator's connect ramp (1,000 connections: +0.05 s)
+IDLE_OPENS_PER_S = 3000.0     # the harness's idle connections, as threads and node take them
+CALLGRIND_START_S = 0.25      # valgrind's start-up, beyond the point's overhead
+CALLGRIND_REQS_PER_S = 10000.0
 
 
 @dataclass
@@ -44,6 +56,7 @@ class Point:
     faults: bool = False
     probe_key: Optional[str] = None
     fault_rate: float = 30.0
+    seq: int = 0                   # position in its experiment's run order (1-based)
     resolved_rate: Optional[float] = field(default=None, repr=False)
 
     @property
@@ -73,11 +86,17 @@ class Point:
         return s + " rep %d" % self.rep
 
     def est_seconds(self):
-        """A rough cost, for the ETA before any point has run."""
+        """What this point costs, for the ETA and the time budget."""
+        start = POINT_OVERHEAD_S + START_EXTRA_S.get(self.model, 0.0)
         if self.capture == "callgrind":
-            return 6.0 + (self.requests or 0) / 4000.0
-        base = 0.8 + self.warmup + (self.duration if self.requests is None else 1.0)
-        return base + self.idle_conns / 4000.0 + self.conns / 4000.0
+            return start + CALLGRIND_START_S + (self.requests or 0) / CALLGRIND_REQS_PER_S
+        t = start + (self.warmup or 0) + (self.duration if self.requests is None else 1.0)
+        t += self.conns / CONNECTS_PER_S + self.idle_conns / IDLE_OPENS_PER_S
+        if self.capture == "strace":
+            t += 1.0            # attaching to every thread, and detaching
+        elif self.capture == "syscalls" or self.faults:
+            t += 0.1            # perf's start and stop; the fault client's
+        return t
 
 
 def cpu_list(spec):
@@ -91,15 +110,23 @@ def cpu_list(spec):
     return out
 
 
-def interleave(reps, sweep, series):
-    """(rep, x, s) in the order points run: every series at one x before the next
-    x, and the series order rotated each repetition, so a slow drift of the
-    machine does not always land on the same model."""
+def interleave(reps, sweep, series, rng=None, first=()):
+    """(rep, x, s) in the order points run.  In each repetition: the x-values in
+    `first` (probes that later points depend on) in their order, then the rest of
+    the sweep shuffled anew (rng), so a slow drift of the machine never lines up
+    with the variable under test; every series at one x before the next x, the
+    series order rotated each repetition so the drift does not always land on the
+    same model.  Without rng the sweep keeps its order (tests)."""
     out = []
+    head = [x for x in sweep if x in first]
+    rest = [x for x in sweep if x not in first]
     for r in range(1, reps + 1):
         rot = (r - 1) % max(1, len(series))
         order = series[rot:] + series[:rot]
-        for x in sweep:
+        xs = list(rest)
+        if rng is not None:
+            rng.shuffle(xs)
+        for x in head + xs:
             for s in order:
                 out.append((r, x, s))
     return out

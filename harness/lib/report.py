@@ -4,6 +4,7 @@ RUN_DIR` can redo them at any time."""
 import json
 import os
 
+from . import analysis
 from . import doc as docmod
 from . import exp, meta as metamod, plots, verdict
 from .verdict import CLAIMS
@@ -33,20 +34,28 @@ def experiment_summary(run_dir, mod, meta, draw=True):
     try:
         verdicts = mod.verdicts(d) if d.rows or mod.NAME == "instr" else []
     except Exception as e:
-        verdicts = [verdict.Verdict(c, verdict.UNTESTABLE, "the verdict rule failed: %r" % e,
+        verdicts = [verdict.Verdict(c, verdict.NOT_DECIDED, "the verdict rule failed: %r" % e,
                                     mod.NAME) for c in mod.CLAIMS]
-    points = _points(d)
+    points = d.points
+    tot = [r for r in d.rows if r["path"] == "*"]
     s = {
         "name": mod.NAME, "title": mod.TITLE, "claims": mod.CLAIMS, "about": mod.ABOUT,
         "server_cpus": mod.SERVER_CPUS, "gen_cpus": mod.GEN_CPUS,
         "figures": figs, "tables": mod.tables(d), "context": mod.context(d),
         "verdicts": [v.__dict__ for v in verdicts],
-        "rows": len([r for r in d.rows if r["path"] == "*"]),
+        "rows": len(tot),
         "points": {"ok": sum(1 for p in points if p["status"] == "ok"),
                    "failed": [p["what"] + ": " + p.get("why", "") for p in points if p["status"] == "failed"],
                    "skipped": [p["what"] + ": " + p.get("why", "") for p in points if p["status"] == "skipped"],
                    "notes": sorted({"%s: %s" % (p["what"], n) for p in points
-                                    for n in (p.get("info") or {}).get("notes", [])})},
+                                    for n in (p.get("info") or {}).get("notes", [])}),
+                   "invalid": ["%s: %s" % (_row_what(r), r["invalid"]) for r in tot
+                               if r.get("valid") == "false"],
+                   "disturbed": ["%s: others %s%%, steal %s%% of its CPUs"
+                                 % (_row_what(r), r.get("others_pct"), r.get("steal_pct"))
+                                 for r in tot if r.get("disturbed") == "true"]},
+        "reproduce": reproduce_command(meta, mod.NAME),
+        "thresholds": [[t.name, t.value, t.unit, t.kind] for t in getattr(mod, "THRESHOLDS", [])],
         "provisional": d.provisional,
     }
     with open(os.path.join(d.exp_dir, "summary.json"), "w") as f:
@@ -54,12 +63,25 @@ def experiment_summary(run_dir, mod, meta, draw=True):
     return s
 
 
-def _points(d):
-    path = os.path.join(d.raw_dir, "points.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _row_what(r):
+    s = "%s %s c=%s" % (analysis.series(r), r["variant"], r["conns"])
+    for col, lab in (("idle_conns", "idle"), ("rate", "rate"), ("work_us", "W"), ("size", "size")):
+        if r.get(col) not in ("", "0", None):
+            s += " %s=%s" % (lab, r[col])
+    return s + " rep " + r["rep"]
+
+
+def reproduce_command(meta, name):
+    """The command that redoes an experiment's points (its figures then come from
+    `harness/report RUN`): the experiment, the run's mode, its --models filter and
+    its seed (the order of the points)."""
+    cmd = "harness/run %s --%s" % (name, meta.get("mode", "quick"))
+    sel = (meta.get("models") or {}).get("selected")
+    if sel:
+        cmd += " --models " + ",".join(sel)
+    if meta.get("seed") is not None:
+        cmd += " --seed %s" % meta["seed"]
+    return cmd
 
 
 def _experiment_doc(s, meta, base_dir, fig_prefix=""):
@@ -76,35 +98,50 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
             line += " **Not built here (not run):** %s." % ", ".join(e["missing_models"])
         dd.p(line)
     for v in s["verdicts"]:
-        checks = v.get("checks") or []
-        if checks:
-            made = [c for c in checks if c[1] is not None]
-            held = sum(1 for c in made if c[1])
-            if made:
-                head = ("%d of %d checks hold (the rule: every check that could be decided must "
-                        "hold to confirm, none to refute; otherwise mixed):" % (held, len(made)))
-            else:
-                head = "no check could be decided here:"
+        checks = [verdict.Check.from_list(c) for c in v.get("checks") or []]
+        if checks and any(c.testable for c in checks):
+            head = ("%s (a check is decided when it comes out the same in every repetition "
+                    "and rests on valid points; every decided check must hold to confirm, "
+                    "none to refute; otherwise mixed):" % verdict.summary_line(checks))
             dd.verdict(v["claim"], verdict.label(v["verdict"], s["provisional"]), head)
-            dd.items(["%s %s" % ({True: "✔", False: "✘", None: "–"}[c[1]], c[0]) for c in checks])
+            dd.items([_check_line(c) for c in checks])
             if v.get("note"):
                 dd.p(v["note"])
         else:
             dd.verdict(v["claim"], verdict.label(v["verdict"], s["provisional"]), v["why"])
+    if s.get("thresholds"):
+        dd.p("**Thresholds** (each with its reason in `docs/methodology.md`): " + "; ".join(
+            "`%s` = %g %s (%s)" % tuple(t) for t in s["thresholds"]) + ".")
     if s["context"]:
         dd.items(["Context: " + c for c in s["context"]])
     for f in s["figures"]:
+        cap = f["caption"]
+        if s.get("reproduce"):
+            cap += " Reproduce: `%s` (then `harness/report RUN_DIR` redraws it)." % s["reproduce"]
         dd.fig(os.path.join(fig_prefix, f["name"] + ".png"),
-               os.path.join(fig_prefix, f["name"] + ".svg"), f["caption"], f["error"])
+               os.path.join(fig_prefix, f["name"] + ".svg"), cap, f["error"])
     for title, headers, rows in s["tables"]:
         dd.table(headers, rows, caption=title)
     pts = s["points"]
-    if pts["failed"] or pts["skipped"] or pts["notes"]:
-        dd.p("**Points:** %d measured, %d failed, %d skipped." %
-             (pts["ok"], len(pts["failed"]), len(pts["skipped"])))
+    inv, dis = pts.get("invalid") or [], pts.get("disturbed") or []
+    if pts["failed"] or pts["skipped"] or pts["notes"] or inv or dis:
+        dd.p("**Points:** %d measured, %d failed, %d skipped; %d rows invalid (the load "
+             "generator failed to offer what the point says: no check rests on them), %d "
+             "disturbed (other processes used their CPUs)." %
+             (pts["ok"], len(pts["failed"]), len(pts["skipped"]), len(inv), len(dis)))
         dd.items(["failed: " + x for x in pts["failed"]] + ["skipped: " + x for x in pts["skipped"]]
+                 + ["invalid: " + x for x in inv] + ["disturbed: " + x for x in dis]
                  + ["note: " + x for x in pts["notes"]])
     return dd
+
+
+def _check_line(c):
+    mark = {True: "✔", False: "✘"}.get(c.outcome, "–")
+    if not c.testable:
+        return "%s %s: not testable here (%s)" % (mark, c.text, c.detail)
+    if c.decided:
+        return "%s %s (%s)" % (mark, c.text, c.detail)
+    return "%s %s: **not decided** (%s)" % (mark, c.text, c.detail)
 
 
 def write_experiment(run_dir, name, draw=True):
@@ -131,6 +168,13 @@ def _machine_line(meta):
                c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us")))
 
 
+def decided_counts(summaries):
+    """(testable, decided, held) over every check of every experiment."""
+    cs = [verdict.Check.from_list(c) for s in summaries for v in s["verdicts"]
+          for c in v.get("checks") or []]
+    return verdict.counts(cs)
+
+
 def claim_rows(summaries, provisional):
     ran = [s["name"] for s in summaries]
     vs = [verdict.Verdict(**v) for s in summaries for v in s["verdicts"]]
@@ -152,7 +196,7 @@ def write_run(run_dir, redo=False):
         else:
             with open(sp) as f:
                 summaries.append(json.load(f))
-    provisional = meta.get("mode") != "full"
+    provisional = exp.run_reps(meta) < verdict.MIN_REPS
     d = docmod.Doc(run_dir)
     name = os.path.basename(os.path.realpath(run_dir))
     d.h(1, "loopbench report — %s" % name)
@@ -162,14 +206,23 @@ def write_run(run_dir, redo=False):
         "`docs/harness.md` says how each is measured and how each verdict is decided.")
     d.table(["", ""], _meta_rows(meta), caption="Machine and run")
     if provisional:
-        d.p("**%s run: every verdict is provisional** (one repetition per point, %g s windows). "
-            "`make bench-full` runs three repetitions with 5 s windows."
-            % (meta.get("mode", "quick").capitalize(), exp.WINDOW.get(meta.get("mode"), 2)))
+        d.p("**%s run: every verdict is provisional** (%d repetition(s) per point: too few to "
+            "see the spread a threshold must be judged against). `make bench` runs %d."
+            % (meta.get("mode", "quick").capitalize(), exp.run_reps(meta), exp.REPS["quick"]))
+    else:
+        d.p("%s mode: %d repetitions of every point, %g s windows after %g s of warm-up, "
+            "models interleaved and the x-values in a new shuffled order each repetition "
+            "(seed %s)." % (meta.get("mode", "quick").capitalize(),
+                            exp.run_reps(meta),
+                            meta.get("window_s") or exp.WINDOW.get(meta.get("mode"), 1),
+                            meta.get("warmup_s") or exp.WARMUP.get(meta.get("mode"), 1),
+                            meta.get("seed")))
     busy = meta.get("cpu_busy_start")
-    if busy is not None and busy > 0.25:
-        # Measured over one second just before the first point.  Not the load
-        # average: it remembers the build `make bench` just ran, and during the run the
-        # thread-per-connection points keep the benchmark's own threads runnable.
+    if busy is not None and 100 * busy > verdict.DISTURBED.value:
+        # Measured over one second just before the first point, the same bound as a
+        # point's `disturbed` flag.  Not the load average: it remembers the build `make
+        # bench` just ran, and during the run the thread-per-connection points keep the
+        # benchmark's own threads runnable.
         d.p("**Other work was running on this machine** (%.0f%% of its CPUs busy in the "
             "second before the run started): timings, latencies and the system-wide kernel "
             "memory figures may be disturbed; instruction counts are not." % (100 * busy))
@@ -178,8 +231,20 @@ def write_run(run_dir, redo=False):
             % meta.get("status"))
     d.h(2, "Verdicts", anchor="verdicts")
     rows = claim_rows(summaries, provisional)
+    t, dec, held = decided_counts(summaries)
+    d.p("**%d of %d checks were decided** in this run (%d of them hold); a check that is not "
+        "decided came out differently between repetitions, lacked a value, or rested on an "
+        "invalid point. Verdicts rest on the decided checks only, so compare runs by their "
+        "decided counts as well as their verdicts." % (dec, t, held))
     d.table(["claim", "as the literature puts it", "verdict", "evidence", "how it was reached"],
             [[r[0], r[1], "**%s**" % r[2], r[3], r[4]] for r in rows])
+    n_rows = sum(s["rows"] for s in summaries)
+    n_inv = sum(len(s["points"].get("invalid") or []) for s in summaries)
+    n_dis = sum(len(s["points"].get("disturbed") or []) for s in summaries)
+    d.p("Of the run's %d rows, %d are invalid (the load generator failed to offer what the "
+        "point says; each experiment lists them and no check rests on them) and %d disturbed "
+        "(other processes or the hypervisor used more than 5 %% of the point's CPUs)."
+        % (n_rows, n_inv, n_dis))
     unsup = meta.get("unsupported") or {}
     if unsup:
         d.h(3, "What this machine could not measure")
@@ -222,6 +287,12 @@ def _meta_rows(meta):
                                                          (c.get("mem_total_kb") or 0) // 1024)],
         ["steal time", "%s%% at start, %s%% at end" % (meta.get("steal_pct_start"),
                                                       meta.get("steal_pct_end"))],
+        ["libraries", ", ".join("%s %s" % (k, (v or {}).get("version") if isinstance(v, dict) else v)
+                                for k, v in (meta.get("libraries") or {}).items())],
+        ["machine facts the rules use", ", ".join("%s %s" % kv for kv in
+                                                  sorted((meta.get("machine") or {}).items()))],
+        ["repetitions, window, seed", "%s, %s s after %s s warm-up, seed %s" % (
+            meta.get("repetitions"), meta.get("window_s"), meta.get("warmup_s"), meta.get("seed"))],
         ["load average (1, 5, 15 min)", "%s at start, %s at end" % (meta.get("loadavg_start"),
                                                                    meta.get("loadavg_end"))],
         ["CPU busy before the run", "-" if meta.get("cpu_busy_start") is None
@@ -249,6 +320,8 @@ def verdict_lines(run_dir):
             with open(sp) as f:
                 sums.append(json.load(f))
     out = []
-    for r in claim_rows(sums, meta.get("mode") != "full"):
+    for r in claim_rows(sums, exp.run_reps(meta) < verdict.MIN_REPS):
         out.append("%s %-30s %s" % (r[0], r[2], r[4][:150]))
+    t, dec, held = decided_counts(sums)
+    out.append("%d of %d checks decided, %d of them hold" % (dec, t, held))
     return out

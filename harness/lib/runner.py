@@ -2,6 +2,16 @@
 the point asks for, run the load generator, take /proc snapshots at its `measure
 start` and `measure end` lines, stop everything, and turn it all into rows.
 
+Every point checks itself.  It is *invalid* only when the load generator failed to
+offer what the point says: connections still waiting behind its connect ramp when
+the window began, connects that failed on the client's side (out of descriptors or
+ports), or a generator that was itself the bottleneck (busy >= 90 % or its loop late
+by >= 1 ms at p99).  A server that holds, accepts or answers fewer is a result: the
+row shows the connections the generator had open, the kernel's count of connections
+established to the port (backlog included) and the sockets the server holds, and
+every unanswered request.  A point is *disturbed* when something else used its CPUs
+(or the hypervisor took them) during the window.
+
 Every wait has a deadline; everything started is stopped in a `finally`, whatever
 happened.  A point that fails raises PointFailed with a message that says why; the
 suite goes on with the next point.
@@ -11,8 +21,11 @@ import os
 import sys
 import time
 
-from . import callgrind, capture, idleconns, loadgen, models, procs, server, tracers
+from . import analysis, callgrind, capture, idleconns, loadgen, models, procs, server, tracers
 from .csvio import SCHEMA
+from .plan import cpu_list
+from .verdict import DISTURBED
+
 
 
 # The load generator closes its connections within microseconds of `measure end`,
@@ -21,6 +34,7 @@ from .csvio import SCHEMA
 # the state under load (threads, memory, context switches) is read this long before
 # the window ends; CPU time, which /proc keeps for exited threads, is read at the end.
 PRE_END_S = 0.03
+SAMPLE_MIN_WINDOW_S = 4.0
 
 
 class PointFailed(RuntimeError):
@@ -71,7 +85,6 @@ def _resolve_rate(env, p):
 
 def _perf_mode(p):
     """Per-CPU counting when the server has CPUs the generator does not use."""
-    from .plan import cpu_list
     own = set(cpu_list(p.server_cpus)) - set(cpu_list(p.gen_cpus))
     if own == set(cpu_list(p.server_cpus)) and tracers.perf_system_wide_allowed():
         return "cpu"
@@ -88,26 +101,30 @@ def run_point(env, p, raw_base):
     idle = perf = strace = fault = lg = None
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
+    mid = {}
     samples = []
     counts = {}
     calls = {}
+    alive = True
     try:
         try:
             srv.start()
         except (server.ServerError, procs.ChildError) as e:
             raise PointFailed(str(e)) from None
         info["server_cmd"] = srv.cmdline
+        # The server's own descriptors before any client: its listeners (one per
+        # reactor or process), so the sockets it holds later are its connections.
+        fds0, socks0 = capture.fds(srv.pid)
         if p.idle_conns:
-            fd0 = capture.fd_count(srv.pid)
             idle = idleconns.IdleConns(srv.port, p.idle_conns).open()
             # Wait until the server holds the connections (one descriptor each), so
             # its memory is measured with all of them in place.
             deadline = time.monotonic() + 5.0 + p.idle_conns / 1000.0
-            while (capture.fd_count(srv.pid) < fd0 + idle.connected
+            while (capture.fd_count(srv.pid) < fds0 + idle.connected
                    and time.monotonic() < deadline and srv.alive()):
                 time.sleep(0.1)
             info["idle"] = idle.summary()
-            info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fd0
+            info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fds0
         if p.capture == "syscalls":
             mode = _perf_mode(p)
             pids = capture.tree(srv.pid)
@@ -136,15 +153,19 @@ def run_point(env, p, raw_base):
                      "--target", "127.0.0.1:%d" % srv.port, "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),
                      "--json", raw_base + ".faults.json"], stderr=flog)
+        # The processes that are part of the point besides the server: their CPU
+        # time is not "someone else" when the point's CPUs are accounted for.
+        ours = [lg.proc.pid] + ([fault.pid] if fault else [])
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
                   + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0)
         deadline = time.monotonic() + budget
         last_sample = 0.0
-        pre_at = None
+        pre_at = mid_at = None
         while True:
             wait = 0.25
-            if pre_at is not None and s_pre is None:
-                wait = max(0.0, min(wait, pre_at - time.monotonic()))
+            for at, done in ((pre_at, s_pre), (mid_at, mid or None)):
+                if at is not None and done is None:
+                    wait = max(0.0, min(wait, at - time.monotonic()))
             ev = lg.next_event(wait)
             now = time.monotonic()
             if ev:
@@ -152,7 +173,7 @@ def run_point(env, p, raw_base):
                 if name == "measure start" and s0 is None:
                     if perf and perf.error is None:
                         perf.enable()
-                    s0 = capture.snapshot(srv.pid)
+                    s0 = capture.snapshot(srv.pid, others=ours)
                     s0["line_t"] = t
                     last_sample = now
                     if p.requests is None:
@@ -160,16 +181,28 @@ def run_point(env, p, raw_base):
                         # the window ends, leaving time for the ctx walk.
                         cost = s0["t_end"] - s0["t"]
                         pre_at = t + p.duration - max(PRE_END_S, 1.5 * cost)
+                        mid_at = t + p.duration / 2
                 elif name == "measure end" and s1 is None:
                     if perf and perf.error is None:
                         perf.disable()
-                    s1 = capture.snapshot(srv.pid)
+                    s1 = capture.snapshot(srv.pid, others=ours)
                     s1["line_t"] = t
                 elif name == "eof":
                     break
-            if pre_at is not None and s_pre is None and s1 is None and time.monotonic() >= pre_at:
-                s_pre = capture.snapshot(srv.pid)
-            if s0 is not None and s1 is None and now - last_sample >= 0.5:
+            now = time.monotonic()
+            if mid_at is not None and not mid and s1 is None and now >= mid_at:
+                # Connections, counted from both sides in the middle of the window:
+                # the kernel's established ones to the port (accepted or in the
+                # backlog) and the sockets the server holds.
+                mid["conns_kernel"] = capture.established(srv.port)
+                mid["conns_server"] = capture.fds(srv.pid)[1] - socks0
+                mid["t"] = now
+            if pre_at is not None and s_pre is None and s1 is None and now >= pre_at:
+                s_pre = capture.snapshot(srv.pid, others=ours)
+            # Samples over a long window (proc.json only).  The harness shares the
+            # generator's core, so a short window gets no more reads than it needs.
+            if s0 is not None and s1 is None and p.duration >= SAMPLE_MIN_WINDOW_S \
+                    and now - last_sample >= 1.0:
                 samples.append(capture.snapshot(srv.pid, with_ctx=False))
                 last_sample = now
             if now > deadline:
@@ -204,10 +237,14 @@ def run_point(env, p, raw_base):
             strace.finish()
         if idle is not None:
             idle.close()
+        alive = srv.alive()
         stats, note = srv.stop()
         if note:
             info["notes"].append(note)
         info["server_stats"] = stats
+        info["mid"] = mid or None
+        if p.faults:
+            info["faults"] = loadgen.read_json(raw_base + ".faults.json")
         with open(raw_base + ".proc.json", "w") as f:
             json.dump({"baseline": sys0, "start": s0, "pre_end": s_pre, "end": s1, "samples": samples,
                        "perf": counts or None, "strace_calls": calls or None,
@@ -215,10 +252,14 @@ def run_point(env, p, raw_base):
     j = loadgen.read_json(raw_base + ".loadgen.json")
     if j is None:
         raise PointFailed("loadgen wrote no JSON result")
-    rows = make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre)
+    ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
+           "idle": idle.summary() if idle else None,
+           "cpus": sorted(set(cpu_list(p.server_cpus)) | set(cpu_list(p.gen_cpus)))}
+    rows = make_rows(p, j, ctx, counts, calls, stats)
     _check_counts(env, p, j, stats, info, idle)
     if p.probe_key and rows and rows[0].get("rps"):
         env.capacity[p.probe_key] = rows[0]["rps"]
+    info["invalid"] = rows[0].get("invalid") if rows else None
     return rows, info
 
 
@@ -242,19 +283,46 @@ def _check_counts(env, p, j, stats, info, idle):
                           % (p.experiment, p.describe(), got, lo, hi))
 
 
-def _lat(d, k):
-    """A latency percentile, or None when nothing was measured (an empty histogram
-    reports 0, which must not reach the CSV as a latency)."""
-    if not d or d.get(k) is None or not d.get("count", 1):
-        return None
-    return d.get(k)
+def invalid_reasons(p, j, idle):
+    """Why the generator failed to offer what the point says (empty: it did)."""
+    out = []
+    at = j.get("conns_at_window") or {}
+    if at.get("waiting"):
+        out.append("connect ramp unfinished: %d of %d connections not yet attempted when "
+                   "the window began" % (at["waiting"], p.conns))
+    if j.get("connect_local_errors"):
+        out.append("the client ran out of descriptors or ports (%d connects failed on its "
+                   "side)" % j["connect_local_errors"])
+    if idle and idle.get("failed_local"):
+        out.append("the harness could not open %d of its idle connections (client limits)"
+                   % idle["failed_local"])
+    selfc = j.get("self") or {}
+    if selfc.get("generator_bound"):
+        busy = selfc.get("busy") or []
+        out.append("generator-bound (busy %s, loop lag p99 %s µs)"
+                   % ("/".join("%.0f%%" % (100 * b) for b in busy) or "?",
+                      (selfc.get("loop_lag_us") or {}).get("p99", "?")))
+    return out
 
 
-def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
+def _percentiles(hist):
+    out = {}
+    for col, pct in analysis.LAT_COLS.items():
+        out[col] = analysis.hist_percentile(hist, pct) if hist else None
+    return out
+
+
+def make_rows(p, j, ctx, counts, calls, stats):
+    """data.csv rows of one point (the total, then one per path of a --mix), each
+    with its histogram in "_hist" (written to hist.jsonl, not data.csv)."""
+    ctx = ctx or {}
+    s0, s1, s_pre, sys0 = ctx.get("s0"), ctx.get("s1"), ctx.get("s_pre"), ctx.get("sys0") or {}
     errs = j.get("errors") or {}
+    wu_errs = j.get("warmup_errors") or {}
     duration = j.get("duration_s")
     reqs = j.get("requests")
     event_like = models.supports(p.model, "offload")
+    bad = invalid_reasons(p, j, ctx.get("idle"))
     base = {
         "schema": SCHEMA, "experiment": p.experiment, "model": p.model,
         "variant": p.variant, "proto": p.proto,
@@ -265,42 +333,68 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
         "size": p.size if p.proto == "echo" else None,
         "rate": round(p.resolved_rate) if p.resolved_rate else None,
         "work_path": p.work_path, "work_us": p.work_us, "rep": p.rep,
-        "duration_s": duration,
+        "duration_s": duration, "seq": p.seq, "timeout_ms": p.timeout_ms,
+        "valid": not bad, "invalid": "; ".join(bad) or None,
     }
-    lat = j.get("latency_us") or {}
+    timeout_us = p.timeout_ms * 1000
+    unanswered = (errs.get("timeout") or 0) + (j.get("abandoned") or 0) + (j.get("unsent") or 0)
+    # Every request of the window that was never answered counts in the percentiles
+    # as the generator's timeout (a lower bound of its latency); an answer that came
+    # during the drain keeps its real latency (it is in the generator's histogram).
+    hist = analysis.hist_add(j.get("histogram") or [], timeout_us, unanswered)
     total = dict(base)
+    total.update(_percentiles(hist))
     total.update({
-        "path": "*", "requests": reqs, "rps": j.get("rps"),
+        "path": "*", "requests": reqs, "rps": j.get("rps"), "_hist": hist,
         "mbps": (j.get("bytes_in") / duration / 1e6) if duration and j.get("bytes_in") is not None else None,
-        "p50_us": _lat(lat, "p50"), "p90_us": _lat(lat, "p90"), "p99_us": _lat(lat, "p99"),
-        "p999_us": _lat(lat, "p999"), "max_us": _lat(lat, "max"),
         "errors": sum(v for k, v in errs.items() if k != "timeout"),
         "timeouts": errs.get("timeout"),
         "abandoned": j.get("abandoned"),
         "late": j.get("late") if p.resolved_rate else None,
+        "unanswered": unanswered, "unsent": j.get("unsent") if p.resolved_rate else None,
+        "mean_us": (j.get("latency_us") or {}).get("mean") if (j.get("latency_us") or {}).get("count") else None,
+        "warmup_requests": j.get("warmup_requests"),
+        "warmup_errors": sum(wu_errs.values()) if wu_errs else None,
+        "reconnects": j.get("reconnects"),
+        "conns_gen": (j.get("conns_at_window") or {}).get("open"),
+        "conns_kernel": (ctx.get("mid") or {}).get("conns_kernel"),
+        "conns_server": (ctx.get("mid") or {}).get("conns_server"),
+        "server_alive": ctx.get("alive"),
     })
     selfc = j.get("self") or {}
     total["gen_cpu_us_per_req"] = selfc.get("cpu_us_per_request")
     gb = selfc.get("generator_bound")
     total["gen_bound"] = bool(gb) if gb is not None else None
+    if stats and stats.get("requests") is not None:
+        total["server_requests"] = stats["requests"]
+        if duration:
+            # The server's count less what the client counted before the window
+            # (warm-up, and each idle connection's one request), over the window:
+            # the server's view of the window's throughput, answers the client
+            # gave up on included.
+            before = (j.get("warmup_requests") or 0) + ((ctx.get("idle") or {}).get("answered") or 0)
+            total["server_rps"] = max(0.0, stats["requests"] - before) / duration
     if s0 and s1:
         u = s1["cpu_user_s"] - s0["cpu_user_s"]
         s = s1["cpu_sys_s"] - s0["cpu_sys_s"]
         total["cpu_user_s"] = round(u, 3)
         total["cpu_sys_s"] = round(s, 3)
-        if reqs:
-            total["cpu_us_per_req"] = (u + s) * 1e6 / reqs
         st = s_pre or s1
+        win = s1["line_t"] - s0["line_t"]
         if s_pre:
             # Counted up to the pre-end snapshot and extended pro rata over the
             # last few tens of milliseconds of the window (see PRE_END_S).
             mid = lambda x: (x["t"] + x["t_end"]) / 2
             span = mid(s_pre) - mid(s0)
-            win = s1["line_t"] - s0["line_t"]
-            total["ctx_switches"] = round((s_pre["ctx_switches"] - s0["ctx_switches"])
-                                          * (win / span if span > 0 else 1.0))
+            scale = win / span if span > 0 else 1.0
+            total["ctx_switches"] = round((s_pre["ctx_switches"] - s0["ctx_switches"]) * scale)
         else:
+            scale = 1.0
             total["ctx_switches"] = s1["ctx_switches"] - s0["ctx_switches"]
+        cpu = (st["cpu_ns"] - s0["cpu_ns"]) * scale / 1e9
+        total["cpu_s"] = round(cpu, 6)
+        if reqs:
+            total["cpu_us_per_req"] = cpu * 1e6 / reqs
         total["rss_kb"] = st["rss_kb"]
         total["hwm_kb"] = s1["hwm_kb"]
         total["threads"] = st["threads"]
@@ -308,6 +402,11 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
             total["kernel_stack_kb"] = st["kernel_stack_kb"] - sys0["kernel_stack_kb"]
         if st.get("sock_mem_kb") is not None and sys0.get("sock_mem_kb") is not None:
             total["sock_mem_kb"] = st["sock_mem_kb"] - sys0["sock_mem_kb"]
+        use = capture.usage(s0, st, ctx.get("cpus") or [])
+        total.update(use)
+        if use["others_pct"] is not None:
+            total["disturbed"] = (use["others_pct"] > DISTURBED.value
+                                  or use["steal_pct"] > DISTURBED.value)
     if p.capture == "syscalls":
         n = (counts or {}).get("raw_syscalls:sys_enter")
         if n is not None:
@@ -326,11 +425,14 @@ def make_rows(p, j, s0, s1, sys0, counts, calls, stats, s_pre=None):
         if not p.mix:
             break
         r = dict(base)
+        # Timeouts are not told apart by path: a path's percentiles cover its
+        # answered requests (the total row counts every unanswered one).
+        ph = pj.get("histogram") or []
+        r.update(_percentiles(ph))
         pl = pj.get("latency_us") or {}
-        r.update({"path": path, "requests": pj.get("requests"),
+        r.update({"path": path, "requests": pj.get("requests"), "_hist": ph,
                   "rps": (pj.get("requests") / duration) if duration and pj.get("requests") is not None else None,
-                  "p50_us": _lat(pl, "p50"), "p90_us": _lat(pl, "p90"), "p99_us": _lat(pl, "p99"),
-                  "p999_us": _lat(pl, "p999"), "max_us": _lat(pl, "max")})
+                  "mean_us": pl.get("mean") if pl.get("count") else None})
         rows.append(r)
     return rows
 
@@ -393,5 +495,5 @@ def run_callgrind_point(env, p, raw_base):
                      "ir_total": ir, "ir_by_object": callgrind.by_object(out)}
     rows = []
     if j is not None:
-        rows = make_rows(p, j, None, None, {}, {}, {}, stats)
+        rows = make_rows(p, j, {"alive": True}, {}, {}, stats)
     return rows, info

@@ -1,9 +1,11 @@
-"""Starting and stopping one server under test.
+"""Starting and stopping one server under test: the one launcher of the harness
+(harness/run, its calibration, harness/soak, wrk-compare and gen-compare).
 
 Every model is started the same way: pinned with taskset, `--port 0`, the idle
 timeout off (a measured load must never be cut by it), the run's calibrated K, and
 the stats JSON to a file.  The first stdout line says the port.  nginx, the outside
-anchor, gets a generated configuration on a free port in a temporary directory.
+anchor, runs harness/anchors/nginx-plaintext.conf with its port replaced by a free
+one, in a temporary directory.
 """
 import json
 import os
@@ -18,6 +20,9 @@ import time
 from . import models, procs
 
 LISTEN_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
+NGINX_ANCHOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "anchors", "nginx-plaintext.conf")
+ANCHOR_LISTEN = "127.0.0.1:18080"
 # docs/contract.md: a server drains for at most SERVER_DRAIN_MS (15 s) before it gives up.
 STOP_GRACE_S = 20.0
 
@@ -37,12 +42,15 @@ def _tail(path, n=6):
 
 class Server:
     def __init__(self, build, model, proto, cpus, raw_base, k=None, extra=(),
-                 wrapper=(), start_timeout=10.0, idle_timeout_ms=0):
+                 wrapper=(), start_timeout=10.0, idle_timeout_ms=0, stop_grace=None):
         self.build, self.model, self.proto = build, model, proto
         self.cpus, self.raw_base, self.k = cpus, raw_base, k
         self.extra, self.wrapper = list(extra), list(wrapper)
         self.start_timeout = start_timeout
         self.idle_timeout_ms = idle_timeout_ms
+        self.stop_grace = stop_grace
+        self.returncode = None      # after stop(): the exit status (None: killed)
+        self.stop_seconds = None
         self.proc = None
         self.port = None
         self.pid = None
@@ -115,8 +123,12 @@ class Server:
             port = s.getsockname()[1]
             s.close()
             conf = os.path.join(self._tmp, "nginx.conf")
+            with open(NGINX_ANCHOR) as f:
+                text = f.read()
+            if ANCHOR_LISTEN not in text:
+                raise ServerError("%s does not listen on %s" % (NGINX_ANCHOR, ANCHOR_LISTEN))
             with open(conf, "w") as f:
-                f.write(NGINX_CONF % port)
+                f.write(text.replace(ANCHOR_LISTEN, "127.0.0.1:%d" % port))
             argv = ["taskset", "-c", self.cpus, models.binary(self.build, "nginx"),
                     "-p", self._tmp, "-c", conf, "-e", os.path.join(self._tmp, "error.log")]
             self.cmdline = " ".join(argv)
@@ -143,12 +155,16 @@ class Server:
             return None, "not started"
         sig = signal.SIGQUIT if self.model == "nginx" else signal.SIGTERM
         was_alive = self.alive()
-        rc, killed = procs.stop(self.proc, sig=sig, grace=STOP_GRACE_S)
+        grace = self.stop_grace if self.stop_grace is not None else STOP_GRACE_S
+        t0 = time.monotonic()
+        rc, killed = procs.stop(self.proc, sig=sig, grace=grace)
+        self.stop_seconds = round(time.monotonic() - t0, 2)
+        self.returncode = None if killed else rc
         note = ""
         if not was_alive:
             note = "server had exited (code %s) before the harness stopped it" % rc
         elif killed:
-            note = "server did not stop within %.0f s of SIGTERM; killed" % STOP_GRACE_S
+            note = "server did not stop within %.0f s of SIGTERM; killed" % grace
         elif rc not in (0, None):
             note = "server exited with code %s" % rc
         stats = None
@@ -182,24 +198,3 @@ def _http_ok(port, timeout, proc):
             pass
         time.sleep(0.05)
     return False
-
-
-# One worker, no access log, the body of GET / that every model sends (nginx adds
-# Server and Date headers, which our models do not: its responses are ~150 bytes
-# longer).  Mirrors the project's anchors/nginx-plaintext.conf.
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid nginx.pid;
-error_log error.log;
-events { worker_connections 20000; }
-worker_rlimit_nofile 20000;
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:%d reuseport backlog=4096;
-        keepalive_requests 100000000;
-        keepalive_timeout 3600s;
-        location / { default_type text/plain; return 200 "Hello, World!"; }
-    }
-}
-"""

@@ -1,88 +1,53 @@
 """What the side-by-side scripts (wrk-compare, gen-compare) share: a server pinned
-to one CPU and wrk pinned to the other, as the foundation issue measures them.
+to one CPU and wrk pinned to the other.
 
-The harness proper (lib/server.py, lib/runner.py) drives our own load generator
-with captures aligned to its measure window; these scripts answer the issues'
-one-off questions with an outside generator, so they stay this small.
+The harness proper (lib/runner.py) drives our own load generator with captures
+aligned to its measure window; these scripts answer narrow questions -- our servers
+against nginx under an outside generator, our generator against wrk -- so they stay
+this small.  They start servers with the harness's one launcher (lib/server.py) and
+read CPU time with its one sampler (lib/capture.py).
 """
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
+
+from . import capture, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NGINX_CONF = os.path.join(ROOT, "harness", "anchors", "nginx-plaintext.conf")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+BUILD = os.path.join(ROOT, "build")
 SERVER_CPU, LOAD_CPU = "0", "1"
 
 
-def cpu_ticks(pid):
-    """utime and stime of every thread of pid, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A server under test, pinned to SERVER_CPU; .pid is the process that serves."""
+class Server(server.Server):
+    """A server under test on SERVER_CPU, its stats and logs in a temporary
+    directory that stop() removes; .pids() is every process that serves."""
 
     def __init__(self, model, extra):
-        self.model = model
-        self.tmp = tempfile.mkdtemp(prefix="wrkcmp-")
-        if model == "nginx":
-            self.port = free_port()
-            conf = open(os.path.realpath(NGINX_CONF)).read()
-            conf = conf.replace("127.0.0.1:18080", f"127.0.0.1:{self.port}")
-            path = os.path.join(self.tmp, "nginx.conf")
-            open(path, "w").write(conf)
-            self.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, "nginx", "-p", self.tmp, "-c", path],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.pid = self._nginx_worker()
-        else:
-            binary = os.path.join(ROOT, "build", f"srv-{model}")
-            self.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, binary, "--proto", "http", "--port", "0",
-                 "--idle-timeout-ms", "0", "--quiet",
-                 "--stats-file", os.path.join(self.tmp, "stats.json")] + extra,
-                stdout=subprocess.PIPE, text=True)
-            line = self.proc.stdout.readline()
-            m = re.match(r"listening on [\d.]+:(\d+)", line)
-            if not m:
-                self.stop()
-                sys.exit(f"wrk-compare: srv-{model} did not start: {line!r}")
-            self.port = int(m.group(1))
-            self.pid = self.proc.pid
+        self.tmp = tempfile.mkdtemp(prefix="sidebyside-")
+        super().__init__(BUILD, model, "http", SERVER_CPU, os.path.join(self.tmp, model),
+                         extra=extra)
+        try:
+            self.start()
+        except server.ServerError:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
-    def _nginx_worker(self):
-        for _ in range(100):
-            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
-                                 capture_output=True, text=True).stdout.split()
-            if out:
-                return int(out[0])
-            time.sleep(0.05)
-        self.stop()
-        sys.exit("wrk-compare: nginx worker did not start")
+    def pids(self):
+        return capture.tree(self.pid)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        out = super().stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return out
+
+
+def cpu(srv):
+    """(CPU ns, user ticks, system ticks) of every process of the server: the total
+    from the process CPU clocks, the user/system split from /proc's clock ticks."""
+    s = capture.snapshot(srv.pid, with_ctx=False)
+    return s["cpu_ns"], s["cpu_user_s"], s["cpu_sys_s"]
 
 
 def wrk(port, conns, seconds):

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from . import (analysis, calibrate, csvio, exp, idleconns, meta as metamod, models,
+from . import (analysis, budget, calibrate, csvio, exp, idleconns, meta as metamod, models,
                procs, progress, report, runner)
 from .plan import cpu_list
 
@@ -24,9 +24,10 @@ def parse(argv):
                     help="an experiment, a comma-separated list, or 'all': " + ", ".join(ORDER))
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="few points, one repetition, 2 s windows (default; make bench)")
+                   help="fewer points and models, 3 repetitions, 1 s windows, within the "
+                        "time budget (default; make bench)")
     g.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="every point, 3 repetitions, 5 s windows (make bench-full)")
+                   help="every point and model, 3 repetitions, 5 s windows (make bench-full)")
     g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                    help="a tiny sweep, for the harness's own smoke test")
     ap.add_argument("--models", help="only these models (comma-separated)")
@@ -34,7 +35,11 @@ def parse(argv):
                     help="parent directory of the run directory (default results/)")
     ap.add_argument("--build", default=os.environ.get("LOOPBENCH_BUILD", os.path.join(ROOT, "build")),
                     help="where the srv-* binaries and loadgen are (default build/)")
-    ap.add_argument("--list", action="store_true", help="print the plan and exit")
+    ap.add_argument("--list", action="store_true",
+                    help="print the plan (every point, in run order) and its time estimate, and exit")
+    ap.add_argument("--seed", type=int,
+                    help="the seed of the shuffled x-value order (default: a new one, recorded "
+                         "in meta.json; give a run's seed to repeat its order)")
     a = ap.parse_args(argv)
     a.mode = a.mode or "quick"
     if not a.experiment:
@@ -68,14 +73,25 @@ def main(argv):
               file=sys.stderr)
         return 2
     mods = [get(n) for n in a.names]
-    ctx = exp.Ctx(a.mode, avail, a.only, os.cpu_count() or 1)
-    plans = [(m, m.plan(ctx)) for m in mods]
+    seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(4), "little")
+    cores = os.cpu_count() or 1
+    plans = []
+    for m in mods:
+        ctx = exp.Ctx(a.mode, avail, a.only, cores, seed, m.NAME)
+        pts = m.plan(ctx)
+        for i, p in enumerate(pts, 1):
+            p.seq = i
+        plans.append((m, pts))
     total = sum(len(p) for _, p in plans)
+    est = {m.NAME: sum(p.est_seconds() for p in pts) for m, pts in plans}
     if a.list:
         for m, pts in plans:
-            print("%s (%d points):" % (m.NAME, len(pts)))
+            print("%s (%d points, about %.0f s here):" % (m.NAME, len(pts), est[m.NAME]))
             for p in pts:
                 print("   ", p.describe())
+        print()
+        for line in _estimate_lines(a, mods, est):
+            print(line)
         return 0
     if total == 0:
         print("harness/run: nothing to run (no model of these experiments is built%s)"
@@ -99,8 +115,13 @@ def main(argv):
     idleconns.raise_fd_limit(20000)
 
     print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
+    for line in _estimate_lines(a, mods, est):
+        print("  " + line)
     meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
     meta["models"] = {"available": avail, "selected": a.only}
+    meta["seed"] = seed
+    meta["repetitions"] = exp.REPS[a.mode]
+    meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
     calib_raw = os.path.join(run_dir, "calibrate")
     os.makedirs(calib_raw)
     k, kinfo = calibrate.calibrate(build, "0", calib_raw)
@@ -116,7 +137,13 @@ def main(argv):
             "title": m.TITLE, "claims": m.CLAIMS, "server_cpus": m.SERVER_CPUS,
             "gen_cpus": m.GEN_CPUS, "points": len(pts),
             "models": sorted({p.model for p in pts}, key=analysis.series_key),
-            "missing_models": ctx.missing(getattr(m, "MODELS", [])),
+            "missing_models": exp.Ctx(a.mode, avail, a.only).missing(
+                m.QUICK_MODELS if a.mode == "quick" else m.MODELS),
+            "estimate_s": round(est[m.NAME], 1),
+            "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
+            # The order the points ran in, per repetition (x-values shuffled, models
+            # rotated): the same as the points' `seq` in data.csv.
+            "order": [[p.rep, p.describe()] for p in pts],
         }
     meta["status"] = "running"
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
@@ -131,6 +158,8 @@ def main(argv):
             exp_dir = os.path.join(run_dir, m.NAME)
             os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
             index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
+            hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
+            t_exp = time.monotonic()
             for i, p in enumerate(pts, 1):
                 base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
                 prog.begin(m.NAME, p.describe())
@@ -141,7 +170,12 @@ def main(argv):
                 try:
                     rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
                     for r in rows:
+                        h = r.pop("_hist", None)
+                        if h is not None:
+                            hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
+                                                      separators=(",", ":")) + "\n")
                         writer.write(r)
+                    hist_out.flush()
                     rec.update(status="ok", info=_slim(info))
                     prog.end(_summary(rows, info))
                 except runner.PointSkipped as e:
@@ -155,6 +189,9 @@ def main(argv):
                 index.write(json.dumps(rec) + "\n")
                 index.flush()
             index.close()
+            hist_out.close()
+            exp.compress_hists(exp_dir)
+            meta["experiments"][m.NAME]["seconds"] = round(time.monotonic() - t_exp, 1)
             _finish_experiment(run_dir, m, meta, env)
     except KeyboardInterrupt:
         interrupted = True
@@ -191,6 +228,20 @@ def main(argv):
     return 130 if interrupted else 0
 
 
+def _estimate_lines(a, mods, est):
+    """The plan's time estimate: per experiment against its quick-mode budget."""
+    if a.mode != "quick":
+        return ["estimate: %.0f s of points (%s mode has no time budget)"
+                % (sum(est.values()), a.mode)]
+    out = []
+    for line in budget.lines(mods):
+        out.append(line)
+    if a.only or any(est[m.NAME] + 1 < budget.estimate(m) for m in mods):
+        out.append("(this run, with the models built here and selected: %.0f s of points)"
+                   % sum(est.values()))
+    return out
+
+
 def _steal():
     from . import probes
     return probes.steal()
@@ -220,11 +271,14 @@ def _summary(rows, info):
         s += ", p99 %s" % analysis.fmt_us(r["p99_us"])
     if r.get("cpu_us_per_req") is not None:
         s += ", %.1f CPU µs/req" % r["cpu_us_per_req"]
-    bad = (r.get("errors") or 0) + (r.get("timeouts") or 0)
-    if bad:
-        s += ", %d errors/timeouts" % bad
-    if r.get("gen_bound"):
-        s += " [generator-bound]"
+    if r.get("unanswered"):
+        s += ", %d unanswered" % r["unanswered"]
+    if r.get("errors"):
+        s += ", %d errors" % r["errors"]
+    if r.get("invalid"):
+        s += " [INVALID: %s]" % r["invalid"]
+    if r.get("disturbed"):
+        s += " [disturbed: others %s%%, steal %s%% of its CPUs]" % (r.get("others_pct"), r.get("steal_pct"))
     for n in info.get("notes", []):
         s += " [%s]" % n
     return s

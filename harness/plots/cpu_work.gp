@@ -1,7 +1,7 @@
 # cpu: throughput against CPU work per request.  Data: one block per series;
 # columns W (µs), rps med min max.  W=0 is drawn at 10 µs's left (log x cannot show 0).
 load plotdir.'/common.gp'
-set title 'Throughput vs CPU work per request (server on 2 cores, median, min-max bars)'
+set title 'Throughput vs CPU work per request (server on one core, median, min-max bars)'
 set xlabel 'CPU work per request W (µs, log scale; W=0 drawn at 5 µs)'
 set ylabel 'throughput (requests/s, log scale)'
 set logscale xy

@@ -1,7 +1,7 @@
 # latency: p50 and p99 against offered load (% of each model's capacity).
 # Data: one block per series; columns load %, p50 (med min max), p99 (med min max).
 load plotdir.'/common.gp'
-set title 'Latency vs offered load (open loop; median, min-max bars)'
+set title 'Latency vs offered load (open loop; percentiles of the merged repetitions, min-max bars)'
 set xlabel "offered load (% of the model's measured capacity)"
 set ylabel 'latency (µs, log scale)'
 set logscale y

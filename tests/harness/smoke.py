@@ -35,9 +35,14 @@ BUILD = os.path.join(ROOT, "build")
 CONTRACT_COLUMNS = """schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,
 work_path,work_us,path,rep,duration_s,requests,rps,mbps,p50_us,p90_us,p99_us,p999_us,max_us,
 errors,timeouts,abandoned,late,cpu_user_s,cpu_sys_s,cpu_us_per_req,ctx_switches,syscalls,
-syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound""".replace("\n", "").split(",")
-TEXT_COLUMNS = {"experiment", "model", "variant", "proto", "work_path", "path", "gen_bound"}
-VERDICTS = ("confirmed", "refuted", "mixed", "not testable here")
+syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound,
+seq,valid,invalid,timeout_ms,unanswered,unsent,mean_us,warmup_requests,warmup_errors,
+reconnects,conns_gen,conns_kernel,conns_server,server_requests,server_rps,server_alive,
+cpu_s,busy_pct,steal_pct,others_pct,disturbed""".replace("\n", "").split(",")
+TEXT_COLUMNS = {"experiment", "model", "variant", "proto", "work_path", "path", "gen_bound",
+                "valid", "invalid", "server_alive", "disturbed"}
+BOOL_COLUMNS = {"gen_bound", "valid", "server_alive", "disturbed"}
+VERDICTS = ("confirmed", "refuted", "mixed", "not decided", "not testable here")
 
 failures = []
 passed = []
@@ -110,8 +115,11 @@ def end_to_end(tmp, ms):
                     float(r[c])
                 except ValueError:
                     check(False, "%s is a number or empty (got %r)" % (c, r[c]))
-    check(all(r["schema"] == "1" and r["experiment"] == "concurrency" for r in recs),
-          "schema 1, experiment concurrency")
+    check(all(r["schema"] == "2" and r["experiment"] == "concurrency" for r in recs),
+          "schema 2, experiment concurrency")
+    for r in recs:
+        for c in BOOL_COLUMNS:
+            check(r[c] in ("true", "false", ""), "%s is true, false or empty (got %r)" % (c, r[c]))
     for r in tot:
         f = lambda c: float(r[c]) if r[c] != "" else None
         tag = "%s c=%s" % (r["model"], r["conns"])
@@ -128,8 +136,26 @@ def end_to_end(tmp, ms):
         check(r["gen_bound"] in ("true", "false"), "%s: gen_bound true/false" % tag)
         check(r["syscalls"] == "" and r["late"] == "",
               "%s: not-captured columns are empty, not zero" % tag)
+        check(r["valid"] in ("true", "false") and (r["valid"] == "true") == (r["invalid"] == ""),
+              "%s: valid, and a reason exactly when invalid" % tag)
+        check(f("cpu_s") is not None and 0 < f("cpu_s") < 10, "%s: server CPU (ns clock) measured" % tag)
+        check(f("unanswered") is not None and f("unanswered") >= 0, "%s: unanswered counted" % tag)
+        check(f("conns_gen") == f("conns") and f("conns_kernel") is not None
+              and f("conns_server") is not None, "%s: connections counted from both sides" % tag)
+        check(f("server_requests") is not None and f("server_requests") >= f("requests"),
+              "%s: the server's own count beside the client's" % tag)
+        check(r["disturbed"] in ("true", "false") and f("busy_pct") is not None,
+              "%s: the CPUs' busy share and the disturbed flag recorded" % tag)
+        check(f("seq") is not None and f("seq") >= 1, "%s: the point's run order (seq)" % tag)
 
     exp_dir = os.path.join(run, "concurrency")
+    import gzip
+    with gzip.open(os.path.join(exp_dir, "hist.jsonl.gz"), "rt") as f:
+        hists = {(str(h["seq"]), h["path"]): h["hist"] for h in map(json.loads, f)}
+    for r in tot:
+        h = hists.get((r["seq"], "*"))
+        check(h is not None and sum(c for _, c in h) == int(r["requests"]) + int(r["unanswered"]),
+              "%s c=%s: hist.jsonl has its histogram, unanswered included" % (r["model"], r["conns"]))
     with open(os.path.join(exp_dir, "summary.json")) as f:
         summ = json.load(f)
     figs = summ["figures"]
@@ -142,7 +168,7 @@ def end_to_end(tmp, ms):
     with open(os.path.join(exp_dir, "report.md")) as f:
         md = f.read()
     for claim in ("C1", "C3"):
-        m = re.search(r"\*\*%s: (confirmed|refuted|mixed|not testable here)( \(provisional\))?\.\*\*" % claim, md)
+        m = re.search(r"\*\*%s: (%s)( \(provisional\))?\.\*\*" % (claim, "|".join(VERDICTS)), md)
         check(m is not None, "experiment report gives %s a verdict" % claim)
     with open(os.path.join(run, "report.md")) as f:
         runmd = f.read()
@@ -151,11 +177,22 @@ def end_to_end(tmp, ms):
     with open(os.path.join(run, "report.html")) as f:
         html = f.read()
     check(html.count("data:image/png;base64,") == len(figs), "report.html embeds every figure")
+    check(runmd.count("Reproduce: `harness/run concurrency --smoke") >= len(figs),
+          "every figure's caption gives the command that reproduces it")
+    check(re.search(r"\*\*\d+ of \d+ checks were decided\*\*", runmd) is not None,
+          "the run report says how many checks were decided")
     with open(os.path.join(run, "meta.json")) as f:
         meta = json.load(f)
     for k in ("schema", "git", "date_utc", "kernel", "cpu", "steal_pct_start", "thp", "limits",
-              "compiler", "cpu_iters_per_us", "experiments", "tools", "unsupported"):
+              "compiler", "cpu_iters_per_us", "experiments", "tools", "unsupported", "libraries",
+              "machine", "seed", "repetitions"):
         check(k in meta, "meta.json has %s" % k)
+    lib = meta.get("libraries") or {}
+    check(all(lib.get(k) for k in ("libuv", "libev")) and (lib.get("http_parser") or {}).get("version"),
+          "meta.json records the versions of libuv, libev and the HTTP parser")
+    check((meta.get("machine") or {}).get("cores") and
+          (meta.get("machine") or {}).get("kernel_stack_kb_per_thread"),
+          "meta.json records the machine facts the rules use")
     e = meta.get("experiments", {}).get("concurrency", {})
     check(e.get("server_cpus") == "0" and e.get("gen_cpus") == "1", "meta.json records the CPU sets")
     check(isinstance(meta.get("cpu_iters_per_us"), int) and meta["cpu_iters_per_us"] > 0,
@@ -215,6 +252,11 @@ def broken_server(tmp):
 
 
 def main():
+    # A shell that starts a command in the background ignores SIGINT for it, and an
+    # ignored signal stays ignored across exec: so the interrupted run would never see
+    # its Ctrl-C.  A handled signal goes back to its default at exec, as a terminal's is.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ms = pick_models()
     if len(ms) < 2 or not os.access(os.path.join(BUILD, "loadgen"), os.X_OK):
         print("test-harness-smoke: FAILED: needs build/loadgen and two server models (have %s)" % ms)

@@ -1,0 +1,448 @@
+#!/usr/bin/python3
+"""The verdict rules, fed synthetic data (make test-harness-rules).
+
+Every rule of every experiment gets made-up rows for a server that behaves as the
+claim says (confirmed), one that behaves the opposite way (refuted), one that does
+part of each (mixed), one whose repetitions disagree (not decided), one whose points
+the generator failed to offer (not decided: no check rests on an invalid point), and
+where the rule has it, a machine that cannot test it (not testable here).  In the
+confirmed case every check must hold and in the refuted case every check must fail:
+so each check can come out either way, on some server behaviour.
+
+Also checked here, because they are rules too: the rep-by-rep check logic and the
+verdict combination; the time budget of `make bench` (every experiment's quick plan
+within its declared budget, the budgets within the total, the announced experiments'
+reservations included); quick mode's repetitions, shuffled x-values and rotated
+models; that every threshold has a reason and docs/methodology.md lists it as the
+code states it; and that no file of the harness refers to an issue.
+"""
+import os
+import re
+import subprocess
+import sys
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
+
+from experiments import ORDER, get  # noqa: E402
+from lib import budget, csvio, exp  # noqa: E402
+from lib import verdict as V  # noqa: E402
+from lib.verdict import CONFIRMED, MIXED, NOT_DECIDED, REFUTED, UNTESTABLE  # noqa: E402
+
+REPS = ("1", "2", "3")
+ALL_BAD = "all"
+
+
+# --- synthetic rows -----------------------------------------------------------
+
+def row(experiment, model, rep, **kw):
+    r = {c: "" for c in csvio.COLUMNS}
+    r.update(schema="2", experiment=experiment, model=model, rep=str(rep), path="*",
+             variant="closed", proto="http", valid="true", conns="1", idle_conns="0",
+             offload="0" if model not in ("threads", "pool", "iterative") else "",
+             reactors="1" if model not in ("threads", "pool", "iterative") else "")
+    for k, v in kw.items():
+        r[k] = "" if v is None else (("true" if v else "false") if isinstance(v, bool) else str(v))
+    return r
+
+
+def data(name, rows, cores=2, points=None):
+    meta = {"mode": "quick", "cpu": {"cores": cores},
+            "machine": {"cores": cores, "kernel_stack_kb_per_thread": 16},
+            "experiments": {name: {"server_cpus": "0", "gen_cpus": "1"}}}
+    return exp.Data(name, rows, "/nonexistent/" + name, "quick", meta, points or [])
+
+
+def bad(scenario, rep, key):
+    """Whether check `key` is to fail in repetition `rep` of a scenario."""
+    if scenario == "confirmed":
+        return False
+    if scenario == "refuted":
+        return True
+    if scenario == "undecided":
+        return rep == "3"
+    return key in scenario     # mixed: a set of the keys that fail
+
+
+def concurrency_rows(scn):
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for m in ("epoll", "node"):
+            rows += [row("concurrency", m, rep, variant="open", conns=10, rate=5000, rps=5000,
+                         requests=5000, cpu_us_per_req=10, p99_us=500, unanswered=0,
+                         rss_kb=1600, threads=2),
+                     row("concurrency", m, rep, variant="open", conns=1000, rate=5000, rps=5000,
+                         requests=5000, cpu_us_per_req=30 if b("cpu") else 12,
+                         p99_us=5000 if b("p99") else 600, unanswered=0, rss_kb=3500, threads=2)]
+            for c, rps in ((1, 30000), (100, 100000), (1000, 50000 if b("keep") else 95000)):
+                rows.append(row("concurrency", m, rep, conns=c, rps=rps, requests=rps, unanswered=0))
+        rows += [row("concurrency", "iterative", rep, conns=1, rps=30000, unanswered=0),
+                 row("concurrency", "iterative", rep, conns=100, rps=90000 if b("one") else 29000,
+                     unanswered=0 if b("one") else 400),
+                 row("concurrency", "threads", rep, conns=1000, rps=60000,
+                     unanswered=5 if b("served") else 0),
+                 row("concurrency", "threads", rep, variant="open", conns=10, rate=5000, rps=5000,
+                     requests=5000, rss_kb=2000, threads=12),
+                 row("concurrency", "threads", rep, variant="open", conns=1000, rate=5000, rps=5000,
+                     requests=5000, rss_kb=2500 if b("mem") else 20000,
+                     threads=12 if b("mem") else 1002)]
+    return rows
+
+
+def idle_rows(scn, with_threads=True):
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for m in ("epoll", "node"):
+            # node-cost: node spends more than half of threads' memory per connection
+            # (C3 fails against node only; C2's memory check fails for node too).
+            heavy = b("mem") or (m == "node" and b("node-cost"))
+            rows += [row("idle", m, rep, variant="open", conns=10, idle_conns=0, rate=1000,
+                         rss_kb=1600, threads=2, p99_us=500, unanswered=0),
+                     row("idle", m, rep, variant="open", conns=10, idle_conns=10000, rate=1000,
+                         rss_kb=300000 if heavy else 20000,
+                         threads=10002 if b("threads") else 2,
+                         p99_us=9000 if b("p99") else 700, unanswered=0)]
+        if with_threads:
+            rows += [row("idle", "threads", rep, variant="open", conns=10, idle_conns=0, rate=1000,
+                         rss_kb=2000, threads=12, p99_us=500),
+                     row("idle", "threads", rep, variant="open", conns=10, idle_conns=10000,
+                         rate=1000, rss_kb=2500 if b("cost") else 150000,
+                         threads=12 if b("cost") else 10012, p99_us=800)]
+    return rows
+
+
+def cpu_rows(scn):
+    rows = []
+    for rep in REPS:
+        for m in ("epoll", "node"):
+            # The claim: a loop gets less CPU-bound work done than threads on one core.
+            rows.append(row("cpu", m, rep, work_us=5000, rps=199 if bad(scn, rep, m) else 100,
+                            work_path="/cpu"))
+        rows.append(row("cpu", "threads", rep, work_us=5000, rps=200, work_path="/cpu"))
+    return rows
+
+
+def mix_rows(name, scn):
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for m in ("epoll", "node"):
+            for off in (0, 4):
+                key = ("fix" if off else "stall")
+                if off:
+                    p99 = 15000 if b(key) else 800
+                else:
+                    p99 = 900 if b(key) else 19000
+                common = dict(variant="open", conns=64, rate=1000, offload=off, work_us=20000)
+                rows += [row(name, m, rep, unanswered=0, **common),
+                         row(name, m, rep, path="/", p99_us=p99, **common)]
+    return rows
+
+
+def scale_rows(scn):
+    rows = []
+    for rep in REPS:
+        for m in ("epoll", "node"):
+            rows += [row("scale", m, rep, conns=100, reactors=1, rps=100000),
+                     row("scale", m, rep, conns=100, reactors=2,
+                         rps=110000 if bad(scn, rep, m) else 190000)]
+    return rows
+
+
+def faults_rows(scn):
+    rows, points = [], []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for m in ("epoll", "threads"):
+            rows += [row("faults", m, rep, variant="baseline", conns=10, rate=2000, p99_us=500,
+                         server_alive=True),
+                     row("faults", m, rep, variant="faults", conns=10, rate=2000,
+                         p99_us=2000000 if b("p99") else 900, server_alive=not b("alive"))]
+            points.append({"variant": "faults", "series": m, "rep": int(rep), "status": "ok",
+                           "info": {"faults": {"sent": 30}}})
+    return rows, points
+
+
+# --- cases --------------------------------------------------------------------
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def outcomes(vs, claim):
+    return [V.Check.from_list(c).outcome for v in vs if v.claim == claim for c in v.checks]
+
+
+def verdict_of(vs, claim):
+    return [v.verdict for v in vs if v.claim == claim]
+
+
+def invalidate(rows):
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["valid"], r["invalid"] = "false", "generator-bound (test)"
+        out.append(r)
+    return out
+
+
+def five_outcomes(name, claims, build, mixed_keys, points=None, cores=2):
+    """The common test: confirmed (every check holds), refuted (every check fails),
+    mixed, not decided (repetitions disagree), not decided (invalid points)."""
+    mod = get(name)
+    mk = lambda rows: data(name, rows, cores, points)
+    for claim in claims:
+        vs = mod.verdicts(mk(build("confirmed")))
+        expect(verdict_of(vs, claim) == [CONFIRMED], "%s %s confirmed: got %s" % (name, claim, verdict_of(vs, claim)))
+        oc = outcomes(vs, claim)
+        expect(oc and all(o is True for o in oc), "%s %s: every check holds when confirmed: %s" % (name, claim, oc))
+        vs = mod.verdicts(mk(build("refuted")))
+        expect(verdict_of(vs, claim) == [REFUTED], "%s %s refuted: got %s" % (name, claim, verdict_of(vs, claim)))
+        oc = outcomes(vs, claim)
+        expect(oc and all(o is False for o in oc), "%s %s: every check fails when refuted: %s" % (name, claim, oc))
+        vs = mod.verdicts(mk(build(mixed_keys[claim])))
+        expect(verdict_of(vs, claim) == [MIXED], "%s %s mixed: got %s" % (name, claim, verdict_of(vs, claim)))
+        vs = mod.verdicts(mk(build("undecided")))
+        expect(verdict_of(vs, claim) == [NOT_DECIDED], "%s %s not decided (straddles): got %s"
+               % (name, claim, verdict_of(vs, claim)))
+        expect(all(c[2] == V.STRADDLES for v in vs if v.claim == claim for c in v.checks),
+               "%s %s: a check whose repetitions disagree says it straddles" % (name, claim))
+        vs = mod.verdicts(mk(invalidate(build("confirmed"))))
+        expect(verdict_of(vs, claim) == [NOT_DECIDED], "%s %s not decided (invalid points): got %s"
+               % (name, claim, verdict_of(vs, claim)))
+        expect(all(c[2] == V.INVALID for v in vs if v.claim == claim for c in v.checks),
+               "%s %s: no check is decided on an invalid point" % (name, claim))
+
+
+@case
+def rules_concurrency():
+    five_outcomes("concurrency", ["C1", "C3"], concurrency_rows,
+                  {"C1": {"p99"}, "C3": {"mem"}})
+
+
+@case
+def rules_idle():
+    five_outcomes("idle", ["C2", "C3"], idle_rows, {"C2": {"p99"}, "C3": {"node-cost"}})
+
+
+@case
+def rules_idle_c3_needs_threads():
+    vs = get("idle").verdicts(data("idle", idle_rows("confirmed", with_threads=False)))
+    expect(verdict_of(vs, "C3") == [NOT_DECIDED], "idle C3 without threads: %s" % verdict_of(vs, "C3"))
+    expect(verdict_of(vs, "C2") == [CONFIRMED], "idle C2 without threads (16 kB rule): %s"
+           % verdict_of(vs, "C2"))
+
+
+@case
+def rules_cpu():
+    five_outcomes("cpu", ["C4"], cpu_rows, {"C4": {"node"}})
+
+
+@case
+def rules_hol():
+    five_outcomes("hol", ["C4"], lambda s: mix_rows("hol", s), {"C4": {"fix"}})
+
+
+@case
+def rules_blocking():
+    five_outcomes("blocking", ["C5"], lambda s: mix_rows("blocking", s), {"C5": {"stall"}})
+
+
+@case
+def rules_scale():
+    five_outcomes("scale", ["C6"], scale_rows, {"C6": {"node"}}, cores=4)
+    vs = get("scale").verdicts(data("scale", scale_rows("confirmed"), cores=2))
+    expect(verdict_of(vs, "C6") == [UNTESTABLE], "scale on 2 cores: %s" % verdict_of(vs, "C6"))
+
+
+@case
+def rules_faults():
+    rows, pts = faults_rows("confirmed")
+    five_outcomes("faults", ["C7"], lambda s: faults_rows(s)[0], {"C7": {"alive"}}, points=pts)
+    # No fault sent: the check cannot say the server survived faults.
+    vs = get("faults").verdicts(data("faults", rows, points=[]))
+    expect(verdict_of(vs, "C7") == [NOT_DECIDED], "faults without faults sent: %s" % verdict_of(vs, "C7"))
+
+
+@case
+def check_is_per_repetition():
+    g = [row("x", "epoll", r, rps=v) for r, v in (("1", 10), ("2", 30), ("3", 20))]
+    c = V.check("rps >= 15", [g], lambda r: float(r["rps"]) >= 15)
+    expect(c.outcome is None and c.why == V.STRADDLES, "min 10, max 30 straddle 15: %s" % c)
+    c = V.check("rps >= 5", [g], lambda r: float(r["rps"]) >= 5)
+    expect(c.outcome is True and "3 of 3" in c.detail, "all above: %s" % c)
+    c = V.check("rps >= 50", [g], lambda r: float(r["rps"]) >= 50)
+    expect(c.outcome is False and "0 of 3" in c.detail, "all below: %s" % c)
+    h = [row("x", "node", r, rps=1) for r in ("1", "3")]
+    c = V.check("pairs", [g, h], lambda a, b: True)
+    expect("2 of 2" in c.detail, "only the repetitions both points measured are paired: %s" % c)
+    c = V.check("nothing", [[]], lambda r: True)
+    expect(c.outcome is None and c.why == V.UNMEASURED, "no rows: %s" % c)
+
+
+@case
+def verdict_rule_and_combination():
+    ok, no = V.Check("a", True), V.Check("b", False)
+    nd, nt = V.Check("c", None, V.STRADDLES), V.untestable("d", "two cores")
+    expect(V.rule([ok, nd]) == CONFIRMED, "decided checks all hold")
+    expect(V.rule([no, nd]) == REFUTED, "decided checks all fail")
+    expect(V.rule([ok, no, nd]) == MIXED, "decided checks disagree")
+    expect(V.rule([nd, nd]) == NOT_DECIDED, "nothing decided")
+    expect(V.rule([nt]) == UNTESTABLE, "nothing testable")
+    expect(V.rule([ok, nt]) == CONFIRMED, "an untestable check does not count")
+    va = V.from_checks("C4", [ok], "cpu")
+    vb = V.from_checks("C4", [no], "hol")
+    expect(V.combine("C4", [va, vb], ["cpu", "hol"])[0] == MIXED, "cpu holds, hol fails: mixed")
+    vc = V.from_checks("C4", [nd], "hol")
+    expect(V.combine("C4", [va, vc], ["cpu", "hol"])[0] == CONFIRMED, "undecided hol adds nothing")
+    expect(V.combine("C6", [V.from_checks("C6", [nt], "scale")], ["scale"])[0] == UNTESTABLE,
+           "only untestable checks")
+
+
+@case
+def quick_mode_repetitions_and_order():
+    from lib.plan import interleave
+    import random
+    expect(exp.REPS["quick"] >= 3 and exp.REPS["full"] >= 3, "quick and full run >= 3 repetitions")
+    out = interleave(3, [1, 2, 3, 4, 5], ["a", "b", "c"], random.Random(7), first=[1])
+    reps = [[x for r, x, s in out if r == k and s == "a"] for k in (1, 2, 3)]
+    expect(all(rp[0] == 1 for rp in reps), "a probe in `first` runs first in every repetition")
+    expect(len({tuple(rp) for rp in reps}) > 1, "the x-values are shuffled anew each repetition")
+    firsts = [next(s for r, x, s in out if r == k) for k in (1, 2, 3)]
+    expect(firsts == ["a", "b", "c"], "the model order rotates each repetition: %s" % firsts)
+    for name in ORDER:
+        mod = get(name)
+        ctx = exp.Ctx("quick", list(mod.MODELS) + ["nginx"], None, 2, 1, name)
+        pts = mod.plan(ctx)
+        per = {}
+        for p in pts:
+            per.setdefault((p.describe().rsplit(" rep ", 1)[0]), set()).add(p.rep)
+        short = [k for k, v in per.items() if len(v) < 3]
+        expect(not short, "%s: every quick point runs >= 3 repetitions (not: %s)" % (name, short[:3]))
+        extra = set(p.model for p in pts) - set(mod.QUICK_MODELS)
+        expect(not extra, "%s: quick mode runs only QUICK_MODELS (also ran %s)" % (name, extra))
+        expect(set(mod.QUICK_MODELS) <= set(mod.MODELS), "%s: QUICK_MODELS within MODELS" % name)
+
+
+@case
+def quick_models_are_declared():
+    """A model added to the project joins quick mode only where an experiment names
+    it: no experiment derives its quick list from the model registry."""
+    for name in ORDER:
+        src = open(os.path.join(ROOT, "harness", "experiments", name + ".py")).read()
+        m = re.search(r"^QUICK_MODELS = (.*)$", src, re.M)
+        expect(m and m.group(1).startswith("["), "%s: QUICK_MODELS is a literal list" % name)
+
+
+@case
+def time_budget():
+    mods = [get(n) for n in ORDER]
+    probs = budget.problems(mods)
+    expect(not probs, "; ".join(probs))
+    for n in ORDER:
+        expect(isinstance(getattr(get(n), "QUICK_BUDGET_S", None), int), "%s declares QUICK_BUDGET_S" % n)
+    for n, s in budget.RESERVED_S.items():
+        expect(n in ORDER or s > 0, "reservation for %s" % n)
+
+
+def all_thresholds():
+    out = {}
+    for n in ORDER:
+        for t in getattr(get(n), "THRESHOLDS", []):
+            out[t.name] = t
+    out[V.DISTURBED.name] = V.DISTURBED
+    out[V.UNANSWERED_MAX.name] = V.UNANSWERED_MAX
+    return out
+
+
+def threshold_table():
+    """The table docs/methodology.md must contain, generated from the code."""
+    lines = ["| threshold | value | kind | reason |", "|---|---|---|---|"]
+    for name, t in sorted(all_thresholds().items()):
+        lines.append("| `%s` | %g %s | %s | %s |" % (name, t.value, t.unit, t.kind, t.reason))
+    return "\n".join(lines)
+
+
+@case
+def thresholds_have_reasons_and_are_documented():
+    ts = all_thresholds()
+    expect(len(ts) >= 10, "the rules' thresholds are declared (%d)" % len(ts))
+    for name, t in ts.items():
+        expect(len(t.reason) > 60, "%s: its reason says why" % name)
+    with open(os.path.join(ROOT, "docs", "methodology.md")) as f:
+        doc = f.read()
+    expect(threshold_table() in doc, "docs/methodology.md holds the threshold table exactly as the "
+           "code states it (print it: tests/harness/rules.py --table)")
+    # Every number a rule compares against goes through a Threshold: no rule compares
+    # a measured value with a bare literal other than 0 and 1 (counts of points, as in
+    # len(...) >= 2, are not thresholds).
+    for path in [os.path.join(ROOT, "harness", "experiments", n + ".py") for n in ORDER] + \
+            [os.path.join(ROOT, "harness", "lib", "headofline.py")]:
+        lits = bare_comparisons(path)
+        expect(not lits, "%s: a rule compares with bare numbers %s" % (os.path.basename(path), lits))
+
+
+def bare_comparisons(path):
+    import ast
+    tree = ast.parse(open(path).read())
+    out = []
+    rule_fns = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                and f.name in ("verdicts", "checks") or (isinstance(f, ast.FunctionDef)
+                                                          and f.name.endswith("_checks"))]
+    for fn in rule_fns:
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Compare):
+                continue
+            if isinstance(node.left, ast.Call) and getattr(node.left.func, "id", "") == "len":
+                continue
+            for c in node.comparators:
+                if isinstance(c, ast.Constant) and isinstance(c.value, (int, float)) \
+                        and not isinstance(c.value, bool) and c.value not in (0, 1):
+                    out.append("line %d: %r" % (node.lineno, c.value))
+    return out
+
+
+@case
+def no_issue_references():
+    r = subprocess.run(["git", "-C", ROOT, "grep", "-n", "-i", "-E", r"\bissues?\b",
+                        "--", "harness", "tests/harness", "docs/harness.md", "docs/methodology.md",
+                        "mk/harness.mk", "mk/bench.mk", ":!tests/harness/rules.py"],
+                       capture_output=True, text=True)
+    hits = r.stdout.splitlines()
+    expect(not hits, "references to issues: %s" % hits[:5])
+
+
+def main():
+    if sys.argv[1:] == ["--table"]:
+        print(threshold_table())
+        return 0
+    failed = 0
+    for fn in CASES:
+        try:
+            fn()
+            print("  ok   %s" % fn.__name__)
+        except AssertionError as e:
+            failed += 1
+            print("  FAIL %s: %s" % (fn.__name__, e))
+        except Exception:
+            failed += 1
+            print("  FAIL %s: crashed" % fn.__name__)
+            traceback.print_exc()
+    print("test-harness-rules: %d of %d cases passed" % (len(CASES) - failed, len(CASES)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
