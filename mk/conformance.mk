@@ -8,8 +8,8 @@
 #                               (the C models; node is JavaScript, not instrumented)
 #   make equivalence            ~20 requests to every model, one table
 
-CONF_MODELS       := iterative threads pool epoll libev libuv node
-CONF_EVENT_MODELS := epoll libev libuv node
+CONF_MODELS       := iterative threads pool prefork epoll libev libuv uring node
+CONF_EVENT_MODELS := epoll libev libuv uring node
 CONF_SAN          := address,undefined
 CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
 
@@ -44,6 +44,7 @@ define conf_run
 	  if ! $(MAKE) --no-print-directory $(if $(filter build,$(1)),,SAN=$(CONF_SAN)) $$dir/srv-$$m >$$log 2>&1; then \
 	    cat $$log; echo "conformance: srv-$$m: source exists but the binary does not build: FAIL"; \
 	    summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  $(call usable,$$dir/srv-$$m,conformance); \
 	  variants="none"; \
 	  case " $(CONF_EVENT_MODELS) " in *" $$m "*) variants="none offload reactors";; esac; \
 	  for v in $$variants; do \
@@ -70,10 +71,11 @@ test-conformance-san: | deps-ok
 	$(call conf_run,$(CONF_SAN_BUILD),$(filter-out node,$(CONF_PRESENT)))
 
 equivalence: $(BUILD)/equivalence | deps-ok
-	@bins=; for m in $(CONF_PRESENT); do \
+	@bins=; rc=0; summary=; for m in $(CONF_PRESENT); do \
 	  $(MAKE) --no-print-directory $(BUILD)/srv-$$m >/dev/null || { echo "equivalence: srv-$$m does not build" >&2; exit 1; }; \
+	  $(call usable,$(BUILD)/srv-$$m,equivalence); \
 	  bins="$$bins $(BUILD)/srv-$$m"; done; \
-	$(BUILD)/equivalence $$bins
+	[ $$rc -eq 0 ] && $(BUILD)/equivalence $$bins
 
 TEST_TARGETS += test-conformance test-conformance-san
 ## make test-conformance      the conformance suite over every model, both protocols

@@ -7,12 +7,12 @@
 #   make test-faults                 every model, plain build
 #   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
 
-FAULT_MODELS := iterative threads pool epoll libev libuv node
+FAULT_MODELS := iterative threads pool prefork epoll libev libuv uring node
 # Run again with --reactors 2: several threads accepting at once share one
 # reserve descriptor for EMFILE (servers/common/net.c), which one thread alone
 # never tests.  (node's --reactors is cluster: N processes, each with limits of
 # its own, which the single-process fd-limit and --max-conns cases cannot judge.)
-FAULT_REACTOR_MODELS := epoll libev libuv
+FAULT_REACTOR_MODELS := epoll libev libuv uring
 
 FAULT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)) \
               $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
@@ -32,6 +32,7 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 	for m in $(FAULT_PRESENT); do \
 	  if ! $(MAKE) --no-print-directory $(BUILD)/srv-$$m >$$log 2>&1; then \
 	    cat $$log; summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  $(call usable,$(BUILD)/srv-$$m,faults); \
 	  variants="none"; \
 	  case " $(FAULT_REACTOR_MODELS) " in *" $$m "*) variants="none reactors";; esac; \
 	  for v in $$variants; do \

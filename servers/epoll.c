@@ -84,8 +84,7 @@ static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
 static void conn_linger(struct loop *l, struct conn *c);
 static void loop_drain(struct loop *l);
-static void loop_expire(struct loop *l);
-static int loop_timeout(const struct loop *l);
+static void conn_expired(struct idle_entry *e);
 
 /* Handlers called from the event batch touch only their own connection: one
  * closed by someone else could still have an event further down the batch.  So
@@ -97,7 +96,8 @@ static void loop_run(struct reactor *r)
 
 	while (!reactor_finished(r)) {
 		bool woken = false, drain = false;
-		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS, loop_timeout(l));
+		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS,
+				   reactor_wait_ms(&l->idle, &l->linger, l->retry_ms, l->now_ms));
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -121,7 +121,7 @@ static void loop_run(struct reactor *r)
 		}
 		if (drain)
 			loop_drain(l);
-		loop_expire(l);
+		reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
 		if (l->retry_ms && l->now_ms >= l->retry_ms) {
 			l->retry_ms = 0;
 			reactor_retry(r);
@@ -379,32 +379,12 @@ static void loop_drain(struct loop *l)
 	reactor_drain(&l->r, conn_drain);	/* closing the listener takes it out of the set */
 }
 
-static void loop_expire(struct loop *l)
+/* Its idle timer or lingering close ran out (reactor_expire). */
+static void conn_expired(struct idle_entry *e)
 {
-	struct idle_entry *e;
+	struct conn *c = container_of(e, struct conn, timer);
 
-	while ((e = idle_expired(&l->idle, l->now_ms)) != NULL) {
-		STAT_ADD(&srv.stats, timeouts, 1);
-		conn_close(l, container_of(e, struct conn, timer));
-	}
-	while ((e = idle_expired(&l->linger, l->now_ms)) != NULL)
-		conn_close(l, container_of(e, struct conn, timer));
-}
-
-static int sooner(int a, int b)
-{
-	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
-}
-
-/* epoll_wait's timeout: the nearest of the idle, linger and listener-retry
- * deadlines (-1: none). */
-static int loop_timeout(const struct loop *l)
-{
-	int t = sooner(idle_wait_ms(&l->idle, l->now_ms), idle_wait_ms(&l->linger, l->now_ms));
-
-	if (l->retry_ms)
-		t = sooner(t, l->retry_ms > l->now_ms ? (int)(l->retry_ms - l->now_ms) : 0);
-	return t;
+	conn_close(c->loop, c);
 }
 
 /* From a worker or any loop (this one too): the eventfd is loop_run's. */

@@ -146,7 +146,7 @@ static void on_listener_ready(struct loop *l, int res);
 static void wake_arm(struct loop *l);
 static void drain_arm(struct loop *l);
 static void loop_drain(struct loop *l);
-static void loop_expire(struct loop *l);
+static void conn_expired(struct idle_entry *e);
 static struct __kernel_timespec *loop_timeout(const struct loop *l, struct __kernel_timespec *ts);
 static void ring_open(struct loop *l);
 
@@ -186,7 +186,7 @@ static void loop_run(struct reactor *r)
 			l->drain = false;
 			loop_drain(l);
 		}
-		loop_expire(l);
+		reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
 		if (l->retry_ms && l->now_ms >= l->retry_ms) {
 			l->retry_ms = 0;
 			reactor_retry(r);
@@ -239,17 +239,20 @@ static void recv_arm(struct loop *l, struct conn *c)
 	c->receiving = true;
 }
 
+/* A client with a --max-conns slot: from now on the kernel reads for it. */
 static void conn_open(struct loop *l, int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
+	struct session *s = c ? session_new(&srv) : NULL;
 
-	if (!c || !(c->s = session_new(&srv))) {
+	if (!s) {		/* out of memory: this client is turned away */
 		STAT_ADD(&srv.stats, errors, 1);
 		free(c);
 		close(fd);
 		reactor_slot_release(&l->r);
 		return;
 	}
+	c->s = s;
 	c->fd = fd;
 	c->loop = l;
 	reactor_conn_opened(&l->r, &c->rc);
@@ -343,9 +346,9 @@ static void conn_advance(struct loop *l, struct conn *c)
 	reactor_advance(&steps, l, c, c->s);
 }
 
-/* With --offload the connection stops reading and leaves the idle list while
- * a worker runs the work; without, the loop runs it and every other
- * connection waits. */
+/* With --offload a worker runs the work: the connection leaves the idle list,
+ * and its receive is cancelled (conn_watch) until the result is back.
+ * Without, the loop runs it and every other connection waits. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
 	if (reactor_offload(&l->r, &c->job, w)) {
@@ -433,7 +436,8 @@ static void conn_watch(struct loop *l, struct conn *c)
 }
 
 /* Its work has run on a worker; back on the loop, the session takes the
- * result -- unless the client left meanwhile: conn_close left c to us. */
+ * result -- unless the client left meanwhile: then the work may have been the
+ * last thing holding the connection (conn_release). */
 static void on_work_done(struct reactor_job *job)
 {
 	struct conn *c = container_of(job, struct conn, job);
@@ -452,7 +456,10 @@ static void on_work_done(struct reactor_job *job)
 /* Closing is a request too: the connection's receive and send are cancelled
  * first (a request holds the socket open), then the descriptor is closed.
  * The connection and its session are freed when the last of them has
- * completed (conn_release). */
+ * completed (conn_release).  Every request naming this descriptor is queued
+ * before the close and runs in order, at once (a socket has no flush method,
+ * so its close is never handed to a kernel worker): the number is free for
+ * the next client only once nothing here refers to it. */
 static void conn_close(struct loop *l, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -489,11 +496,13 @@ static void conn_release(struct loop *l, struct conn *c)
  * peer has not read yet. */
 static void conn_linger(struct loop *l, struct conn *c)
 {
-	if (c->eof) {
+	/* shutdown(2) itself, not IORING_OP_SHUTDOWN: that one always runs on a
+	 * kernel worker thread, which looks the descriptor up by its number only
+	 * when it gets to it -- by then the number may be another client's. */
+	if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
 		conn_close(l, c);
 		return;
 	}
-	io_uring_prep_shutdown(sqe_get(l, NULL, OP_NONE), c->fd, SHUT_WR);
 	c->lingering = true;
 	session_free(c->s);
 	c->s = NULL;
@@ -566,7 +575,8 @@ static void loop_listen(struct reactor *r, bool on)
 		listener_arm(l);
 }
 
-/* A connection at a worker, or lingering, is finishing already. */
+/* Each open connection finishes the request in progress; one whose work is
+ * out, or that lingers (its session is gone), is finishing already. */
 static void conn_drain(struct reactor_conn *rc)
 {
 	struct conn *c = container_of(rc, struct conn, rc);
@@ -590,31 +600,19 @@ static void loop_drain(struct loop *l)
 	reactor_drain(&l->r, conn_drain);
 }
 
-static void loop_expire(struct loop *l)
+/* Its idle timer or lingering close ran out (reactor_expire). */
+static void conn_expired(struct idle_entry *e)
 {
-	struct idle_entry *e;
+	struct conn *c = container_of(e, struct conn, timer);
 
-	while ((e = idle_expired(&l->idle, l->now_ms)) != NULL) {
-		STAT_ADD(&srv.stats, timeouts, 1);
-		conn_close(l, container_of(e, struct conn, timer));
-	}
-	while ((e = idle_expired(&l->linger, l->now_ms)) != NULL)
-		conn_close(l, container_of(e, struct conn, timer));
+	conn_close(c->loop, c);
 }
 
-static int sooner(int a, int b)
-{
-	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
-}
-
-/* The wait's timeout, passed with io_uring_enter itself: the nearest of the
- * idle, linger and listener-retry deadlines (NULL: none). */
+/* The wait's timeout, passed with io_uring_enter itself (NULL: none). */
 static struct __kernel_timespec *loop_timeout(const struct loop *l, struct __kernel_timespec *ts)
 {
-	int t = sooner(idle_wait_ms(&l->idle, l->now_ms), idle_wait_ms(&l->linger, l->now_ms));
+	int t = reactor_wait_ms(&l->idle, &l->linger, l->retry_ms, l->now_ms);
 
-	if (l->retry_ms)
-		t = sooner(t, l->retry_ms > l->now_ms ? (int)(l->retry_ms - l->now_ms) : 0);
 	if (t < 0)
 		return NULL;
 	ts->tv_sec = t / 1000;
@@ -682,7 +680,7 @@ static int ring_setup(struct io_uring *ring, struct io_uring_buf_ring **bufs, ch
 	struct io_uring_buf_reg reg = { .ring_entries = BUF_COUNT, .bgid = BUF_GROUP };
 	int ret;
 
-	*what = "io_uring_setup with SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1)";
+	*what = "io_uring_setup with IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1)";
 	if ((ret = io_uring_queue_init_params(SQ_ENTRIES, ring, &p)) < 0)
 		return ret;
 	*what = "a provided-buffer ring (io_uring_register_buf_ring, Linux 5.19)";
@@ -781,10 +779,13 @@ static const char *uring_probe(char *why, size_t len)
 	unsigned flags = 0;
 	int lfd = -1, cfd = -1, sfd = -1, ret;
 
-	if ((ret = ring_setup(&ring, &bufs, &base, &size, &what)) < 0) {
-		snprintf(why, len, "%s: %s%s", what, strerror(-ret),
-			 ret == -EPERM || ret == -ENOSYS ?
-			 " (io_uring disabled: kernel.io_uring_disabled, or a seccomp filter)" : "");
+	if ((ret = ring_setup(&ring, &bufs, &base, &size, &what)) == -EPERM || ret == -ENOSYS) {
+		snprintf(why, len, "io_uring_setup: %s (io_uring is blocked: kernel.io_uring_disabled, "
+			 "or a seccomp filter such as a container's)", strerror(-ret));
+		return why;
+	}
+	if (ret < 0) {
+		snprintf(why, len, "%s: %s", what, strerror(-ret));
 		return why;
 	}
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -92,10 +92,12 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
          "`taskset -c %s`." % (claims, s["server_cpus"], s["gen_cpus"]))
     dd.p(s["about"].replace("\n", " "))
     e = meta.get("experiments", {}).get(s["name"], {})
-    if e.get("models"):
-        line = "**Models run:** %s." % ", ".join(e["models"])
+    if e.get("models") or e.get("not_testable"):
+        line = "**Models run:** %s." % (", ".join(e.get("models") or []) or "none")
         if e.get("missing_models"):
             line += " **Not built here (not run):** %s." % ", ".join(e["missing_models"])
+        for m, why in sorted((e.get("not_testable") or {}).items()):
+            line += " **%s: not testable here** (%s)." % (m, why)
         dd.p(line)
     for v in s["verdicts"]:
         checks = [verdict.Check.from_list(c) for c in v.get("checks") or []]

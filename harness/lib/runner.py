@@ -69,6 +69,8 @@ def server_extra(p):
         a += ["--reactors", str(p.reactors)]
     if p.pool_threads and models.supports(p.model, "threads"):
         a += ["--threads", str(p.pool_threads)]
+    if p.pool_threads and models.supports(p.model, "procs"):
+        a += ["--procs", str(p.pool_threads)]
     return a
 
 
