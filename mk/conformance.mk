@@ -78,6 +78,13 @@ equivalence: $(BUILD)/equivalence | deps-ok
 	[ $$rc -eq 0 ] && $(BUILD)/equivalence $$bins
 
 TEST_TARGETS += test-conformance test-conformance-san
+TEST_PREBUILD += $(BUILD)/test-conformance $(BUILD)/equivalence prebuild-conformance-san
+
+# The instrumented build the SAN part runs, made with everything else first.
+.PHONY: prebuild-conformance-san
+prebuild-conformance-san: | deps-ok
+	@$(MAKE) --no-print-directory SAN=$(CONF_SAN) $(CONF_SAN_BUILD)/test-conformance \
+	  $(foreach m,$(filter-out node,$(CONF_PRESENT)),$(CONF_SAN_BUILD)/srv-$(m))
 ## make test-conformance      the conformance suite over every model, both protocols
 ## make test-conformance-san  the same on the ASan/UBSan builds of the C models
 ## make equivalence           the same 20 requests to every model, one table

@@ -50,4 +50,5 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 	exit $$rc
 
 TEST_TARGETS += test-faults
+TEST_PREBUILD += $(BUILD)/test-faults
 ## make test-faults  fault tests against every model: slowloris, resets, vanishing clients, EMFILE, --max-conns, SIGTERM under load

@@ -85,5 +85,6 @@ test-fuzz-smoke: $(FUZZ_BINS)
 	$(call fuzz_run,$(FUZZ_BUILD)/smoke,$(FUZZ_SMOKE_SECONDS),fresh)
 
 TEST_TARGETS += test-fuzz-smoke
+TEST_PREBUILD += $(FUZZ_BINS)
 ## make fuzz         each libFuzzer target for FUZZ_SECONDS (default 60) on build/fuzz/corpus
 ## make test-fuzz-smoke   each fuzz target for FUZZ_SMOKE_SECONDS (20) on a fresh copy of the seeds

@@ -39,6 +39,7 @@ test-loads-integration: $(BUILD)/loadgen $(BUILD)/lg-testsrv $(LOADS_IT_MODELS:%
 
 ALL_BINS     += $(BUILD)/loadgen
 TEST_TARGETS += test-loads test-loads-integration
+TEST_PREBUILD += $(BUILD)/test-loads $(BUILD)/lg-testsrv
 ## make loadgen               build build/loadgen, the load generator (docs/loadgen.md)
 ## make test-loads            the load generator's unit tests (CUnit)
 ## make test-loads-integration  loadgen against every C model and tests/loads/lg_testsrv

@@ -1,20 +1,26 @@
-# `make test`: every part's test target, in a fixed order (cheap and basic first),
-# each run even when an earlier one failed, then one closing line with the counts.
-# Each mk/<part>.mk appends its phony test targets to TEST_TARGETS.
-TEST_ORDER := test-build test-model-repeats test-unit test-loads test-conformance test-conformance-san \
-              test-loads-integration test-faults test-tsan test-fuzz-smoke \
-              test-harness-rules test-harness-smoke test-labs test-notebooks
+# `make test`: every part's test target, TEST_JOBS at a time (tests/run-parts.sh
+# says why that is safe and how the output stays readable), each run even when
+# another failed, then one closing line with the counts.  Each mk/<part>.mk
+# appends its phony test targets to TEST_TARGETS, and what they build to
+# TEST_PREBUILD: everything is built first, in one make, so that parts running
+# side by side never compile the same file at once.
+#
+# TEST_ORDER starts the long parts first, so that the lanes end together; a part
+# it does not name runs after those it does.
+TEST_JOBS  ?= 3
+TEST_ORDER := test-tsan test-conformance-san test-conformance test-faults test-labs \
+              test-fuzz-smoke test-loads-integration test-notebooks test-harness-smoke \
+              test-harness-rules test-loads test-unit test-model-repeats test-build
 
-.PHONY: test
+TEST_PREBUILD += $(ALL_BINS)
+
+.PHONY: test test-prebuild
 test: | deps-ok
-	@passed=0; failed=0; failures=; \
-	for t in $(TEST_ORDER) $(filter-out $(TEST_ORDER),$(TEST_TARGETS)); do \
-	  case " $(TEST_TARGETS) " in *" $$t "*) ;; *) continue;; esac; \
-	  echo "=== $$t"; start=$$(date +%s); \
-	  if $(MAKE) --no-print-directory $$t; then passed=$$((passed+1)); r=ok; \
-	  else failed=$$((failed+1)); failures="$$failures $$t"; r=FAILED; fi; \
-	  echo "=== $$t: $$r in $$(( $$(date +%s) - start )) s"; \
-	done; \
-	[ -z "$$failures" ] || echo "failed parts:$$failures"; \
-	echo "test: $$passed passed, $$failed failed"; \
-	[ $$failed -eq 0 ]
+	@start=$$(date +%s); echo "=== building everything the tests need"; \
+	if $(MAKE) --no-print-directory -j2 test-prebuild >build/test-prebuild.log 2>&1; then \
+	  echo "=== built in $$(( $$(date +%s) - start )) s"; \
+	else cat build/test-prebuild.log; echo "=== the build failed: the parts will say what they miss"; fi
+	@tests/run-parts.sh $(TEST_JOBS) \
+	  $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
+
+test-prebuild: $(TEST_PREBUILD)

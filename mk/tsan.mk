@@ -39,5 +39,11 @@ test-tsan: $(BUILD)/loadgen | deps-ok
 	exit $$rc
 
 TEST_TARGETS += test-tsan
+TEST_PREBUILD += prebuild-tsan
+
+.PHONY: prebuild-tsan
+prebuild-tsan: | deps-ok
+	@$(MAKE) --no-print-directory SAN=thread \
+	  $(sort $(foreach r,$(TSAN_RUNS),$(TSAN_BUILD)/srv-$(firstword $(subst :, ,$(r)))))
 ## make SAN=thread   ThreadSanitizer build into build/san-thread/
 ## make test-tsan    concurrency stress (tests/faults/stress.sh) on the TSan builds of threads, pool, and every --offload/--reactors mode

@@ -9,6 +9,7 @@ CUNIT_CFLAGS := $(call pkg_cflags,cunit)
 CUNIT_LIBS   := $(call pkg_libs,cunit)
 
 TEST_TARGETS += test-unit
+TEST_PREBUILD += $(UNIT_BIN)
 ## make test-unit    the CUnit unit tests of servers/common
 
 $(UNIT_OBJS): CFLAGS += $(CUNIT_CFLAGS) -Iservers
