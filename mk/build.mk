@@ -20,5 +20,6 @@ $(BUILD)/no-io-uring: $(BUILD)/obj/tests/build/no-io-uring.o
 test-uring-blocked: $(BUILD)/no-io-uring $(BUILD)/srv-uring $(BUILD)/loadgen $(BUILD)/test-conformance | deps-ok
 	@tests/build/uring-blocked.sh $(BUILD)
 
-TEST_TARGETS += test-uring-blocked
+TEST_TARGETS  += test-uring-blocked
+TEST_PREBUILD += $(BUILD)/no-io-uring
 ## make test-uring-blocked  srv-uring and the suites where a seccomp filter blocks io_uring: exit 2, "not testable here"
