@@ -20,7 +20,7 @@ CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conform
 CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
                  tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/echo_cases.c \
-                 tests/conformance/misc_cases.c)
+                 tests/conformance/misc_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
 $(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)

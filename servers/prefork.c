@@ -80,9 +80,10 @@ static int worker_start(struct worker *w)
 	return 0;
 }
 
-/* The parent's loop: wait for a worker to end.  During the drain that is
- * expected; otherwise the worker died (a crash, a kill): its connection is
- * gone with it, which the counters hear, and a new worker takes its place.
+/* The parent's loop: wait for a worker to end.  At the drain a worker exits
+ * with status 0; otherwise it died (a crash, a kill): its connection is gone
+ * with it, which the counters hear, the death counts as an error, and --
+ * unless the server is draining -- a new worker takes its place.
  * A dead worker's pid stays reserved (a zombie) until its place is cleared,
  * so the drain never signals a pid reused by someone else. */
 static void supervise(int live)
@@ -107,12 +108,15 @@ static void supervise(int live)
 		live--;
 		if (atomic_exchange(&w->serving, false))
 			stats_conn_closed(&srv->stats);
+		if (info.si_code == CLD_EXITED && info.si_status == 0)
+			continue;	/* the drain ended it */
+		STAT_ADD(&srv->stats, errors, 1);
+		note(srv, "worker %d died (%s %d)%s", (int)info.si_pid,
+		     info.si_code == CLD_EXITED ? "exit status" : "signal", info.si_status,
+		     atomic_load(&srv->draining) ? "" : "; starting another");
 		if (atomic_load(&srv->draining))
 			continue;
-		STAT_ADD(&srv->stats, errors, 1);
 		STAT_ADD(&srv->stats, restarts, 1);
-		note(srv, "worker %d died (%s %d); starting another", (int)info.si_pid,
-		     info.si_code == CLD_EXITED ? "exit status" : "signal", info.si_status);
 		int r = worker_start(w);
 		if (r == 0)
 			live++;

@@ -16,6 +16,7 @@ bin=${1:?usage: tests/usable.sh SERVER-BINARY}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lb-usable-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+: >"$tmp/out"	# before the server opens it: the loop reads it at once
 "$bin" --proto http --port 0 --quiet --cpu-iters-per-us 100 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 rc=

@@ -10,7 +10,7 @@
 enum {
 	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_PROCS, O_OFFLOAD, O_REACTORS,
 	O_STACK_KB, O_IDLE, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
-	O_HELP,
+	O_ENABLE_FAIL, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +29,7 @@ static const struct option long_opts[] = {
 	{ "cpu-iters-per-us",	required_argument, NULL, O_CPU_K },
 	{ "stats-file",		required_argument, NULL, O_STATS },
 	{ "quiet",		no_argument,	   NULL, O_QUIET },
+	{ "enable-fail",	no_argument,	   NULL, O_ENABLE_FAIL },
 	{ "help",		no_argument,	   NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -128,6 +129,7 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.cpu_iters_per_us = 0,
 		.stats_file = NULL,
 		.quiet = false,
+		.enable_fail = false,
 	};
 	if (errlen)
 		err[0] = '\0';
@@ -177,6 +179,9 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		case O_QUIET:
 			o->quiet = true;
 			break;
+		case O_ENABLE_FAIL:
+			o->enable_fail = true;
+			break;
 		case 'h':
 		case O_HELP:
 			return 1;
@@ -210,6 +215,7 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		fprintf(f, "[--stack-kb K] ");
 	fprintf(f, "[--idle-timeout-ms 10000] [--max-conns 0]\n"
 		"       [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]\n"
+		"       [--enable-fail]\n"
 		"\n"
 		"  --proto            echo: every byte back; http: the loopbench routes\n"
 		"  --host, --port     address to listen on (--port 0: an ephemeral port)\n"
@@ -230,5 +236,6 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		"  --max-body         largest request body accepted (413 beyond)\n"
 		"  --cpu-iters-per-us work units per microsecond of /cpu (default: calibrate)\n"
 		"  --stats-file       write the stats JSON here at exit (default: stderr)\n"
-		"  --quiet            no informational messages\n");
+		"  --quiet            no informational messages\n"
+		"  --enable-fail      answer GET /fail?kind=error|crash (a failing handler; else 404)\n");
 }

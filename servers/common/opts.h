@@ -35,6 +35,7 @@ struct srv_opts {
 	uint64_t cpu_iters_per_us;	/* 0 = calibrate at start-up */
 	const char *stats_file;		/* NULL = stderr */
 	bool quiet;
+	bool enable_fail;		/* GET /fail answers (else 404) */
 };
 
 /* Fills *o from argv.  Returns 0 on success, 1 when --help was asked for, or

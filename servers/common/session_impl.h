@@ -36,6 +36,8 @@ enum http_action {
 	ACT_BYTES,
 	ACT_ECHO,		/* Content-Length body: streamed back as it arrives */
 	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
+	ACT_FAIL_ERROR,		/* GET /fail?kind=error (--enable-fail) */
+	ACT_FAIL_CRASH,		/* GET /fail?kind=crash (--enable-fail) */
 };
 
 enum http_pause { PAUSE_NONE, PAUSE_HEADERS, PAUSE_MESSAGE };

@@ -97,9 +97,11 @@ const USAGE =
 `usage: srv-node --proto echo|http [--host 127.0.0.1] [--port 8080] [--backlog 4096]
                 [--offload N] [--reactors N] [--idle-timeout-ms 10000] [--max-conns 0]
                 [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]
+                [--enable-fail]
   --offload N     run /cpu and /block on N worker_threads (0: on the event loop)
   --reactors N    N processes (cluster) sharing the port
-  (--threads and --stack-kb are not supported by this model)
+  --enable-fail   answer GET /fail?kind=error|crash (a failing handler; else 404)
+  (--threads, --stack-kb and --procs are not supported by this model)
 `;
 
 function usageError(msg) {
@@ -107,8 +109,8 @@ function usageError(msg) {
 	process.exit(2);
 }
 
-// [min, max] of each numeric option; --threads and --stack-kb are known options
-// that this model does not support (usage error, like the C event models).
+// [min, max] of each numeric option; --threads, --stack-kb and --procs are known
+// options that this model does not support (usage error, like the C event models).
 const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--port': ['port', 0, 65535],
 	'--backlog': ['backlog', 1, 1000000],
@@ -119,13 +121,13 @@ const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--max-body': ['maxBody', 0, 4294967296],
 	'--cpu-iters-per-us': ['cpuItersPerUs', 1, 1000000],
 };
-const UNSUPPORTED = new Set(['--threads', '--stack-kb']);
+const UNSUPPORTED = new Set(['--threads', '--stack-kb', '--procs']);
 
 function parseArgs(argv) {
 	const o = {
 		proto: null, host: '127.0.0.1', port: 8080, backlog: 4096, offload: 0,
 		reactors: 1, idleTimeoutMs: 10000, maxConns: 0, maxBody: 67108864,
-		cpuItersPerUs: 0, statsFile: null, quiet: false,
+		cpuItersPerUs: 0, statsFile: null, quiet: false, enableFail: false,
 	};
 	for (let i = 0; i < argv.length; i++) {
 		let name = argv[i], value = null;
@@ -148,6 +150,10 @@ function parseArgs(argv) {
 			if (value !== null)
 				usageError('--quiet takes no value');
 			o.quiet = true;
+		} else if (name === '--enable-fail') {
+			if (value !== null)
+				usageError('--enable-fail takes no value');
+			o.enableFail = true;
 		} else if (name === '--proto') {
 			const v = takeValue();
 			if (v !== 'echo' && v !== 'http')
@@ -411,6 +417,7 @@ function onIdle(socket) {
 const REASON = {
 	100: 'Continue', 200: 'OK', 400: 'Bad Request', 404: 'Not Found',
 	405: 'Method Not Allowed', 413: 'Content Too Large', 431: 'Request Header Fields Too Large',
+	500: 'Internal Server Error',
 };
 
 const CHUNK = 64 * 1024;
@@ -434,6 +441,14 @@ function queryValue(query, name, max) {
 		return n;
 	}
 	return -1;
+}
+
+// The value of the first `name=` pair of the query, or null.
+function queryString(query, name) {
+	for (const pair of query.split('&'))
+		if (pair.startsWith(name + '='))
+			return pair.slice(name.length + 1);
+	return null;
 }
 
 function send(res, code, type, body, extra) {
@@ -571,7 +586,33 @@ function onRequest(req, res) {
 	const method = req.method;
 	if (path === '/echo' && method === 'POST')
 		return echoBody(req, res);	/* the body is the point: it streams */
-	withBodyRead(req, res, () => route(req, res, path, query, method));
+	withBodyRead(req, res, () => handle(req, res, path, query, method));
+}
+
+// The server's wrapper around every handler: an exception thrown while handling a
+// request is that request's 500 (counted in errors), and the connection carries on
+// -- the way Node servers catch what a handler throws.  It catches only what is
+// thrown here, synchronously: an exception thrown later, from a callback the
+// handler scheduled, has nothing around it and ends the process.
+function handle(req, res, path, query, method) {
+	try {
+		route(req, res, path, query, method);
+	} catch (e) {
+		stats.errors++;
+		if (!res.headersSent)
+			sendError(res, 500);
+	}
+}
+
+// GET /fail (--enable-fail): the two ways a handler fails.  An error is thrown
+// inside the handler (handle() catches it); a crash is thrown from an
+// asynchronous callback, where nothing can catch it.
+function fail(query) {
+	if (queryString(query, 'kind') === 'error')
+		throw new Error('GET /fail?kind=error');
+	setImmediate(() => {
+		throw new Error('GET /fail?kind=crash');
+	});
 }
 
 // Like the C models, a request on any other route is answered once its whole
@@ -631,6 +672,16 @@ function route(req, res, path, query, method) {
 	}
 	case '/echo':
 		return sendError(res, 405, { Allow: 'POST' });
+	case '/fail': {
+		if (!opts.enableFail)
+			return sendError(res, 404);
+		if (method !== 'GET')
+			return sendError(res, 405, { Allow: 'GET' });
+		const kind = queryString(query, 'kind');
+		if (kind !== 'error' && kind !== 'crash')
+			return sendError(res, 400);
+		return fail(query);
+	}
 	default:
 		return sendError(res, 404);
 	}

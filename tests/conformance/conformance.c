@@ -26,22 +26,25 @@ struct conf_cfg cfg;
 static int na_count;
 
 /* What the contract says about each model: which options it supports, whether
- * it serves one connection at a time, and whether its bytes must match exactly. */
+ * it serves one connection at a time, whether its bytes must match exactly, and
+ * whether a supervisor replaces a worker that dies (always; with --reactors N). */
+enum { NO_SUPERVISOR, SUPERVISED, SUPERVISED_WITH_REACTORS };
 static const struct {
 	const char *model;
 	unsigned supports;
 	bool serializes;
 	bool exact;
+	int supervisor;
 } models[] = {
-	{ "iterative", 0, true, true },
-	{ "threads", SUP_STACK_KB, false, true },
-	{ "pool", SUP_THREADS | SUP_STACK_KB, false, true },
-	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "uring", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "prefork", SUP_PROCS, false, true },
-	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false },
+	{ "iterative", 0, true, true, NO_SUPERVISOR },
+	{ "threads", SUP_STACK_KB, false, true, NO_SUPERVISOR },
+	{ "pool", SUP_THREADS | SUP_STACK_KB, false, true, NO_SUPERVISOR },
+	{ "prefork", SUP_PROCS, false, true, SUPERVISED },
+	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "uring", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false, SUPERVISED_WITH_REACTORS },
 };
 
 void not_applicable(const char *name, const char *reason)
@@ -197,6 +200,10 @@ int main(int argc, char **argv)
 		strncat(extra, i ? " " : "", sizeof(extra) - strlen(extra) - 1);
 		strncat(extra, cfg.extra[i], sizeof(extra) - strlen(extra) - 1);
 	}
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+		if (strcmp(models[i].model, cfg.model) == 0)
+			cfg.supervised = models[i].supervisor == SUPERVISED ||
+					 (models[i].supervisor == SUPERVISED_WITH_REACTORS && cfg.reactors > 1);
 
 	/* 500 concurrent connections and their servers' need descriptors. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -225,6 +232,8 @@ int main(int argc, char **argv)
 	if (strcmp(proto, "http") != 0)
 		register_echo_suites();
 	register_misc_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
+	if (strcmp(proto, "echo") != 0)
+		register_fail_suites();
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
 	CU_basic_run_tests();
 	sum = CU_get_run_summary();

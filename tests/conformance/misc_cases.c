@@ -11,8 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The stats file's contents (malloc'd), or NULL. */
-static char *read_file(const char *path)
+char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char *buf;
@@ -27,8 +26,7 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-/* The unsigned number after "key": in a flat JSON object; -1 if absent. */
-static long long json_num(const char *json, const char *key)
+long long json_num(const char *json, const char *key)
 {
 	char pat[64];
 	const char *p;
@@ -75,7 +73,7 @@ static void expect_stat(const char *json, const char *key, long long want)
 static void check_stats_common(const char *json, const char *proto)
 {
 	static const char *const keys[] = { "accepted", "requests", "bytes_in", "bytes_out", "errors",
-					    "peak_conns", "cpu_iters_per_us" };
+					    "peak_conns", "cpu_iters_per_us", "timeouts", "restarts" };
 
 	if (json == NULL) {
 		CU_FAIL("no stats file written at SIGTERM");

@@ -25,6 +25,7 @@ struct conf_cfg {
 	bool exact;			/* byte-for-byte (the C models) or node's rule */
 	bool serializes;		/* one connection at a time (iterative) */
 	bool known;			/* supports/serializes come from the model table */
+	bool supervised;		/* a dead worker is replaced (prefork; node's cluster) */
 	unsigned supports;
 	int reactors;			/* from --reactors among the extra args, else 1 */
 };
@@ -60,6 +61,11 @@ bool check_resp(const char *what, const struct hresp *r, int status, const char 
 bool check_error(const char *what, const struct hresp *r, int status, const char *allow,
 		 const char *conn, bool malformed_input);
 
+/* A stats file's contents (malloc'd), or NULL; the unsigned number after
+ * "key": in a flat JSON object, -1 if absent (misc_cases.c). */
+char *read_file(const char *path);
+long long json_num(const char *json, const char *key);
+
 /* Sends req on h and reads one response into r. */
 int xfer(struct hconn *h, const char *req, size_t len, struct hresp *r, bool head);
 #define XFER(h, req, r) xfer((h), (req), strlen(req), (r), false)
@@ -68,5 +74,6 @@ void register_http_suites(void);
 void register_http_limit_suites(void);
 void register_echo_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
+void register_fail_suites(void);
 
 #endif
