@@ -7,7 +7,8 @@ needs a core per loop *plus* cores for the load generator.  On a machine with 4 
 more cores the server gets cores 0-1 and the generator 2-3; on this project's 2-core
 reference machine the server gets both cores and shares one with the generator, so
 the second loop competes with the load it serves: the numbers are shown, and the
-verdict is `not testable here`.
+verdict is `not testable here`.  prefork is left out: its processes are `--procs`, a
+worker per connection, not loops that each serve many.
 """
 import os
 
@@ -25,7 +26,7 @@ CLAIMS = ["C6"]
 # renders the report.
 CORES = os.cpu_count() or 1
 SERVER_CPUS, GEN_CPUS = ("0,1", "2,3") if CORES >= 4 else ("0,1", "1")
-MODELS = ["epoll", "libev", "libuv", "node"]
+MODELS = ["epoll", "libev", "libuv", "uring", "node"]
 QUICK_MODELS = ["epoll", "node"]
 QUICK_BUDGET_S = 27
 CONNS = 100

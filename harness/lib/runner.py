@@ -71,6 +71,8 @@ def server_extra(p):
         a += ["--threads", str(p.pool_threads)]
     if p.pool_threads and models.supports(p.model, "procs"):
         a += ["--procs", str(p.pool_threads)]
+    if p.enable_fail:
+        a += ["--enable-fail"]
     return a
 
 
@@ -100,7 +102,7 @@ def run_point(env, p, raw_base):
     sys0 = capture.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
                         extra=server_extra(p))
-    idle = perf = strace = fault = lg = None
+    idle = perf = strace = fault = lg = crash = None
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
     mid = {}
@@ -154,7 +156,9 @@ def run_point(env, p, raw_base):
                      os.path.join(env.harness_dir, "lib", "faultgen.py"),
                      "--target", "127.0.0.1:%d" % srv.port, "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),
-                     "--json", raw_base + ".faults.json"], stderr=flog)
+                     "--json", raw_base + ".faults.json"]
+                    + (["--fail"] if p.enable_fail else []), stderr=flog)
+        crash = Crash(env, p, srv, raw_base) if p.crash else None
         # The processes that are part of the point besides the server: their CPU
         # time is not "someone else" when the point's CPUs are accounted for.
         ours = [lg.proc.pid] + ([fault.pid] if fault else [])
@@ -168,6 +172,8 @@ def run_point(env, p, raw_base):
             for at, done in ((pre_at, s_pre), (mid_at, mid or None)):
                 if at is not None and done is None:
                     wait = max(0.0, min(wait, at - time.monotonic()))
+            if crash:
+                wait = min(wait, crash.wait())
             ev = lg.next_event(wait)
             now = time.monotonic()
             if ev:
@@ -178,6 +184,8 @@ def run_point(env, p, raw_base):
                     s0 = capture.snapshot(srv.pid, others=ours)
                     s0["line_t"] = t
                     last_sample = now
+                    if crash:
+                        crash.start()
                     if p.requests is None:
                         # See PRE_END_S: the state under load is read just before
                         # the window ends, leaving time for the ctx walk.
@@ -192,6 +200,8 @@ def run_point(env, p, raw_base):
                 elif name == "eof":
                     break
             now = time.monotonic()
+            if crash:
+                crash.step()
             if mid_at is not None and not mid and s1 is None and now >= mid_at:
                 # Connections, counted from both sides in the middle of the window:
                 # the kernel's established ones to the port (accepted or in the
@@ -233,6 +243,13 @@ def run_point(env, p, raw_base):
             procs.stop(lg.proc, grace=1.0)
         if fault is not None:
             procs.stop(fault, grace=3.0)
+        if crash is not None:
+            info["crash"] = crash.finish()
+            if info["crash"]["harness_restarted"]:
+                info["notes"].append("the server died %s ms after the crash request (exit status %s); "
+                                     "the harness started it again on port %d (it has no supervisor)"
+                                     % (info["crash"]["died_ms"], info["crash"]["exit_status"],
+                                        srv.port))
         if perf is not None:
             perf.finish()
         if strace is not None:
@@ -254,6 +271,13 @@ def run_point(env, p, raw_base):
     j = loadgen.read_json(raw_base + ".loadgen.json")
     if j is None:
         raise PointFailed("loadgen wrote no JSON result")
+    if crash:
+        # The server under test is the one the harness started: alive at the end
+        # only if it never died.  A process that died takes its CPU time along, so
+        # a crash point measures what the clients lost, not CPU.
+        alive = alive and not info["crash"]["harness_restarted"]
+        s0 = s1 = s_pre = None
+        mid = {}
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
            "idle": idle.summary() if idle else None,
            "cpus": sorted(set(cpu_list(p.server_cpus)) | set(cpu_list(p.gen_cpus)))}
@@ -265,10 +289,61 @@ def run_point(env, p, raw_base):
     return rows, info
 
 
+class Crash:
+    """A crash point's crash: a third into the window one client sends GET
+    /fail?kind=crash and then probes until a new client is answered (faultgen.py
+    --crash, started at `measure start` and told to wait, so its own start-up is
+    not in the times).  Meanwhile the server is watched every WATCH_S; a model that
+    died with no supervisor of its own is started again on the same port, at
+    once, by the harness -- and the point says so."""
+    WATCH_S = 0.01
+
+    def __init__(self, env, p, srv, raw_base):
+        self.env, self.p, self.srv, self.raw_base = env, p, srv, raw_base
+        self.client = None
+        self.died = self.back = None        # wall clock, as the client's sent_unix
+        self.exit_status = None
+        self.error = None
+
+    def start(self):
+        """At `measure start`."""
+        with open(self.raw_base + ".crash.log", "w") as log:
+            self.client = procs.spawn(
+                ["taskset", "-c", self.p.gen_cpus, sys.executable,
+                 os.path.join(self.env.harness_dir, "lib", "faultgen.py"), "--crash",
+                 "--target", "127.0.0.1:%d" % self.srv.port,
+                 "--delay", "%g" % (self.p.duration / 3), "--duration", "%g" % self.p.duration,
+                 "--json", self.raw_base + ".crash.json"], stderr=log)
+
+    def wait(self):
+        return self.WATCH_S if self.client is not None and self.died is None else 0.25
+
+    def step(self):
+        if self.client is None or self.died is not None or self.srv.alive():
+            return
+        self.died = time.time()
+        try:
+            self.exit_status = self.srv.restart()
+            self.back = time.time()
+        except (server.ServerError, procs.ChildError) as e:
+            self.error = "the harness could not start it again: %s" % e
+
+    def finish(self):
+        if self.client is not None:
+            procs.stop(self.client, grace=3.0)
+        cl = loadgen.read_json(self.raw_base + ".crash.json") or {}
+        sent = cl.get("sent_unix")
+        ms = lambda t: None if t is None or sent is None else round((t - sent) * 1000, 1)
+        return {"sent": sent is not None and cl.get("crash") is not None,
+                "harness_restarted": self.died is not None,
+                "died_ms": ms(self.died), "restarted_ms": ms(self.back),
+                "exit_status": self.exit_status, "error": self.error, "client": cl}
+
+
 def _check_counts(env, p, j, stats, info, idle):
     """The contract's counting rule: server.requests >= warmup + measured requests and
     <= that + abandoned + errors.  A broken rule is reported, never fixed up."""
-    if p.proto != "http" or p.faults or not stats or "requests" not in stats:
+    if p.proto != "http" or p.faults or p.crash or not stats or "requests" not in stats:
         return
     # Each idle connection sent one request: answered while the harness watched, or
     # (the pool, once a worker frees up) maybe later.
