@@ -289,7 +289,6 @@ static void on_accept(struct loop *l, int res, unsigned flags)
  * runs dry for every connection); then the driver runs as after epoll's read. */
 static void on_received(struct loop *l, struct conn *c, int res, unsigned flags)
 {
-	/* LAB 2 BEGIN */
 	const char *data = NULL;
 	unsigned bid = 0;
 
@@ -335,7 +334,6 @@ static void on_received(struct loop *l, struct conn *c, int res, unsigned flags)
 		 * the receive: conn_watch arms it again if input is wanted. */
 		conn_advance(l, c);
 	}
-	/* LAB 2 END */
 }
 
 static const struct reactor_steps steps = { work_start, conn_write, conn_linger, conn_watch };
@@ -366,7 +364,6 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
  * left to send, 0 while a send is in the kernel (its completion continues). */
 static int conn_write(struct loop *l, struct conn *c)
 {
-	/* LAB 2 BEGIN */
 	const char *p;
 	size_t n;
 
@@ -390,7 +387,6 @@ static int conn_write(struct loop *l, struct conn *c)
 	if (!c->working)
 		idle_touch(&l->idle, &c->timer, l->now_ms);
 	return 0;
-	/* LAB 2 END */
 }
 
 /* The send is over: its buffer is ours again.  Bytes the kernel took count,
@@ -422,7 +418,6 @@ static void on_sent(struct loop *l, struct conn *c, int res)
  * before the cancel does are still given to the session, which holds them. */
 static void conn_watch(struct loop *l, struct conn *c)
 {
-	/* LAB 2 BEGIN */
 	bool want = !c->working && !c->eof && session_wants_input(c->s);
 
 	if (want && !c->receiving) {
@@ -432,7 +427,6 @@ static void conn_watch(struct loop *l, struct conn *c)
 				       (uint64_t)(uintptr_t)c | OP_RECV, 0);
 		c->cancelling = true;
 	}
-	/* LAB 2 END */
 }
 
 /* Its work has run on a worker; back on the loop, the session takes the

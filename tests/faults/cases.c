@@ -555,6 +555,84 @@ out:
 	free(lg);
 }
 
+/* ---- a crash under load ---- */
+
+/* 16 clients of GET /; 1 s in, another client sends GET /fail?kind=crash.  A
+ * supervised server (prefork) loses the crashing worker only: the 16 clients are
+ * all served, the parent replaces the worker (restarts 1), and -- because its
+ * counters live where a dying worker cannot take them -- the counting rule holds
+ * across the crash.  A model without a supervisor dies with the crash, and its
+ * counters with it: the faults experiment measures what its clients lose. */
+static void test_crash_under_load(void)
+{
+	static const char *const fail[] = { "--enable-fail", NULL };
+	static const char crash[] = "GET /fail?kind=crash HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct child c = { 0 };
+	char json[] = "/tmp/lb-faults-lg-XXXXXX", target[64];
+	char *stats = NULL, *lg = NULL;
+	pid_t lpid = -1;
+	int fd = -1;
+
+	if (!fcfg.supervised) {
+		f_not_applicable("a crash under load",
+				 "no supervisor: the process ends with the crash, and its counters with it "
+				 "(conformance checks that it ends; the faults experiment what its clients lose)");
+		return;
+	}
+	fd = mkstemp(json);
+	REQUIRE(fd >= 0);
+	close(fd);
+	fd = -1;
+	REQUIRE(f_start(&c, "http", fail, NULL) == 0);
+	snprintf(target, sizeof target, "127.0.0.1:%d", c.port);
+	{
+		const char *argv[] = { fcfg.loadgen, "--proto", "http", "--target", target, "-c", "16",
+				       "-d", "3", "--timeout-ms", "3000", "--quiet", "--json", json, NULL };
+		lpid = fork();
+		if (lpid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			dup2(null, 2);
+			execv(fcfg.loadgen, (char *const *)argv);
+			_exit(127);
+		}
+	}
+	REQUIRE(lpid > 0);
+	sleep_ms(1000);
+	REQUIRE((fd = cl_connect(c.port, 0, F_IO_MS)) >= 0);
+	REQUIRE(cl_send_all(fd, crash, strlen(crash), F_IO_MS) == 0);
+	CU_ASSERT_EQUAL(cl_wait_close(fd, F_IO_MS, NULL), 0);	/* no answer */
+	int lcode = wait_pid(lpid, 20000);
+	lpid = -1;
+	REQUIRE(lcode == 0);
+	CU_ASSERT(f_stop(&c, "crash under load"));
+	stats = read_text(c.stats_path);
+	lg = read_text(json);
+	REQUIRE(stats != NULL && lg != NULL);
+
+	long long srv_req = json_num(stats, "requests");
+	long long done = json_num(lg, "requests") + json_num(lg, "warmup_requests");
+	long long abandoned = json_num(lg, "abandoned");
+	long long errors = json_sum_object(lg, "errors") + json_sum_object(lg, "warmup_errors");
+	printf("\n    a crash under load: server requests %lld, restarts %lld; client completed %lld, "
+	       "abandoned %lld, errors %lld", srv_req, json_num(stats, "restarts"), done, abandoned,
+	       errors);
+	CU_ASSERT_EQUAL(json_num(stats, "restarts"), 1);
+	CU_ASSERT(done > 0);
+	CU_ASSERT_EQUAL(errors + abandoned, 0);		/* the other clients lost nothing */
+	CU_ASSERT(srv_req >= done);
+	CU_ASSERT(srv_req <= done + abandoned + errors);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (lpid > 0)
+		wait_pid(lpid, 0);
+	child_stop(&c, F_STOP_MS);
+	unlink(json);
+	free(stats);
+	free(lg);
+}
+
 void register_fault_suites(void)
 {
 	CU_pSuite s = CU_add_suite("faults", NULL, NULL);
@@ -566,4 +644,5 @@ void register_fault_suites(void)
 	CU_add_test(s, "--max-conns 4 (prefork: --procs 4): the fifth waits for a slot",
 		    test_max_conns_4);
 	CU_add_test(s, "SIGTERM under load: stats written, counts agree", test_sigterm_under_load);
+	CU_add_test(s, "a crash under load: others served, counts agree across it", test_crash_under_load);
 }

@@ -31,11 +31,11 @@ static const struct {
 	{ "iterative", true, true, false, false, false },
 	{ "threads", true, false, false, false, false },
 	{ "pool", true, false, false, false, false },
+	{ "prefork", true, false, false, false, true },
 	{ "epoll", true, false, true, false, false },
 	{ "libev", true, false, true, false, false },
 	{ "libuv", true, false, true, false, false },
 	{ "uring", true, false, true, true, false },
-	{ "prefork", true, false, false, false, true },
 	{ "node", false, false, true, false, false },
 };
 
@@ -329,6 +329,7 @@ int main(int argc, char **argv)
 			fcfg.event = models[i].event;
 			fcfg.limit_at_start = models[i].limit_at_start;
 			fcfg.procs = models[i].procs;
+			fcfg.supervised = models[i].procs;	/* prefork's parent */
 		}
 	if (!known) {
 		fprintf(stderr, "test-faults: model '%s' is not in the table (tests/faults/faults.c)\n",

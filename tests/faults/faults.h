@@ -23,6 +23,7 @@ struct faults_cfg {
 	bool event;			/* supports --offload and --reactors */
 	bool limit_at_start;		/* takes RLIMIT_NOFILE once, at start-up (uring) */
 	bool procs;			/* a process per connection: --procs is its limit */
+	bool supervised;		/* a worker that dies is replaced (prefork) */
 };
 
 extern struct faults_cfg fcfg;
