@@ -141,6 +141,33 @@ static uint64_t wait_quota(struct worker *ws, unsigned nw, const sigset_t *sigs,
 	}
 }
 
+static double real_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --start-at: every connection is up; now wait for the wall-clock instant that
+ * several generators were given, so that their windows coincide.  A generator
+ * whose set-up took longer starts at once and says how late it is.  Returns 1 if
+ * a signal came while waiting. */
+static int wait_start_at(const sigset_t *sigs, struct result *res)
+{
+	double now = real_s(), at = run.o->start_at;
+
+	res->start_late_ms = -1;
+	if (at <= 0)
+		return 0;
+	if (now >= at) {
+		res->start_late_ms = (now - at) * 1e3;
+		return 0;
+	}
+	res->start_late_ms = 0;
+	return wait_until(mono_ns() + (uint64_t)((at - now) * 1e9), sigs);
+}
+
 /* The times of the phases, fixed once every connection is up: the load (and the
  * open-loop schedule) starts now, the window after the warm-up. */
 static void set_phases(void)
@@ -149,6 +176,7 @@ static void set_phases(void)
 	uint64_t t_end;
 
 	run.t_start = mono_ns();
+	run.real_minus_mono_s = real_s() - (double)run.t_start / 1e9;
 	run.t_win = run.t_start + (uint64_t)(o->warmup_s * 1e9);
 	if (o->duration_s > 0) {
 		t_end = run.t_win + (uint64_t)(o->duration_s * 1e9);
@@ -164,8 +192,10 @@ static void set_phases(void)
 }
 
 /* Marks the window's edges on stderr and measures the process's CPU between
- * them, then waits for the drain.  Fills the window's part of res. */
-static void watch_window(struct worker *ws, const sigset_t *sigs, struct result *res)
+ * them, then waits for the drain.  Fills the window's part of res.  `stopped`:
+ * a signal came before the load began. */
+static void watch_window(struct worker *ws, const sigset_t *sigs, struct result *res,
+			 int stopped)
 {
 	const struct lg_opts *o = run.o;
 	uint64_t t_win = run.t_win, t_end = atomic_load(&run.t_end);
@@ -173,7 +203,7 @@ static void watch_window(struct worker *ws, const sigset_t *sigs, struct result 
 	int in_window = 0;
 
 	getrusage(RUSAGE_SELF, &ru0);
-	if (wait_until(t_win, sigs)) {
+	if (stopped || wait_until(t_win, sigs)) {
 		atomic_store(&run.abort, 1);	/* stopped during the warm-up: no window */
 		res->ended_early = 1;
 		t_end = t_win = mono_ns();
@@ -194,6 +224,8 @@ static void watch_window(struct worker *ws, const sigset_t *sigs, struct result 
 	if (in_window)
 		measure_line("end");
 	res->duration_s = t_end > t_win ? (double)(t_end - t_win) / 1e9 : 0;
+	res->window_unix[0] = (double)t_win / 1e9 + run.real_minus_mono_s;
+	res->window_unix[1] = res->window_unix[0] + res->duration_s;
 	res->cpu_user_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
 	res->cpu_sys_s = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
 	/* The drain: a second signal stops it. */
@@ -297,7 +329,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	FILE *json = NULL, *tlf = NULL;
 	double *busy;
-	int rc;
+	int rc, stopped;
 
 	rc = opts_parse(&o, argc, argv, err, sizeof(err));
 	if (rc == 1) {
@@ -354,9 +386,10 @@ int main(int argc, char **argv)
 			die("pthread_create: %s", strerror(rc));
 	}
 	pthread_barrier_wait(&run.barrier);	/* connections are up (or failed once) */
+	stopped = wait_start_at(&sigs, &res);
 	set_phases();
 	pthread_barrier_wait(&run.barrier);	/* the threads start the load */
-	watch_window(ws, &sigs, &res);
+	watch_window(ws, &sigs, &res, stopped);
 
 	busy = xcalloc(o.threads, sizeof(*busy));
 	merge(ws, &res, busy);

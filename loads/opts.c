@@ -13,7 +13,7 @@ const char opts_usage[] =
 "               -c CONNS [-t THREADS] (-d SECONDS | -n REQUESTS) [--rate RPS]\n"
 "               [--pipeline N] [--size BYTES] [--close] [--warmup SECONDS]\n"
 "               [--timeout-ms 5000] [--json FILE] [--timeline FILE] [--quiet]\n"
-"               [--allow-remote]\n"
+"               [--allow-remote] [--start-at UNIX_TIME]\n"
 "\n"
 "  --proto echo|http   protocol (required)\n"
 "  --target HOST:PORT  server: 127.0.0.0/8, localhost or [::1] (required)\n"
@@ -34,11 +34,14 @@ const char opts_usage[] =
 "  --timeline FILE     write one CSV row per second of the window\n"
 "  --quiet             no summary on stdout\n"
 "  --allow-remote      allow a target outside 127.0.0.0/8 and ::1\n"
+"  --start-at T        once connected, start the load at T (seconds since the\n"
+"                      epoch), so several generators run the same window\n"
 "  -h, --help          this text\n";
 
 enum {
 	OPT_PROTO = 256, OPT_TARGET, OPT_PATH, OPT_MIX, OPT_RATE, OPT_PIPELINE, OPT_SIZE,
 	OPT_CLOSE, OPT_WARMUP, OPT_TIMEOUT, OPT_JSON, OPT_TIMELINE, OPT_QUIET, OPT_REMOTE,
+	OPT_START_AT,
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +63,7 @@ static const struct option long_opts[] = {
 	{ "timeline", required_argument, NULL, OPT_TIMELINE },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "allow-remote", no_argument, NULL, OPT_REMOTE },
+	{ "start-at", required_argument, NULL, OPT_START_AT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -273,6 +277,10 @@ int opts_parse(struct lg_opts *o, int argc, char **argv, char *err, size_t errle
 			break;
 		case OPT_REMOTE:
 			o->allow_remote = 1;
+			break;
+		case OPT_START_AT:
+			if (parse_double(optarg, 1, 1e11, 0, &o->start_at))
+				return fail(err, errlen, "--start-at '%s': want seconds since the epoch", optarg);
 			break;
 		case 'h':
 			return 1;

@@ -34,6 +34,7 @@ struct lg_opts {
 	unsigned timeout_ms;
 	const char *json, *timeline;
 	int quiet, allow_remote;
+	double start_at;		/* --start-at, CLOCK_REALTIME seconds; 0 = at once */
 	char *storage;			/* owns the strings of --path / --mix */
 };
 

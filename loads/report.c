@@ -185,8 +185,12 @@ static void json_config(FILE *f, const struct lg_opts *o)
 		json_string(f, o->timeline);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s}",
+	fprintf(f, ", \"quiet\": %s, \"allow_remote\": %s, \"start_at\": ",
 		o->quiet ? "true" : "false", o->allow_remote ? "true" : "false");
+	if (o->start_at > 0)
+		fprintf(f, "%.6f}", o->start_at);
+	else
+		fprintf(f, "null}");
 }
 
 int report_json(FILE *f, const struct result *r)
@@ -202,6 +206,12 @@ int report_json(FILE *f, const struct result *r)
 	json_string(f, r->addr);
 	fprintf(f, ", \"mode\": \"%s\", \"duration_s\": %.6f, \"ended_early\": %s,\n",
 		r->open_loop ? "open" : "closed", r->duration_s, r->ended_early ? "true" : "false");
+	fprintf(f, " \"window_unix\": [%.6f, %.6f], \"start_late_ms\": ", r->window_unix[0],
+		r->window_unix[1]);
+	if (r->start_late_ms >= 0)
+		fprintf(f, "%.3f,\n", r->start_late_ms);
+	else
+		fprintf(f, "null,\n");
 	fprintf(f, " \"requests\": %llu, \"warmup_requests\": %llu, \"abandoned\": %llu, "
 		"\"late\": %llu, \"unsent\": %llu, \"started\": %llu, \"warmup_started\": %llu,\n",
 		(unsigned long long)c->requests, (unsigned long long)wu->requests,
@@ -257,6 +267,10 @@ int report_json(FILE *f, const struct result *r)
 	fprintf(f, "], \"generator_bound\": %s},\n", r->generator_bound ? "true" : "false");
 	fprintf(f, " \"histogram\": ");
 	json_histogram(f, r->lat);
+	if (r->open_loop) {
+		fprintf(f, ",\n \"histogram_uncorrected\": ");
+		json_histogram(f, r->lat_unc);
+	}
 	fprintf(f, "}\n");
 	return ferror(f) ? -EIO : 0;
 }

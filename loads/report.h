@@ -24,6 +24,8 @@ struct result {
 	unsigned nthreads;
 	int generator_bound;
 	int ended_early;		/* -n: no progress, or a signal */
+	double start_late_ms;		/* --start-at: how late the load began; < 0 without */
+	double window_unix[2];		/* the window's edges, CLOCK_REALTIME seconds */
 };
 
 void report_summary(FILE *f, const struct result *r);

@@ -56,6 +56,7 @@ struct run {
 	unsigned max_connecting;	/* per thread: connects in flight at once */
 	pthread_barrier_t barrier;
 	uint64_t t_start;		/* load begins (warm-up, schedule origin) */
+	double real_minus_mono_s;	/* CLOCK_REALTIME - CLOCK_MONOTONIC at t_start */
 	uint64_t t_win;			/* window begins */
 	_Atomic uint64_t t_end;		/* window ends; UINT64_MAX while unknown */
 	_Atomic int abort;		/* second signal: stop now */

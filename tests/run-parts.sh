@@ -43,7 +43,11 @@ for part in "$@"; do
 		wait -n -p done_pid
 		finish "$done_pid" $?
 	done
-	make --no-print-directory "$part" >"$logs/$part.log" 2>&1 </dev/null &
+	# A shell without job control starts background commands with SIGINT and
+	# SIGQUIT ignored; parts that test Ctrl-C need them back (and a Ctrl-C on
+	# `make test` then reaches every part, which share our process group).
+	env --default-signal=INT,QUIT make --no-print-directory "$part" \
+		>"$logs/$part.log" 2>&1 </dev/null &
 	name_of[$!]=$part
 	start_of[$!]=$(date +%s)
 	echo "--- $part started (log: $logs/$part.log)"

@@ -14,15 +14,16 @@ from . import models, server
 PREFERRED = ["epoll", "libev", "libuv", "threads", "pool", "iterative"]
 
 
-def calibrate(build, cpus, raw_dir, samples=5):
-    """Returns (K or None, details dict)."""
+def calibrate(build, cpus, raw_dir, samples=5, host=None, bind=None):
+    """Returns (K or None, details dict).  host: the server's (lib/hosts.py), whose
+    core is the one measured."""
     model = next((m for m in PREFERRED if models.binary(build, m)), None)
     if model is None:
         return None, {"error": "no C server binary to calibrate with"}
     ks, errors = [], []
     for i in range(samples):
         srv = server.Server(build, model, "http", cpus,
-                            os.path.join(raw_dir, "calibrate-%d" % i), k=None)
+                            os.path.join(raw_dir, "calibrate-%d" % i), k=None, host=host, bind=bind)
         try:
             srv.start()
         except server.ServerError as e:
@@ -37,5 +38,6 @@ def calibrate(build, cpus, raw_dir, samples=5):
     if not ks:
         return None, {"model": model, "errors": errors}
     k = max(ks)
-    return k, {"model": model, "cpus": cpus, "samples": ks, "errors": errors,
+    return k, {"model": model, "cpus": cpus, "host": host.spec if host else "local",
+               "samples": ks, "errors": errors,
                "spread_pct": round(100.0 * (max(ks) - min(ks)) / k, 1)}

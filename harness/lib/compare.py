@@ -60,7 +60,7 @@ def _prefixed(rows, tag):
     return out
 
 
-def compare(run_a, run_b, out_dir):
+def compare(run_a, run_b, out_dir, tolerance=AGREE, valid_only=False):
     ma = metamod.read(os.path.join(run_a, "meta.json"))
     mb = metamod.read(os.path.join(run_b, "meta.json"))
     os.makedirs(out_dir, exist_ok=True)
@@ -82,7 +82,7 @@ def compare(run_a, run_b, out_dir):
     sb = _summaries(run_b, mb)
     ra = report.claim_rows(sa, False)
     rb = report.claim_rows(sb, False)
-    ag = agreement(run_a, run_b, ma, mb, sa, sb)
+    ag = agreement(run_a, run_b, ma, mb, sa, sb, tolerance, valid_only)
     d.h(2, "Agreement")
     d.items(agreement_lines(ag))
     d.h(2, "Verdicts")
@@ -128,9 +128,17 @@ def _rows_all(run_dir, meta):
     return rows
 
 
-def agreement(run_a, run_b, ma, mb, sa, sb):
+def _offered(rows):
+    """Every repetition valid: the generator offered what the point says (not
+    generator-bound, its connections up, its windows together)."""
+    return all(r.get("valid") != "false" and r.get("gen_bound") != "true" for r in rows)
+
+
+def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
     """What harness/compare prints first: verdicts, decided checks, and per metric
-    the share of points (both runs, same key) whose values agree within AGREE."""
+    the share of points (both runs, same key) whose values agree within tolerance
+    -- with valid_only, of the points where no repetition of either run was
+    invalid (generator-bound, say): the ones that measured the server."""
     from experiments import get
     ra = {r[0]: r[5] for r in report.claim_rows(sa, False)}
     rb = {r[0]: r[5] for r in report.claim_rows(sb, False)}
@@ -149,21 +157,28 @@ def agreement(run_a, run_b, ma, mb, sa, sb):
             for k, rs in _group(rows, rel).items():
                 g[(name,) + k] = rs
     common = sorted(set(ga) & set(gb))
+    if valid_only:
+        out["left_out"] = [k for k in common if not (_offered(ga[k]) and _offered(gb[k]))]
+        common = [k for k in common if k not in out["left_out"]]
+    out["tolerance"], out["valid_only"] = tolerance, valid_only
     for col, lab in AGREEMENT_METRICS:
         n = agree = 0
         worst = []
+        each = []
         for k in common:
             a, b = A.median_of(ga[k], col), A.median_of(gb[k], col)
             if a is None or b is None or a == 0:
                 continue
             n += 1
             dev = abs(b / a - 1)
-            if dev <= AGREE:
+            each.append((k, a, b, dev <= tolerance))
+            if dev <= tolerance:
                 agree += 1
             else:
                 worst.append((dev, k, a, b))
         worst.sort(reverse=True)
-        out["metrics"][col] = {"label": lab, "points": n, "agree": agree, "worst": worst[:5]}
+        out["metrics"][col] = {"label": lab, "points": n, "agree": agree, "worst": worst[:5],
+                               "each": each}
     out["common_points"] = len(common)
     return out
 
@@ -184,15 +199,28 @@ def agreement_lines(ag):
         if not m["points"]:
             lines.append("%s: no point both runs measured" % m["label"])
             continue
-        line = ("%s: %d of %d points agree within %d%% (%.0f%%)"
-                % (m["label"], m["agree"], m["points"], round(100 * AGREE),
-                   100.0 * m["agree"] / m["points"]))
+        line = ("%s: %d of %d points%s agree within %d%% (%.0f%%)"
+                % (m["label"], m["agree"], m["points"],
+                   " valid in both runs" if ag.get("valid_only") else "",
+                   round(100 * ag.get("tolerance", AGREE)), 100.0 * m["agree"] / m["points"]))
         if m["worst"]:
             line += "; furthest: " + "; ".join(
                 "%s %s: %.4g vs %.4g" % (k[0], _describe(k[1:], False), a, b)
                 for _, k, a, b in m["worst"][:3])
         lines.append(line)
+    if ag.get("valid_only"):
+        lines.append("left out, invalid in a repetition of either run (generator-bound, ...): "
+                     "%s" % ("; ".join("%s %s" % (k[0], _describe(k[1:], False))
+                                       for k in ag["left_out"]) or "none"))
     return lines
+
+
+def point_lines(ag, col="rps"):
+    """Every compared point of one metric: A, B, B/A and whether they agree."""
+    m = ag["metrics"].get(col) or {}
+    return ["%-45s %10.4g %10.4g  %5.2f  %s" % (k[0] + " " + _describe(k[1:], False), a, b, b / a,
+                                                 "ok" if ok else "DIFFERS")
+            for k, a, b, ok in m.get("each", [])]
 
 
 def _group(rows, rel):

@@ -156,8 +156,9 @@ class Data:
         return run_reps(self.meta) < MIN_REPS
 
     def cores(self):
-        """The run's machine's cores (meta.json), not the reader's."""
-        return (self.meta.get("cpu") or {}).get("cores")
+        """The cores of the machine the run's server ran on (meta.json), not the
+        reader's: this machine's, or the server host's (docs/hosts.md)."""
+        return self.fact("cores") or (self.meta.get("cpu") or {}).get("cores")
 
     def fact(self, name, default=None):
         return (self.meta.get("machine") or {}).get(name, default)

@@ -28,8 +28,11 @@ def raise_fd_limit(need):
 
 
 class IdleConns:
-    def __init__(self, port, n, batch=500, timeout=None):
+    def __init__(self, port, n, batch=500, timeout=None, addr="127.0.0.1", netns=None):
+        """addr: the server's address; netns: the network namespace (of a client
+        host, lib/netlab.py) to open the connections from."""
         self.port, self.n, self.batch = port, n, batch
+        self.addr, self.netns = addr, netns
         self.timeout = timeout if timeout is not None else 5.0 + n / 1000.0
         self.socks = []
         self.connected = 0
@@ -41,6 +44,16 @@ class IdleConns:
         if self.n == 0:
             return self
         raise_fd_limit(self.n + 1024)
+        if self.netns:
+            # The sockets belong to the namespace they are made in, and keep
+            # working from any thread once made.
+            from .netlab import call_in
+            call_in(self.netns, self._open)
+        else:
+            self._open()
+        return self
+
+    def _open(self):
         ep = select.epoll()
         deadline = time.monotonic() + self.timeout
         reading = {}
@@ -55,7 +68,6 @@ class IdleConns:
             self._read_answers(ep, reading, end)
         finally:
             ep.close()
-        return self
 
     def _connect_batch(self, ep, count, deadline, reading):
         connecting = {}
@@ -65,7 +77,7 @@ class IdleConns:
             except OSError as e:
                 self._fail(e.errno)
                 continue
-            rc = s.connect_ex(("127.0.0.1", self.port))
+            rc = s.connect_ex((self.addr, self.port))
             if rc not in (0, errno.EINPROGRESS):
                 s.close()
                 self._fail(rc)

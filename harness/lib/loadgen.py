@@ -8,12 +8,16 @@ import subprocess
 import threading
 import time
 
-from . import procs
+from . import hosts
 
 
-def argv(build, point, port, json_path):
-    a = ["taskset", "-c", point.gen_cpus, os.path.join(build, "loadgen"),
-         "--proto", point.proto, "--target", "127.0.0.1:%d" % port,
+def argv(build, point, port, json_path, target="127.0.0.1", start_at=None, binary=None):
+    """loadgen's command line for a point (or one generator's share of it: a
+    point with its connections, rate and count).  `target` is the server's address
+    as this generator reaches it; anything but loopback has passed the run's guard
+    (lib/placement.py) before it comes here, so loadgen's own guard is lifted for it."""
+    a = ["taskset", "-c", point.gen_cpus, binary or os.path.join(build, "loadgen"),
+         "--proto", point.proto, "--target", "%s:%d" % (target, port),
          "-c", str(point.conns), "-t", str(point.gen_threads()),
          "--timeout-ms", str(point.timeout_ms), "--json", json_path]
     if point.proto == "http":
@@ -28,26 +32,37 @@ def argv(build, point, port, json_path):
     if point.warmup:
         a += ["--warmup", "%g" % point.warmup]
     if point.resolved_rate:
-        a += ["--rate", "%d" % round(point.resolved_rate)]
+        r = point.resolved_rate
+        a += ["--rate", "%d" % round(r) if abs(r - round(r)) < 5e-4 else "%.3f" % r]
     if point.pipeline and point.pipeline > 1:
         a += ["--pipeline", str(point.pipeline)]
     if point.size is not None:
         a += ["--size", str(point.size)]
+    if not hosts.is_loopback(target):
+        a += ["--allow-remote"]
+    if start_at is not None:
+        a += ["--start-at", "%.6f" % start_at]
     return a
 
 
 class Loadgen:
-    def __init__(self, argv_, log_path):
+    """One loadgen process on a host.  Its `measure start`/`measure end` lines
+    and its end become events (name, monotonic time) on `events` (its own queue,
+    or one shared by several generators)."""
+
+    def __init__(self, argv_, log_path, host=None, events=None):
         self.argv = argv_
         self.log_path = log_path
-        self.events = queue.Queue()
+        self.host = host or hosts.LocalHost()
+        self.events = events if events is not None else queue.Queue()
         self.proc = None
 
     def start(self):
         self._log = open(self.log_path, "w")
-        self._log.write("# %s\n" % " ".join(self.argv))
+        self._log.write("# %s%s\n" % ("" if self.host.kind == "local" else self.host.spec + ": ",
+                                       " ".join(self.argv)))
         self._log.flush()
-        self.proc = procs.spawn(self.argv, stderr=subprocess.PIPE, stdout=self._log)
+        self.proc = self.host.spawn(self.argv, stderr=subprocess.PIPE, stdout=self._log)
 
         def pump():
             for raw in self.proc.stderr:
@@ -63,20 +78,30 @@ class Loadgen:
         self._thread.start()
 
     def next_event(self, timeout):
-        try:
-            return self.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return next_event(self.events, timeout)
 
     def finish(self, grace=2.0):
         """Returns the exit code (None if it had to be killed)."""
-        rc = procs.wait(self.proc, grace)
+        rc = self.host.wait(self.proc, grace)
         if rc is None:
-            rc, _ = procs.stop(self.proc, grace=2.0)
-            rc = None
+            self.host.stop(self.proc, grace=2.0)
         self._thread.join(timeout=2.0)
         self._log.close()
         return rc
+
+    def stop(self, grace=1.0):
+        self.host.stop(self.proc, grace=grace)
+        self._thread.join(timeout=2.0)
+        if not self._log.closed:
+            self._log.close()
+
+
+def next_event(events, timeout):
+    """The next (name, time) on a queue of events, or None after timeout seconds."""
+    try:
+        return events.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def read_json(path):

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from . import probes
+from . import capture, probes
 
 SCHEMA = 2
 
@@ -104,7 +104,23 @@ def machine():
     return {"cores": os.cpu_count(), "arch": platform.machine(),
             "page_kb": os.sysconf("SC_PAGE_SIZE") // 1024,
             "clk_tck": os.sysconf("SC_CLK_TCK"),
-            "kernel_stack_kb_per_thread": probes.kernel_stack_per_thread_kb()}
+            "kernel_stack_kb_per_thread": capture.kernel_stack_per_thread_kb()}
+
+
+def machine_of_server(placement, facts, sampler):
+    """The machine facts verdict rules use, of the machine the server runs on
+    (this one, or an ssh host: from its facts and its own /proc), and whether the
+    load generators had cores of their own (lib/placement.py)."""
+    if placement.server.kind == "ssh":
+        f = facts.get(placement.server.spec) or {}
+        m = {"cores": f.get("cores"), "arch": f.get("arch"),
+             "page_kb": (f.get("page_size") or 0) // 1024 or None, "clk_tck": f.get("clk_tck"),
+             "kernel_stack_kb_per_thread": sampler.kernel_stack_per_thread_kb()}
+    else:
+        m = machine()
+    m["server_host"] = placement.server.spec
+    m["generators_apart"] = placement.generators_apart()
+    return m
 
 
 def collect(root, build, mode, argv):

@@ -44,35 +44,6 @@ def tool_versions_one(argv):
     return (txt.strip().splitlines() or [""])[0] if rc == 0 else None
 
 
-def kernel_stack_per_thread_kb(n=64, tries=3):
-    """The kernel's stack per thread (THREAD_SIZE: 16 KiB on x86-64), measured: the
-    change in KernelStack (/proc/meminfo) while n idle threads exist, the smallest of
-    a few tries (other work on the machine can only add to it), rounded to 4 kB."""
-    import threading
-
-    def kstack():
-        for line in (_read("/proc/meminfo") or "").splitlines():
-            if line.startswith("KernelStack:"):
-                return int(line.split()[1])
-        return None
-    best = None
-    for _ in range(tries):
-        stop = threading.Event()
-        before = kstack()
-        ts = [threading.Thread(target=stop.wait, daemon=True) for _ in range(n)]
-        for t in ts:
-            t.start()
-        after = kstack()
-        stop.set()
-        for t in ts:
-            t.join()
-        if before is None or after is None or after <= before:
-            continue
-        per = (after - before) / n
-        best = per if best is None else min(best, per)
-    return None if best is None else int(round(best / 4.0) * 4)
-
-
 def perf_events():
     """{event: True/False} from `perf stat -e EVENT true`."""
     res = {}

@@ -121,6 +121,33 @@ def install_handlers():
     atexit.register(cleanup_all)
 
 
+def alive(pid):
+    """True while pid runs; a zombie (killed, not yet reaped) counts as gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def matching(text):
+    """(PID, command line) of each process but this one whose command line
+    contains text: how a test finds what a run it started left behind (text: its
+    temporary directory)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            out.append((int(d), cmd))
+    return out
+
+
 def run(argv, timeout, **kw):
     """Runs a short command to completion (bounded); returns CompletedProcess.
     A missing program or a timeout raises ChildError."""

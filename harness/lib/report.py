@@ -81,7 +81,33 @@ def reproduce_command(meta, name):
         cmd += " --models " + ",".join(sel)
     if meta.get("seed") is not None:
         cmd += " --seed %s" % meta["seed"]
+    roles = (meta.get("hosts") or {}).get("roles") or {}
+    if roles and (roles.get("server") != "local" or roles.get("clients") != ["local"]):
+        cmd += " --server-host %s --client-hosts %s" % (roles["server"], ",".join(roles["clients"]))
+    if roles.get("db"):
+        cmd += " --db-host %s" % roles["db"]
     return cmd
+
+
+def hosts_line(meta):
+    """Where the roles ran, and on what (None for a run with every role local)."""
+    h = meta.get("hosts") or {}
+    roles, facts = h.get("roles") or {}, h.get("facts") or {}
+    if not roles or (roles.get("server") == "local" and roles.get("clients") == ["local"]
+                     and not roles.get("db")):
+        return None
+
+    def what(spec):
+        f = facts.get(spec) or {}
+        if f.get("kind") == "ns":
+            return "%s (namespace %s on this machine)" % (spec, f.get("namespace"))
+        return "%s (%s cores, %s, kernel %s)" % (spec, f.get("cores"), f.get("cpu_model"),
+                                                f.get("kernel_release"))
+    out = "server %s; load generators %s" % (what(roles["server"]),
+                                             ", ".join(what(c) for c in dict.fromkeys(roles["clients"])))
+    if roles.get("db"):
+        out += "; database %s" % what(roles["db"])
+    return out
 
 
 def _experiment_doc(s, meta, base_dir, fig_prefix=""):
@@ -164,10 +190,12 @@ def write_experiment(run_dir, name, draw=True):
 def _machine_line(meta):
     c = meta.get("cpu", {})
     g = meta.get("git", {})
-    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs."
+    hl = hosts_line(meta)
+    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs.%s"
             % (meta.get("mode"), meta.get("date_utc"), (g.get("commit") or "?")[:12],
                " (dirty tree)" if g.get("dirty") else "", meta.get("kernel", {}).get("release"),
-               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us")))
+               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us"),
+               " Hosts: %s." % hl if hl else ""))
 
 
 def decided_counts(summaries):
@@ -307,6 +335,7 @@ def _meta_rows(meta):
         ["compiler", "%s; `%s`" % (comp.get("cc"), comp.get("cflags"))],
         ["K (cpu-iters-per-us)", "%s (samples %s)" % (meta.get("cpu_iters_per_us"),
                                                      (meta.get("calibration") or {}).get("samples"))],
+        ["hosts", hosts_line(meta) or "every role on this machine"],
         ["CPU sets", cpus],
         ["tools", ", ".join("%s: %s" % (k, v) for k, v in tools.items() if v)],
         ["tools missing", ", ".join(k for k, v in tools.items() if not v) or "none"],

@@ -16,14 +16,17 @@ Every wait has a deadline; everything started is stopped in a `finally`, whateve
 happened.  A point that fails raises PointFailed with a message that says why; the
 suite goes on with the next point.
 """
+import dataclasses
 import json
 import os
-import sys
 import time
 
-from . import analysis, callgrind, capture, idleconns, loadgen, models, procs, server, tracers
+from . import (analysis, callgrind, capture, generators, hosts, idleconns, loadgen, models,
+               procs, server, tracers)
 from .csvio import SCHEMA
+from .placement import Placement
 from .plan import cpu_list
+from .sampler import Sampler
 from .verdict import DISTURBED
 
 
@@ -49,8 +52,12 @@ class Env:
     """What a whole run shares: paths, mode, K, capacities measured so far, and what
     this machine could not measure."""
 
-    def __init__(self, root, build, run_dir, mode, k=None):
+    def __init__(self, root, build, run_dir, mode, k=None, placement=None, sampler=None):
         self.root, self.build, self.run_dir, self.mode, self.k = root, build, run_dir, mode, k
+        # Where the roles run (lib/placement.py; everything here by default) and how the
+        # server's /proc is read there (lib/sampler.py).
+        self.placement = placement or Placement(hosts.LocalHost(), [hosts.LocalHost()])
+        self.sampler = sampler or Sampler()
         self.capacity = {}
         self.unsupported = {}
         self.checks = []
@@ -99,10 +106,15 @@ def run_point(env, p, raw_base):
     if p.capture == "callgrind":
         return run_callgrind_point(env, p, raw_base)
     _resolve_rate(env, p)
-    sys0 = capture.system()
+    pl, sm = env.placement, env.sampler
+    # Whether the server shares this machine (its /proc, its CPUs) with the harness
+    # and the generators: true for local and namespace hosts.
+    here = pl.server.machine == hosts.LocalHost().machine
+    sys0 = sm.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
-                        extra=server_extra(p))
-    idle = perf = strace = fault = lg = crash = None
+                        extra=server_extra(p), host=pl.server, bind=pl.server_bind())
+    idle = perf = strace = fault = lg = gens = crash = None
+    fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
     mid = {}
@@ -118,18 +130,22 @@ def run_point(env, p, raw_base):
         info["server_cmd"] = srv.cmdline
         # The server's own descriptors before any client: its listeners (one per
         # reactor or process), so the sockets it holds later are its connections.
-        fds0, socks0 = capture.fds(srv.pid)
+        fds0, socks0 = sm.fds(srv.pid)
         if p.idle_conns:
-            idle = idleconns.IdleConns(srv.port, p.idle_conns).open()
+            idle = idleconns.IdleConns(srv.port, p.idle_conns, **idle_origin(pl)).open()
             # Wait until the server holds the connections (one descriptor each), so
             # its memory is measured with all of them in place.
             deadline = time.monotonic() + 5.0 + p.idle_conns / 1000.0
-            while (capture.fd_count(srv.pid) < fds0 + idle.connected
+            while (sm.fd_count(srv.pid) < fds0 + idle.connected
                    and time.monotonic() < deadline and srv.alive()):
                 time.sleep(0.1)
             info["idle"] = idle.summary()
-            info["idle"]["server_fds_added"] = capture.fd_count(srv.pid) - fds0
-        if p.capture == "syscalls":
+            info["idle"]["server_fds_added"] = sm.fd_count(srv.pid) - fds0
+        if p.capture in ("syscalls", "strace") and not here:
+            env.unsupported_add("perf and strace on %s" % pl.server.spec,
+                                "they run on the machine of the harness, not on a server host "
+                                "reached over ssh")
+        elif p.capture == "syscalls":
             mode = _perf_mode(p)
             pids = capture.tree(srv.pid)
             perf = tracers.PerfStat(raw_base + ".perf.txt",
@@ -139,31 +155,33 @@ def run_point(env, p, raw_base):
             info["perf_mode"] = mode
             if not perf.start():
                 env.unsupported_add("perf stat raw_syscalls:sys_enter", perf.error)
-        if p.capture == "strace":
+        if p.capture == "strace" and here:
             strace = tracers.StraceProfile(raw_base + ".strace.txt", capture.tree(srv.pid))
             if not strace.start():
                 env.unsupported_add("strace -c -f -p", strace.error)
-        argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
-        lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+        gens = lg = generators_for(env, p, srv.port, raw_base)
         try:
             lg.start()
         except procs.ChildError as e:
             raise PointFailed(str(e)) from None
         if p.faults:
             with open(raw_base + ".faults.log", "w") as flog:
-                fault = procs.spawn(
-                    ["taskset", "-c", p.gen_cpus, sys.executable,
-                     os.path.join(env.harness_dir, "lib", "faultgen.py"),
-                     "--target", "127.0.0.1:%d" % srv.port, "--rate", str(p.fault_rate),
+                fh = fault_host
+                fault = fh.spawn(
+                    ["taskset", "-c", p.gen_cpus,
+                     fh.python,
+                     fh.path(os.path.join(env.harness_dir, "lib", "faultgen.py")),
+                     "--target", "%s:%d" % (pl.target(fh), srv.port), "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),
-                     "--json", raw_base + ".faults.json"]
+                     "--json", fh.path(raw_base + ".faults.json")]
                     + (["--fail"] if p.enable_fail else []), stderr=flog)
-        crash = Crash(env, p, srv, raw_base) if p.crash else None
+        crash = Crash(env, p, srv, raw_base, fault_host) if p.crash else None
         # The processes that are part of the point besides the server: their CPU
-        # time is not "someone else" when the point's CPUs are accounted for.
-        ours = [lg.proc.pid] + ([fault.pid] if fault else [])
+        # time is not "someone else" when the point's CPUs are accounted for (on
+        # the server's machine only: elsewhere they use other CPUs).
+        ours = (lg.pids() + ([fault.pid] if fault and fault_host.kind != "ssh" else [])) if here else []
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
-                  + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0)
+                  + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0 + lg.lead_s)
         deadline = time.monotonic() + budget
         last_sample = 0.0
         pre_at = mid_at = None
@@ -181,7 +199,7 @@ def run_point(env, p, raw_base):
                 if name == "measure start" and s0 is None:
                     if perf and perf.error is None:
                         perf.enable()
-                    s0 = capture.snapshot(srv.pid, others=ours)
+                    s0 = sm.snapshot(srv.pid, others=ours)
                     s0["line_t"] = t
                     last_sample = now
                     if crash:
@@ -195,7 +213,7 @@ def run_point(env, p, raw_base):
                 elif name == "measure end" and s1 is None:
                     if perf and perf.error is None:
                         perf.disable()
-                    s1 = capture.snapshot(srv.pid, others=ours)
+                    s1 = sm.snapshot(srv.pid, others=ours)
                     s1["line_t"] = t
                 elif name == "eof":
                     break
@@ -206,16 +224,16 @@ def run_point(env, p, raw_base):
                 # Connections, counted from both sides in the middle of the window:
                 # the kernel's established ones to the port (accepted or in the
                 # backlog) and the sockets the server holds.
-                mid["conns_kernel"] = capture.established(srv.port)
-                mid["conns_server"] = capture.fds(srv.pid)[1] - socks0
+                mid["conns_kernel"] = sm.established(srv.port)
+                mid["conns_server"] = sm.fds(srv.pid)[1] - socks0
                 mid["t"] = now
             if pre_at is not None and s_pre is None and s1 is None and now >= pre_at:
-                s_pre = capture.snapshot(srv.pid, others=ours)
+                s_pre = sm.snapshot(srv.pid, others=ours)
             # Samples over a long window (proc.json only).  The harness shares the
             # generator's core, so a short window gets no more reads than it needs.
             if s0 is not None and s1 is None and p.duration >= SAMPLE_MIN_WINDOW_S \
                     and now - last_sample >= 1.0:
-                samples.append(capture.snapshot(srv.pid, with_ctx=False))
+                samples.append(sm.snapshot(srv.pid, with_ctx=False))
                 last_sample = now
             if now > deadline:
                 raise PointFailed("loadgen did not finish within %.0f s (killed)" % budget)
@@ -240,9 +258,10 @@ def run_point(env, p, raw_base):
             strace = None
     finally:
         if lg is not None:
-            procs.stop(lg.proc, grace=1.0)
+            lg.stop()
         if fault is not None:
-            procs.stop(fault, grace=3.0)
+            fault_host.stop(fault, grace=3.0)
+            fault_host.fetch([raw_base + ".faults.json"])
         if crash is not None:
             info["crash"] = crash.finish()
             if info["crash"]["harness_restarted"]:
@@ -268,9 +287,13 @@ def run_point(env, p, raw_base):
             json.dump({"baseline": sys0, "start": s0, "pre_end": s_pre, "end": s1, "samples": samples,
                        "perf": counts or None, "strace_calls": calls or None,
                        "info": info}, f, indent=1)
-    j = loadgen.read_json(raw_base + ".loadgen.json")
+    j = gens.merge(raw_base + ".loadgen.json")
     if j is None:
         raise PointFailed("loadgen wrote no JSON result")
+    if len(gens.shares) > 1:
+        info["generators"] = {"hosts": [sh.host.spec for sh in gens.shares],
+                              "window_skew_ms": j.get("window_skew_ms"),
+                              "start_late_ms": j.get("start_late_ms")}
     if crash:
         # The server under test is the one the harness started: alive at the end
         # only if it never died.  A process that died takes its CPU time along, so
@@ -278,9 +301,12 @@ def run_point(env, p, raw_base):
         alive = alive and not info["crash"]["harness_restarted"]
         s0 = s1 = s_pre = None
         mid = {}
+    # The point's CPUs: the server's, and the generators' when they share its machine.
+    cpus = set(cpu_list(p.server_cpus))
+    if not pl.generators_apart():
+        cpus |= set(cpu_list(p.gen_cpus))
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
-           "idle": idle.summary() if idle else None,
-           "cpus": sorted(set(cpu_list(p.server_cpus)) | set(cpu_list(p.gen_cpus)))}
+           "idle": idle.summary() if idle else None, "cpus": sorted(cpus)}
     rows = make_rows(p, j, ctx, counts, calls, stats)
     _check_counts(env, p, j, stats, info, idle)
     if p.probe_key and rows and rows[0].get("rps"):
@@ -289,17 +315,46 @@ def run_point(env, p, raw_base):
     return rows, info
 
 
+def generators_for(env, p, port, raw_base):
+    """The point's load generators: one per client host, each with its share of
+    the connections, rate and requests, each aimed at the server's address as its
+    host reaches it (lib/generators.py).  One local generator is run as always."""
+    pl = env.placement
+    shares = generators.shares(pl.clients, p.conns, p.resolved_rate, p.requests)
+
+    def argv_for(sh, json_path, start_at):
+        q = dataclasses.replace(p, conns=sh.conns, requests=sh.requests, resolved_rate=sh.rate)
+        return loadgen.argv(env.build, q, port, json_path, target=pl.target(sh.host),
+                            start_at=start_at,
+                            binary=sh.host.path(os.path.join(env.build, "loadgen")))
+    return generators.Generators(shares, argv_for, raw_base)
+
+
+def idle_origin(pl):
+    """Where the harness opens idle connections from: this machine for a local
+    server; the first client's namespace for one in a namespace (sockets made
+    there, lib/netlab.py); this machine, to the address named, for an ssh host."""
+    if pl.server.kind == "local":
+        return {}
+    c = pl.clients[0]
+    if pl.server.kind == "ns":
+        return {"addr": pl.target(c), "netns": c.ns}
+    return {"addr": pl.check(pl.server.address)}
+
+
 class Crash:
     """A crash point's crash: a third into the window one client sends GET
     /fail?kind=crash and then probes until a new client is answered (faultgen.py
-    --crash, started at `measure start` and told to wait, so its own start-up is
-    not in the times).  Meanwhile the server is watched every WATCH_S; a model that
-    died with no supervisor of its own is started again on the same port, at
-    once, by the harness -- and the point says so."""
+    --crash on the fault client's host, started at `measure start` and told to
+    wait, so its own start-up is not in the times).  Meanwhile the server is
+    watched every WATCH_S; a model that died with no supervisor of its own is
+    started again on the same port, at once, by the harness -- and the point says
+    so.  Its times are measured from the crash client's clock: on a host reached
+    over ssh (another clock) only the client's own are kept."""
     WATCH_S = 0.01
 
-    def __init__(self, env, p, srv, raw_base):
-        self.env, self.p, self.srv, self.raw_base = env, p, srv, raw_base
+    def __init__(self, env, p, srv, raw_base, host):
+        self.env, self.p, self.srv, self.raw_base, self.host = env, p, srv, raw_base, host
         self.client = None
         self.died = self.back = None        # wall clock, as the client's sent_unix
         self.exit_status = None
@@ -307,13 +362,14 @@ class Crash:
 
     def start(self):
         """At `measure start`."""
+        h = self.host
         with open(self.raw_base + ".crash.log", "w") as log:
-            self.client = procs.spawn(
-                ["taskset", "-c", self.p.gen_cpus, sys.executable,
-                 os.path.join(self.env.harness_dir, "lib", "faultgen.py"), "--crash",
-                 "--target", "127.0.0.1:%d" % self.srv.port,
+            self.client = h.spawn(
+                ["taskset", "-c", self.p.gen_cpus, h.python,
+                 h.path(os.path.join(self.env.harness_dir, "lib", "faultgen.py")), "--crash",
+                 "--target", "%s:%d" % (self.env.placement.target(h), self.srv.port),
                  "--delay", "%g" % (self.p.duration / 3), "--duration", "%g" % self.p.duration,
-                 "--json", self.raw_base + ".crash.json"], stderr=log)
+                 "--json", h.path(self.raw_base + ".crash.json")], stderr=log)
 
     def wait(self):
         return self.WATCH_S if self.client is not None and self.died is None else 0.25
@@ -330,11 +386,12 @@ class Crash:
 
     def finish(self):
         if self.client is not None:
-            procs.stop(self.client, grace=3.0)
+            self.host.stop(self.client, grace=3.0)
+            self.host.fetch([self.raw_base + ".crash.json"])
         cl = loadgen.read_json(self.raw_base + ".crash.json") or {}
-        sent = cl.get("sent_unix")
+        sent = cl.get("sent_unix") if self.host.kind != "ssh" else None
         ms = lambda t: None if t is None or sent is None else round((t - sent) * 1000, 1)
-        return {"sent": sent is not None and cl.get("crash") is not None,
+        return {"sent": cl.get("crash") is not None,
                 "harness_restarted": self.died is not None,
                 "died_ms": ms(self.died), "restarted_ms": ms(self.back),
                 "exit_status": self.exit_status, "error": self.error, "client": cl}
@@ -373,6 +430,9 @@ def invalid_reasons(p, j, idle):
     if idle and idle.get("failed_local"):
         out.append("the harness could not open %d of its idle connections (client limits)"
                    % idle["failed_local"])
+    skew = generators.skew_problem(j)
+    if skew:
+        out.append(skew)
     selfc = j.get("self") or {}
     if selfc.get("generator_bound"):
         busy = selfc.get("busy") or []
@@ -517,11 +577,13 @@ def make_rows(p, j, ctx, counts, calls, stats):
 def run_callgrind_point(env, p, raw_base):
     """One C model under callgrind: start, answer p.requests requests (0 for the
     start-up-and-shutdown baseline), stop, read the instruction total."""
+    pl = env.placement
     out = raw_base + ".callgrind.out"
-    wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+    wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + pl.server.path(out),
                "--dump-line=no", "--compress-strings=no", "--compress-pos=no"]
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
-                        extra=server_extra(p), wrapper=wrapper, start_timeout=60.0)
+                        extra=server_extra(p), wrapper=wrapper, start_timeout=60.0,
+                        host=pl.server, bind=pl.server_bind())
     info = {"point": p.describe(), "notes": []}
     j = None
     lg = None
@@ -532,8 +594,7 @@ def run_callgrind_point(env, p, raw_base):
             raise PointFailed(str(e)) from None
         if p.requests:
             p.resolved_rate = None
-            argv = loadgen.argv(env.build, p, srv.port, raw_base + ".loadgen.json")
-            lg = loadgen.Loadgen(argv, raw_base + ".loadgen.log")
+            gens = lg = generators_for(env, p, srv.port, raw_base)
             lg.start()
             deadline = time.monotonic() + 120 + p.requests / 500.0
             while True:
@@ -546,10 +607,10 @@ def run_callgrind_point(env, p, raw_base):
             lg = None
             if rc != 0:
                 raise PointFailed("loadgen exited with code %s" % rc)
-            j = loadgen.read_json(raw_base + ".loadgen.json")
+            j = gens.merge(raw_base + ".loadgen.json")
     finally:
         if lg is not None:
-            procs.stop(lg.proc, grace=1.0)
+            lg.stop()
         old = server.STOP_GRACE_S
         server.STOP_GRACE_S = 60.0
         try:
@@ -558,6 +619,7 @@ def run_callgrind_point(env, p, raw_base):
             server.STOP_GRACE_S = old
         if note:
             info["notes"].append(note)
+        pl.server.fetch([out])
     ir = callgrind.total(out)
     if ir is None:
         raise PointFailed("callgrind wrote no instruction total (%s)" % out)

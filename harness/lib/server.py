@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from . import models, procs
+from . import hosts, models, procs
 
 LISTEN_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
 NGINX_ANCHOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -42,7 +42,12 @@ def _tail(path, n=6):
 
 class Server:
     def __init__(self, build, model, proto, cpus, raw_base, k=None, extra=(),
-                 wrapper=(), start_timeout=10.0, idle_timeout_ms=0, stop_grace=None):
+                 wrapper=(), start_timeout=10.0, idle_timeout_ms=0, stop_grace=None,
+                 host=None, bind=None):
+        """host: where it runs (lib/hosts.py; this machine by default); bind: the
+        address it listens on there (127.0.0.1 by default)."""
+        self.host = host or hosts.LocalHost()
+        self.bind = bind if bind and bind != "127.0.0.1" else None
         self.build, self.model, self.proto = build, model, proto
         self.cpus, self.raw_base, self.k = cpus, raw_base, k
         self.extra, self.wrapper = list(extra), list(wrapper)
@@ -64,9 +69,11 @@ class Server:
         if b is None:
             raise ServerError("no binary for model %s in %s" % (self.model, self.build))
         a = ["taskset", "-c", self.cpus] + self.wrapper + [
-            b, "--proto", self.proto, "--port", str(self.fixed_port or 0),
+            self.host.path(b), "--proto", self.proto, "--port", str(self.fixed_port or 0),
             "--idle-timeout-ms", str(self.idle_timeout_ms),
-            "--stats-file", self.stats_path, "--quiet"]
+            "--stats-file", self.host.path(self.stats_path), "--quiet"]
+        if self.bind:
+            a += ["--host", self.bind]
         if self.k:
             a += ["--cpu-iters-per-us", str(self.k)]
         return a + self.extra
@@ -80,7 +87,7 @@ class Server:
         log.write("# %s\n" % self.cmdline)
         log.flush()
         import subprocess
-        self.proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=log)
+        self.proc = self.host.spawn(argv, stdout=subprocess.PIPE, stderr=log)
         log.close()
         self.pid = self.proc.pid
         lines = queue.Queue()
@@ -106,43 +113,46 @@ class Server:
             line = None
         m = LISTEN_RE.search(line or "")
         if not m:
-            rc, _ = procs.stop(self.proc, grace=2.0)
+            rc, _ = self.host.stop(self.proc, grace=2.0)
             why = ("exited with code %s" % rc) if line is None else ("said %r" % line.strip())
             raise ServerError("srv-%s did not start (%s; no 'listening on' line within %.0f s): %s"
                               % (self.model, why, self.start_timeout, _tail(self.log_path)))
         self.port = int(m.group(2))
+        # On another machine the PID the harness holds is ssh's: the server's own
+        # is the one its /proc is read under.
+        self.pid = self.host.pid_of(self.proc)
         return self.port
 
     def _start_nginx(self):
+        if self.host.kind == "ssh":
+            raise ServerError("nginx, the outside anchor, runs on this machine or in one of "
+                              "its namespaces, not on %s" % self.host.spec)
         self._tmp = tempfile.mkdtemp(prefix="lb-nginx-")
         last = ""
         for _ in range(3):
             # nginx cannot be told "port 0", so take a port the kernel just handed
             # out and give it back; retry if someone else grabs it in between.
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-            s.close()
+            port = _free_port(self.host)
             conf = os.path.join(self._tmp, "nginx.conf")
             with open(NGINX_ANCHOR) as f:
                 text = f.read()
             if ANCHOR_LISTEN not in text:
                 raise ServerError("%s does not listen on %s" % (NGINX_ANCHOR, ANCHOR_LISTEN))
             with open(conf, "w") as f:
-                f.write(text.replace(ANCHOR_LISTEN, "127.0.0.1:%d" % port))
+                f.write(text.replace(ANCHOR_LISTEN, "%s:%d" % (self.bind or "127.0.0.1", port)))
             argv = ["taskset", "-c", self.cpus, models.binary(self.build, "nginx"),
                     "-p", self._tmp, "-c", conf, "-e", os.path.join(self._tmp, "error.log")]
             self.cmdline = " ".join(argv)
             log = open(self.log_path, "w")
             log.write("# %s\n" % self.cmdline)
             log.flush()
-            self.proc = procs.spawn(argv, stdout=log, stderr=log)
+            self.proc = self.host.spawn(argv, stdout=log, stderr=log)
             log.close()
             self.pid = self.proc.pid
-            if _http_ok(port, self.start_timeout, self.proc):
+            if _http_ok(port, self.start_timeout, self.proc, self.host):
                 self.port = port
                 return port
-            procs.stop(self.proc, grace=2.0)
+            self.host.stop(self.proc, grace=2.0)
             last = _tail(os.path.join(self._tmp, "error.log")) or _tail(self.log_path)
         raise ServerError("nginx did not start: %s" % last)
 
@@ -170,7 +180,7 @@ class Server:
         was_alive = self.alive()
         grace = self.stop_grace if self.stop_grace is not None else STOP_GRACE_S
         t0 = time.monotonic()
-        rc, killed = procs.stop(self.proc, sig=sig, grace=grace)
+        rc, killed = self.host.stop(self.proc, sig=sig, grace=grace)
         self.stop_seconds = round(time.monotonic() - t0, 2)
         self.returncode = None if killed else rc
         note = ""
@@ -182,6 +192,7 @@ class Server:
             note = "server exited with code %s" % rc
         stats = None
         if self.model != "nginx":
+            self.host.fetch([self.stats_path])
             try:
                 with open(self.stats_path) as f:
                     stats = json.loads(f.read().strip().splitlines()[-1])
@@ -197,11 +208,21 @@ class Server:
         return stats, note
 
 
-def _http_ok(port, timeout, proc):
+def _http_ok(port, timeout, proc, host=None):
+    """True once GET / on 127.0.0.1:port answers 200 -- asked from the server's
+    own host (its namespace), where its loopback is."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
+        if host is not None and host.kind != "local":
+            try:
+                if host.run([host.python, "-c", _PROBE, str(port)], timeout=5).returncode == 0:
+                    return True
+            except procs.ChildError:
+                pass
+            time.sleep(0.05)
+            continue
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -211,3 +232,24 @@ def _http_ok(port, timeout, proc):
             pass
         time.sleep(0.05)
     return False
+
+
+# _http_ok's question, asked on another host.
+_PROBE = """import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1.0)
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+sys.exit(0 if s.recv(64).startswith(b"HTTP/1.1 200") else 1)
+"""
+
+
+def _free_port(host):
+    """A TCP port free on the host now (its namespace's ports are its own)."""
+    if host.kind == "local":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+    r = host.run([host.python, "-c", "import socket; s = socket.socket(); s.bind(('', 0)); "
+                  "print(s.getsockname()[1])"], timeout=10)
+    return int(r.stdout.strip())

@@ -7,9 +7,10 @@ import os
 import sys
 import time
 
-from . import (analysis, budget, calibrate, csvio, exp, idleconns, meta as metamod, models,
-               procs, progress, report, runner)
+from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
+               models, placement, procs, progress, report, runner)
 from .plan import cpu_list
+from .sampler import SamplerError, Sampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -37,6 +38,13 @@ def parse(argv):
                     help="where the srv-* binaries and loadgen are (default build/)")
     ap.add_argument("--list", action="store_true",
                     help="print the plan (every point, in run order) and its time estimate, and exit")
+    h = ap.add_argument_group("hosts (docs/hosts.md): local, ns:NAME or ssh:[USER@]HOST[:PORT]")
+    h.add_argument("--server-host", help="where the server runs (default local)")
+    h.add_argument("--client-hosts", help="where the load generators run, one each, comma-separated "
+                                          "(default local)")
+    h.add_argument("--db-host", help="where the database runs")
+    h.add_argument("--config", help="a run configuration file naming the hosts (docs/contract.md, "
+                                    "Hosts); the options above override it")
     ap.add_argument("--seed", type=int,
                     help="the seed of the shuffled x-value order (default: a new one, recorded "
                          "in meta.json; give a run's seed to repeat its order)")
@@ -50,6 +58,10 @@ def parse(argv):
         ap.error("unknown experiment %s (known: %s)" % (", ".join(bad), ", ".join(ORDER)))
     a.names = names
     a.only = a.models.split(",") if a.models else None
+    try:
+        a.placement = placement.from_args(a.server_host, a.client_hosts, a.db_host, a.config)
+    except hosts.HostError as e:
+        ap.error(str(e))
     return a
 
 
@@ -120,7 +132,48 @@ def main(argv):
     print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
     for line in _estimate_lines(a, mods, est):
         print("  " + line)
+    pl = a.placement
+    try:
+        pl.open(build=build, run_dir=run_dir, say=lambda m: print("hosts: " + m, flush=True))
+    except (hosts.HostError, OSError) as e:
+        print("harness/run: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    # From here on the hosts are open: whatever happens, they are closed (the
+    # namespaces deleted, the remote directories removed) before returning.
+    sampler = Sampler(pl.server)
+    try:
+        return _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label,
+                    t_start, seed, pl, sampler)
+    finally:
+        sampler.close()
+        pl.close()
+
+
+def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label, t_start,
+         seed, pl, sampler):
+    try:
+        sampler.open()
+        if pl.db and not any(getattr(m, "USES_DB", False) for m in mods):
+            print("hosts: --db-host %s: no experiment of this run starts a database; the host "
+                  "is opened and recorded only" % pl.db.spec)
+        if not pl.is_local():
+            print("hosts: server %s, load generators %s%s" % (
+                pl.server.spec, ", ".join("%s -> %s" % (c.spec, pl.target(c)) for c in pl.clients),
+                ", database %s" % pl.db.spec if pl.db else ""))
+        facts = pl.facts(lambda h: hosts.run_files(build))
+        for _, pts in plans:
+            for p in pts:
+                pl.place(p, facts)
+    except KeyboardInterrupt:
+        return 130
+    except (hosts.HostError, SamplerError, procs.ChildError) as e:
+        print("harness/run: %s" % e, file=sys.stderr)
+        return 2
     meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+    meta["hosts"] = {"roles": pl.describe(), "facts": facts}
+    meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
     meta["models"] = {"available": avail, "selected": a.only,
                       "not_testable": models.not_testable(build)}
     meta["seed"] = seed
@@ -128,7 +181,7 @@ def main(argv):
     meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
     calib_raw = os.path.join(run_dir, "calibrate")
     os.makedirs(calib_raw)
-    k, kinfo = calibrate.calibrate(build, "0", calib_raw)
+    k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
     meta["cpu_iters_per_us"] = k
     meta["calibration"] = kinfo
     if k is None:
@@ -138,8 +191,11 @@ def main(argv):
         print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
     for m, pts in plans:
         meta["experiments"][m.NAME] = {
-            "title": m.TITLE, "claims": m.CLAIMS, "server_cpus": m.SERVER_CPUS,
-            "gen_cpus": m.GEN_CPUS, "points": len(pts),
+            "title": m.TITLE, "claims": m.CLAIMS,
+            # As placed on the hosts (the experiment's own sets unless the
+            # generators have machines of their own).
+            "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
+            "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
             "models": sorted({p.model for p in pts}, key=analysis.series_key),
             "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
                 m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
@@ -156,7 +212,7 @@ def main(argv):
     meta["status"] = "running"
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
 
-    env = runner.Env(ROOT, build, run_dir, a.mode, k)
+    env = runner.Env(ROOT, build, run_dir, a.mode, k, placement=pl, sampler=sampler)
     writer = csvio.Writer(os.path.join(run_dir, "data.csv"))
     prog = progress.Progress([p.est_seconds() for _, pts in plans for p in pts],
                              log_path=os.path.join(run_dir, "progress.log"))

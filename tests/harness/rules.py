@@ -47,9 +47,10 @@ def row(experiment, model, rep, **kw):
     return r
 
 
-def data(name, rows, cores=2, points=None):
+def data(name, rows, cores=2, points=None, apart=False):
     meta = {"mode": "quick", "cpu": {"cores": cores},
-            "machine": {"cores": cores, "kernel_stack_kb_per_thread": 16},
+            "machine": {"cores": cores, "kernel_stack_kb_per_thread": 16,
+                        "generators_apart": apart},
             "experiments": {name: {"server_cpus": "0", "gen_cpus": "1"}}}
     return exp.Data(name, rows, "/nonexistent/" + name, "quick", meta, points or [])
 
@@ -275,6 +276,14 @@ def rules_scale():
     five_outcomes("scale", ["C6"], scale_rows, {"C6": {"node"}}, cores=4)
     vs = get("scale").verdicts(data("scale", scale_rows("confirmed"), cores=2))
     expect(verdict_of(vs, "C6") == [UNTESTABLE], "scale on 2 cores: %s" % verdict_of(vs, "C6"))
+    # The load generators on hosts of their own: a 2-core server host decides C6,
+    # either way; a 1-core one cannot.
+    for scn, want in (("confirmed", CONFIRMED), ("refuted", REFUTED)):
+        vs = get("scale").verdicts(data("scale", scale_rows(scn), cores=2, apart=True))
+        expect(verdict_of(vs, "C6") == [want], "scale, 2-core server host, generators apart, %s: %s"
+               % (scn, verdict_of(vs, "C6")))
+    vs = get("scale").verdicts(data("scale", scale_rows("confirmed"), cores=1, apart=True))
+    expect(verdict_of(vs, "C6") == [UNTESTABLE], "scale on a 1-core server host: %s" % verdict_of(vs, "C6"))
 
 
 @case

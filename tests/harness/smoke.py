@@ -27,6 +27,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
+from lib import procs  # noqa: E402
 RUN = os.path.join(ROOT, "harness", "run")
 BUILD = os.path.join(ROOT, "build")
 
@@ -70,18 +72,7 @@ def pick_models():
 def leftovers(tag):
     """Processes whose command line mentions our temporary directory (every server
     gets --stats-file there, every loadgen --json)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if tag in cmd and "smoke.py" not in cmd:
-            out.append("%s: %s" % (d, cmd[:120]))
-    return out
+    return ["%d: %s" % (pid, cmd[:120]) for pid, cmd in procs.matching(tag) if "smoke.py" not in cmd]
 
 
 def end_to_end(tmp, ms):

@@ -456,12 +456,56 @@ def case_json_schema():
               "rate", "pipeline", "size", "close", "warmup_s", "timeout_ms", "json",
               "timeline", "quiet", "allow_remote"]:
         check(k in cfg, f"config.{k}")
-    h = res["histogram"]
-    check(sum(c for _, c in h) == res["requests"], "histogram counts != requests")
-    check(all(h[i][0] < h[i + 1][0] for i in range(len(h) - 1)), "histogram not sorted")
+    check(cfg["start_at"] is None and res["start_late_ms"] is None, "start_at without --start-at")
+    w = res["window_unix"]
+    check(abs(w[1] - w[0] - res["duration_s"]) < 1e-3 and abs(w[0] - time.time()) < 60,
+          f"window_unix {w} for a {res['duration_s']} s window")
+    # Every latency figure comes with its whole histogram, so that the results of
+    # several generators can be merged exactly.
+    for name, h, n in [("histogram", res["histogram"], res["requests"]),
+                       ("histogram_uncorrected", res["histogram_uncorrected"], res["requests"]),
+                       ("paths./.histogram", res["paths"]["/"]["histogram"],
+                        res["paths"]["/"]["requests"])]:
+        check(sum(c for _, c in h) == n, f"{name}: counts add up to {sum(c for _, c in h)}, want {n}")
+        check(all(h[i][0] < h[i + 1][0] for i in range(len(h) - 1)), f"{name} not sorted")
     due = res["requests"] + errors_total(res) + res["abandoned"] + res["unsent"]
     check(due == 250, f"{due} requests due at 500/s in 0.5 s, want 250")
     return f"all docs/contract.md keys; {len(h)} histogram buckets"
+
+
+def case_start_at():
+    """Two generators given the same --start-at run the same window: each connects
+    first, then waits for the instant, so their windows begin together (within a
+    scheduling delay, not a set-up time).  One given an instant already past starts
+    at once and says how late it is."""
+    p, port = test_server("ok")
+    try:
+        at = time.time() + 1.0
+        args = ["--proto", "http", "--target", f"127.0.0.1:{port}", "-d", "0.3",
+                "--warmup", "0.2", "--start-at", "%.6f" % at]
+        # Different set-up work (1 and 200 connections) so that, without the wait,
+        # the windows would not line up.
+        procs = [subprocess.Popen([f"{BUILD}/loadgen", "--quiet", "--json", out, "-c", c] + args,
+                                  stderr=subprocess.DEVNULL)
+                 for out, c in [(os.path.join(TMP, "start-a.json"), "1"),
+                                (os.path.join(TMP, "start-b.json"), "200")]]
+        PROCS.extend(procs)
+        for q in procs:
+            check(q.wait(timeout=30) == 0, "loadgen --start-at failed")
+        a, b = (json.load(open(os.path.join(TMP, n))) for n in ("start-a.json", "start-b.json"))
+        past, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "1",
+                          "-d", "0.1", "--start-at", "%.6f" % (time.time() - 2)])
+    finally:
+        test_server_stats(p)
+    for r in (a, b):
+        check(r["config"]["start_at"] == round(at, 6), f"config.start_at {r['config']['start_at']}")
+        check(r["start_late_ms"] == 0, f"start_late_ms {r['start_late_ms']} with time to spare")
+        check(abs(r["window_unix"][0] - (at + 0.2)) < 0.1,
+              f"window began at {r['window_unix'][0] - at:.4f} s after start_at, want 0.2")
+    skew = abs(a["window_unix"][0] - b["window_unix"][0])
+    check(skew < 0.1, f"windows {skew * 1e3:.1f} ms apart")
+    check(past["start_late_ms"] >= 1900, f"start_late_ms {past['start_late_ms']} for an instant 2 s past")
+    return f"windows {skew * 1e6:.0f} us apart; late start reported"
 
 
 def main():
@@ -480,7 +524,7 @@ def main():
     cases += [case_sigstop, case_status_500, case_close_every, case_echo_corrupt,
               case_echo_large("lg-testsrv"), case_echo_large("epoll"), case_dead_server,
               case_hung_server, case_n_requests, case_n_stalled, case_open_loop_count,
-              case_mix_pipeline, case_close_mode, case_10k, case_json_schema]
+              case_mix_pipeline, case_close_mode, case_10k, case_json_schema, case_start_at]
     failed = 0
     ran = 0
     untestable = 0

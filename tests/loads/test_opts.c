@@ -44,6 +44,7 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(o.close, 0);
 	CU_ASSERT_EQUAL(o.quiet, 0);
 	CU_ASSERT_EQUAL(o.allow_remote, 0);
+	CU_ASSERT_DOUBLE_EQUAL(o.start_at, 0, 1e-12);
 	CU_ASSERT_PTR_NULL(o.json);
 	opts_free(&o);
 }
@@ -55,7 +56,8 @@ static void test_all_options(void)
 
 	CU_ASSERT_EQUAL_FATAL(parse_line(&o, BASE "-t2 -c50 -d10s --rate 1000.5 --pipeline 16 "
 					 "--close --warmup 2 --timeout-ms 100 --json a.json "
-					 "--timeline t.csv --quiet --allow-remote --path /cpu?us=10",
+					 "--timeline t.csv --quiet --allow-remote --path /cpu?us=10 "
+					 "--start-at 1700000000.25",
 					 err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(o.threads, 2);
 	CU_ASSERT_DOUBLE_EQUAL(o.duration_s, 10.0, 1e-12);
@@ -68,6 +70,7 @@ static void test_all_options(void)
 	CU_ASSERT_STRING_EQUAL(o.timeline, "t.csv");
 	CU_ASSERT_EQUAL(o.quiet, 1);
 	CU_ASSERT_EQUAL(o.allow_remote, 1);
+	CU_ASSERT_DOUBLE_EQUAL(o.start_at, 1700000000.25, 1e-6);
 	CU_ASSERT_STRING_EQUAL(o.paths[0].path, "/cpu?us=10");
 	opts_free(&o);
 
@@ -120,6 +123,8 @@ static void test_errors(void)
 		BASE "-c 1 -d 1 --timeout-ms 0",
 		BASE "-c 1 -d 1 --warmup -1",
 		BASE "-c 1 -d 1 --path nostartslash",
+		BASE "-c 1 -d 1 --start-at 0",				/* seconds since 1970 */
+		BASE "-c 1 -d 1 --start-at soon",
 		BASE "-c 1 -d 1 --mix /a",
 		BASE "-c 1 -d 1 --mix /a:0",
 		BASE "-c 1 -d 1 --mix a:1",
