@@ -15,13 +15,13 @@ COLORS = {
     "nginx": "#000000",
     "uring": "#8c564b",
     "poll": "#e377c2",
-    "fork": "#bcbd22",
+    "prefork": "#bcbd22",
 }
 OTHER = "#444444"
 
 # The order models appear in tables and legends: blocking first, then event loops,
 # then the references.
-ORDER = ["iterative", "threads", "pool", "fork", "epoll", "poll", "libev", "libuv",
+ORDER = ["iterative", "threads", "pool", "prefork", "epoll", "poll", "libev", "libuv",
          "uring", "node", "nginx"]
 
 
