@@ -19,10 +19,12 @@
  * connection): --procs is the limit.
  *
  * What is shared: the struct server, mapped shared before the first fork.
- * Workers only read it, but for the counters (atomics, as the threads of pool
- * update them) and the drain flag the parent sets.  So a request is counted,
- * for everyone, the moment its response is handed to the kernel, and a
- * worker that dies afterwards takes nothing counted with it.
+ * The workers write only its counters (atomics, as pool's threads update
+ * them), the parent only its drain flag.  So a request is counted, for
+ * everyone, the moment its response is handed to the kernel, and a worker that
+ * dies afterwards takes nothing counted with it; the parent closes the books
+ * on the connection it held (each worker says, in shared memory too, whether
+ * it holds one).
  */
 #include <errno.h>
 #include <netinet/in.h>
