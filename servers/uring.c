@@ -86,10 +86,12 @@
 #define SEND_MAX	65536		/* bytes copied for one send, at most */
 #define SEND_INLINE	256		/* responses up to this size need no allocation */
 
-/* What a completion is for: the low bits of its user_data (the rest point at
- * the connection or loop).  OP_NONE: a request whose success needs no answer. */
+/* What a completion is for: the top byte of its user_data (the rest is the
+ * address of the connection or loop it concerns: user space addresses fit in
+ * 56 bits).  OP_NONE: a request whose success needs no answer. */
 enum op { OP_NONE, OP_ACCEPT, OP_READY, OP_RECV, OP_SEND, OP_CLOSE, OP_WAKE, OP_DRAIN };
-#define OP_MASK 7u
+#define OP_SHIFT 56
+#define TAG(p, op) ((uint64_t)(uintptr_t)(p) | (uint64_t)(op) << OP_SHIFT)
 
 struct conn {
 	int fd;				/* -1 once its close is submitted */
@@ -203,9 +205,9 @@ static void loop_run(struct reactor *r)
 
 static void on_completion(struct loop *l, const struct io_uring_cqe *cqe)
 {
-	void *p = (void *)(uintptr_t)(cqe->user_data & ~(uint64_t)OP_MASK);
+	void *p = (void *)(uintptr_t)(cqe->user_data & ((1ULL << OP_SHIFT) - 1));
 
-	switch ((enum op)(cqe->user_data & OP_MASK)) {
+	switch ((enum op)(cqe->user_data >> OP_SHIFT)) {
 	case OP_ACCEPT:
 		on_accept(l, cqe->res, cqe->flags);
 		break;
@@ -430,8 +432,7 @@ static void conn_watch(struct loop *l, struct conn *c)
 	if (want && !c->receiving) {
 		recv_arm(l, c);
 	} else if (!want && c->receiving && !c->cancelling) {
-		io_uring_prep_cancel64(sqe_get(l, NULL, OP_NONE),
-				       (uint64_t)(uintptr_t)c | OP_RECV, 0);
+		io_uring_prep_cancel64(sqe_get(l, NULL, OP_NONE), TAG(c, OP_RECV), 0);
 		c->cancelling = true;
 	}
 }
@@ -565,7 +566,7 @@ static void loop_listen(struct reactor *r, bool on)
 	if (!on) {
 		if (l->accepting)
 			io_uring_prep_cancel64(sqe_get(l, NULL, OP_NONE),
-					       (uint64_t)(uintptr_t)l | (l->starved ? OP_READY : OP_ACCEPT), 0);
+					       TAG(l, l->starved ? OP_READY : OP_ACCEPT), 0);
 		return;
 	}
 	while (i < l->nparked && l->listening && reactor_slot_take(r))
@@ -632,7 +633,7 @@ static struct io_uring_sqe *sqe_get(struct loop *l, void *p, enum op op)
 		if (!(sqe = io_uring_get_sqe(&l->ring)))
 			die("io_uring: the submission ring stays full");
 	}
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p | op);
+	io_uring_sqe_set_data64(sqe, TAG(p, op));
 	return sqe;
 }
 
