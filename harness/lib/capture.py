@@ -243,10 +243,14 @@ def usage(s0, s1, cpus):
             "others_pct": round(100.0 * (busy - steal - ours / 1e9) / total, 1)}
 
 
-def kernel_stack_per_thread_kb(n=64, tries=3):
+def kernel_stack_per_thread_kb(n=128, tries=5):
     """The kernel's stack per thread (THREAD_SIZE: 16 KiB on x86-64), measured: the
-    change in KernelStack (/proc/meminfo) while n idle threads exist, the smallest of
-    a few tries (other work on the machine can only add to it), rounded to 4 kB."""
+    change in KernelStack (/proc/meminfo) while n idle threads exist.  Other work on
+    the machine moves KernelStack both ways (its threads start and exit too), so
+    the median of a few tries is taken, and a try below one page (4 kB: no kernel
+    stack is smaller) is discarded as disturbed; rounded to 4 kB.  None when no try
+    was usable."""
+    import statistics
     import threading
 
     def kstack():
@@ -254,7 +258,7 @@ def kernel_stack_per_thread_kb(n=64, tries=3):
             if line.startswith("KernelStack:"):
                 return int(line.split()[1])
         return None
-    best = None
+    got = []
     for _ in range(tries):
         stop = threading.Event()
         before = kstack()
@@ -265,11 +269,12 @@ def kernel_stack_per_thread_kb(n=64, tries=3):
         stop.set()
         for t in ts:
             t.join()
-        if before is None or after is None or after <= before:
+        if before is None or after is None:
             continue
         per = (after - before) / n
-        best = per if best is None else min(best, per)
-    return None if best is None else int(round(best / 4.0) * 4)
+        if per >= 4:
+            got.append(per)
+    return int(round(statistics.median(got) / 4.0) * 4) if got else None
 
 
 def steal_sample(seconds=1.0):

@@ -6,22 +6,24 @@ the empty string, never a zero made up to fill the cell.
 import csv
 import os
 
-SCHEMA = 2
+SCHEMA = 3
 
 # Schema 1's columns, then what schema 2 added (a point's own checks, the server's
-# count, CPU in nanoseconds, what else ran on the CPUs).  New columns go at the end,
-# so a reader that picks columns by name reads both.
+# count, CPU in nanoseconds, what else ran on the CPUs), then schema 3's (the
+# round-trip time on the wire).  New columns go at the end, so a reader that picks
+# columns by name reads them all.
 COLUMNS_V1 = (
     "schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,"
     "work_path,work_us,path,rep,duration_s,requests,rps,mbps,p50_us,p90_us,p99_us,p999_us,max_us,"
     "errors,timeouts,abandoned,late,cpu_user_s,cpu_sys_s,cpu_us_per_req,ctx_switches,syscalls,"
     "syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound"
 ).split(",")
-COLUMNS = COLUMNS_V1 + (
+COLUMNS_V2 = COLUMNS_V1 + (
     "seq,valid,invalid,timeout_ms,unanswered,unsent,mean_us,warmup_requests,warmup_errors,"
     "reconnects,conns_gen,conns_kernel,conns_server,server_requests,server_rps,server_alive,"
     "cpu_s,busy_pct,steal_pct,others_pct,disturbed"
 ).split(",")
+COLUMNS = COLUMNS_V2 + ["rtt_ms"]
 
 
 def fmt(v):
@@ -63,11 +65,11 @@ class Writer:
 
 def read(path):
     """Rows of a data.csv as dicts of strings; checks the header is the contract's
-    (schema 2, or schema 1, whose rows get the later columns empty)."""
+    (schema 3, or 2 or 1, whose rows get the later columns empty)."""
     with open(path, newline="") as f:
         r = csv.reader(f)
         header = next(r, None)
-        if header not in (COLUMNS, COLUMNS_V1):
+        if header not in (COLUMNS, COLUMNS_V2, COLUMNS_V1):
             raise ValueError("%s: header is not the contract's data.csv columns" % path)
         rows = [dict(zip(header, rec)) for rec in r if rec]
     for row in rows:

@@ -15,11 +15,15 @@ to the receiving side's backlog once -- so a lab run differs from a local run by
 the placement of the roles, not by the cost of a software switch that a real
 switch would not charge to the hosts.  Each
 client's link is a pair of its own, so anything done to one client's path (a
-delay, say) is done to that link alone.
+delay, say) is done to that link alone: a link may carry a wire (lib/wire.py),
+netem on the pair's ends or the delay line's two TUN devices in the pair's place,
+with the same names and addresses.
 
 Nothing of a lab is in the root namespace: no address, no route, no link (both
 ends of each pair are made inside their namespaces), so `ip link` and the
 machine's routing are untouched, and deleting the namespaces deletes the links.
+(The delay line is a process of this machine; its devices are inside the
+namespaces and vanish with it, and it dies with the harness.)
 
 Leftovers: a lab's namespaces carry its run's ID, and the run holds its lock
 (lib/runlock.py) for as long as it lives.  A `loopbench-*` namespace whose run
@@ -34,6 +38,7 @@ import subprocess
 import time
 
 from . import runlock
+from . import wire as _wire
 
 PREFIX = "loopbench-"
 SUBNET = "10.99"
@@ -216,9 +221,11 @@ class Lab:
             subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "%s=%s" % (key, value)],
                            capture_output=True, timeout=10)
 
-    def link(self, a, b, mtu=None):
-        """A veth pair between hosts a and b, a's end named `to-b` and b's `to-a`;
-        returns (a's address, b's address)."""
+    def link(self, a, b, mtu=None, wire=None):
+        """A link between hosts a and b, a's end named `to-b` and b's `to-a`: a veth
+        pair, or with `wire` (a lib/wire.py Spec) a link with a delay -- netem on the
+        veth pair, or the delay line's two devices in its place.  Returns (a's
+        address, b's address)."""
         key = frozenset((a, b))
         if key in self.links:
             return self.links[key][a], self.links[key][b]
@@ -227,16 +234,50 @@ class Lab:
         k = len(self.links) + 1
         if k > 254:
             raise LabError("at most 254 links in a lab")
+        self.links[key] = {a: "%s.%d.1" % (SUBNET, k), b: "%s.%d.2" % (SUBNET, k), "k": k,
+                           "ends": (a, b), "mtu": mtu, "wire": None}
+        self._make(self.links[key], wire)
+        return self.links[key][a], self.links[key][b]
+
+    def _make(self, link, wire):
+        a, b = link["ends"]
         na, nb = self.ns(a), self.ns(b)
-        addr_a, addr_b = "%s.%d.1" % (SUBNET, k), "%s.%d.2" % (SUBNET, k)
-        ip("-n", na, "link", "add", "to-" + b, "type", "veth", "peer", "name", "to-" + a, "netns", nb)
-        for ns, dev, addr in ((na, "to-" + b, addr_a), (nb, "to-" + a, addr_b)):
-            if mtu:
-                ip("-n", ns, "link", "set", dev, "mtu", str(mtu))
+        if wire is not None and wire.mechanism == "delayline":
+            # The delay line's devices take the veth pair's place and names.
+            link["wire"] = _wire.make(wire, na, "to-" + b, nb, "to-" + a)
+        else:
+            ip("-n", na, "link", "add", "to-" + b, "type", "veth", "peer", "name", "to-" + a,
+               "netns", nb)
+        for ns, dev, addr in ((na, "to-" + b, link[a]), (nb, "to-" + a, link[b])):
+            if link["mtu"]:
+                ip("-n", ns, "link", "set", dev, "mtu", str(link["mtu"]))
             ip("-n", ns, "addr", "add", addr + "/24", "dev", dev)
             ip("-n", ns, "link", "set", dev, "up")
-        self.links[key] = {a: addr_a, b: addr_b, "k": k}
-        return addr_a, addr_b
+        if wire is not None and wire.mechanism != "delayline":
+            link["wire"] = _wire.make(wire, na, "to-" + b, nb, "to-" + a)
+
+    def rewire(self, a, b, wire):
+        """Makes the link between a and b again, with the same names and addresses:
+        with a delay (wire, a lib/wire.py Spec) or as a plain veth pair (None).
+        Connections over it do not survive."""
+        link = self.links.get(frozenset((a, b)))
+        if link is None:
+            raise LabError("no link between %s and %s" % (a, b))
+        self._unmake(link)
+        self._make(link, wire)
+
+    def _unmake(self, link):
+        a, b = link["ends"]
+        if link["wire"] is not None:
+            link["wire"].stop()
+        if link["wire"] is None or link["wire"].kind != "delayline":
+            ip("-n", self.ns(a), "link", "del", "to-" + b, check=False)
+        link["wire"] = None
+
+    def wire(self, a, b):
+        """The wire on the link between a and b (lib/wire.py), or None."""
+        link = self.links.get(frozenset((a, b)))
+        return link["wire"] if link else None
 
     def address(self, host, seen_from):
         """Where `seen_from` reaches `host`: loopback inside one namespace, else the
@@ -250,16 +291,24 @@ class Lab:
 
     def addresses(self):
         """Every address of the lab (the guard lets traffic go to these only)."""
-        return {addr for link in self.links.values() for h, addr in link.items() if h != "k"}
+        return {addr for link in self.links.values() for h in link["ends"] for addr in [link[h]]}
 
     def describe(self):
         return {"namespaces": {h: self.ns(h) for h in self.hosts},
-                "links": [{"hosts": sorted(h for h in l if h != "k"),
-                           "addresses": {h: a for h, a in l.items() if h != "k"},
-                           "kind": "veth"} for l in self.links.values()]}
+                "links": [{"hosts": sorted(l["ends"]),
+                           "addresses": {h: l[h] for h in l["ends"]},
+                           "kind": _kind(l["wire"]),
+                           "shaping": l["wire"].shaping.as_dict() if l["wire"] else None}
+                          for l in self.links.values()]}
 
     def close(self):
-        """Deletes every namespace, with whatever still runs inside."""
+        """Stops the wires, deletes every namespace with whatever still runs inside."""
+        for link in self.links.values():
+            if link["wire"] is not None:
+                try:
+                    link["wire"].stop()
+                except Exception:  # the namespaces must go regardless
+                    pass
         for name in reversed(self.hosts):
             delete(self.ns(name))
         self.hosts = []
@@ -271,3 +320,9 @@ class Lab:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _kind(w):
+    if w is None:
+        return "veth"
+    return "delayline (TUN)" if w.kind == "delayline" else "veth + netem"

@@ -10,7 +10,7 @@ the user named.  It is made from the command line (--server-host, --client-hosts
 import os
 import time
 
-from . import netlab, runlock
+from . import netlab, runlock, wire
 from .hosts import ROOT, HostError, Refused, is_loopback, parse
 from .plan import cpu_list
 
@@ -24,7 +24,7 @@ def read_config(path):
             c = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise HostError("%s: %s" % (path, e)) from None
-    known = {"hosts", "ssh", "address"}
+    known = {"hosts", "ssh", "address", "network"}
     extra = set(c) - known
     if extra:
         raise HostError("%s: unknown section %s (known: %s)" % (path, ", ".join(sorted(extra)),
@@ -39,14 +39,25 @@ def read_config(path):
     opts = c.get("ssh", {}).get("options", [])
     if not isinstance(opts, list) or not all(isinstance(o, str) for o in opts):
         raise HostError("%s: [ssh] options is a list of strings" % path)
+    net = c.get("network", {})
+    bad = set(net) - {"rtt_ms", "loss", "rate_mbit", "mechanism"}
+    if bad:
+        raise HostError("%s: [network] knows rtt_ms, loss, rate_mbit and mechanism, not %s"
+                        % (path, ", ".join(sorted(bad))))
+    if net.get("mechanism", "auto") not in ("auto", "netem", "delayline"):
+        raise HostError("%s: [network] mechanism is auto, netem or delayline" % path)
     return {"server": h.get("server", "local"), "clients": clients, "db": h.get("db"),
             "ssh_options": [os.path.expanduser(o) for o in opts],
-            "addresses": dict(c.get("address", {}))}
+            "addresses": dict(c.get("address", {})),
+            "network": {k: net.get(k) for k in ("rtt_ms", "loss", "rate_mbit")},
+            "mechanism": net.get("mechanism", "auto")}
 
 
-def from_args(server=None, clients=None, db=None, config=None):
+def from_args(server=None, clients=None, db=None, config=None, rtt_ms=None, loss=None,
+              rate_mbit=None):
     """A Placement from --server-host, --client-hosts (a comma-separated list),
-    --db-host and --config; the command line wins over the file."""
+    --db-host, --rtt-ms, --loss, --rate-mbit and --config; the command line wins
+    over the file."""
     kw = read_config(config) if config else {"server": "local", "clients": ["local"], "db": None}
     if server:
         kw["server"] = server
@@ -54,6 +65,14 @@ def from_args(server=None, clients=None, db=None, config=None):
         kw["clients"] = [c for c in clients.split(",") if c.strip()] if isinstance(clients, str) else clients
     if db:
         kw["db"] = db
+    net = kw.pop("network", None) or {}
+    for k, v in (("rtt_ms", rtt_ms), ("loss", loss), ("rate_mbit", rate_mbit)):
+        if v is not None:
+            net[k] = v
+    try:
+        kw["shaping"] = wire.shaping_from(net.get("rtt_ms"), net.get("loss"), net.get("rate_mbit"))
+    except ValueError as e:
+        raise HostError(str(e)) from None
     return Placement.parse(**kw)
 
 
@@ -68,10 +87,21 @@ class Placement:
     other ssh hosts at the address the user named.
     """
 
-    def __init__(self, server, clients, db=None):
+    def __init__(self, server, clients, db=None, shaping=None, mechanism="auto"):
         self.server = server
         self.clients = list(clients)
         self.db = db
+        # The run's delay on the client links (a wire.Shaping, or None), the
+        # mechanism asked for, the one chosen (a wire.Spec once the wires exist) and
+        # the shaping they carry now (an experiment may change it point by point).
+        self.shaping = shaping
+        self.mechanism = mechanism or "auto"
+        self.wire_spec = None
+        self.wire_why = None
+        self.shaping_now = None
+        self._rewired = False
+        self.wire_error = None
+        self.run_dir = None
         self.lab = None
         self.lock = None
         self.build = None
@@ -80,8 +110,10 @@ class Placement:
         self._check_combination()
 
     @classmethod
-    def parse(cls, server="local", clients=("local",), db=None, ssh_options=(), addresses=None):
-        """From host names (addresses: {host name: address others use for it})."""
+    def parse(cls, server="local", clients=("local",), db=None, ssh_options=(), addresses=None,
+              shaping=None, mechanism="auto"):
+        """From host names (addresses: {host name: address others use for it});
+        shaping: the delay on the client links (a wire.Shaping, or None)."""
         addresses = addresses or {}
         made = {}
 
@@ -91,7 +123,7 @@ class Placement:
                 made[spec] = parse(spec, ssh_options, addresses.get(spec))
             return made[spec]
         return cls(get(server), [get(c) for c in clients or ["local"]],
-                   get(db) if db else None)
+                   get(db) if db else None, shaping, mechanism)
 
     def hosts(self):
         """Every distinct host, the server first."""
@@ -110,6 +142,12 @@ class Placement:
             raise HostError("namespace hosts (ns:NAME) are reachable only from each other: "
                             "put every role in a namespace, or none (%s)"
                             % ", ".join(h.spec for h in self.hosts()))
+        if self.shaping is not None and kinds != {"ns"}:
+            raise HostError("--rtt-ms, --loss and --rate-mbit put a delay on the links between "
+                            "network namespaces: run every role in one (for instance "
+                            "--server-host ns:srv --client-hosts ns:c1)%s"
+                            % ("; between ssh hosts the network is real: shape it there"
+                               if "ssh" in kinds else ""))
         if self.server.kind == "local":
             far = [h.spec for h in self.hosts() if h.kind == "ssh"]
             if far:
@@ -124,6 +162,7 @@ class Placement:
         ssh connections (copying `build` there).  On failure, whatever was made
         is removed again."""
         self.build = os.path.abspath(build or os.path.join(ROOT, "build"))
+        self.run_dir = run_dir
         self._say = say
         if self.is_local():
             return self
@@ -138,12 +177,102 @@ class Placement:
                 if run_dir is not None and hasattr(h, "bind_run"):
                     h.bind_run(run_dir)
             if self.lab:
+                spec = self._wire_spec(self.shaping) if self.shaping is not None else None
                 for h in self.hosts()[1:]:
-                    self.lab.link(self.server.name, h.name)
+                    self.lab.link(self.server.name, h.name,
+                                  wire=spec if h in self.clients else None)
+                if spec is not None:
+                    self.wire_spec, self.shaping_now = spec, self.shaping
         except BaseException:
             self.close()
             raise
         return self
+
+    # ---- the wires on the client links ----
+
+    def _wire_spec(self, shaping):
+        name, why = wire.mechanism(self.build or os.path.join(ROOT, "build"), self.mechanism)
+        if name is None:
+            raise HostError("no way to delay packets here: %s" % why)
+        self.wire_why = why
+        return wire.Spec(name, shaping, self.build, self.run_dir)
+
+    def _client_names(self):
+        return list(dict.fromkeys(c.name for c in self.clients))
+
+    def wires(self):
+        """{client host name: its link's wire}, empty when the links have none."""
+        if not self.lab:
+            return {}
+        out = {}
+        for c in self._client_names():
+            w = self.lab.wire(self.server.name, c)
+            if w is not None:
+                out[c] = w
+        return out
+
+    def wire_unavailable(self):
+        """Why this run's client links cannot carry a delay (None: they can)."""
+        if self.wires():
+            return None
+        if self.wire_error:
+            return self.wire_error
+        if self.lab is None:
+            return ("the delay is added to the links between network namespaces, and this "
+                    "run's roles are not in namespaces (%s)" % ", ".join(h.spec for h in self.hosts()))
+        name, why = wire.mechanism(self.build, self.mechanism)
+        return None if name else why
+
+    def use_wires(self, shaping):
+        """Puts a wire on every client link that has none (made again: connections
+        over it end), carrying `shaping`; drop_wires undoes it."""
+        if self.wires():
+            self.set_shaping(shaping)
+            return
+        spec = self._wire_spec(shaping)
+        for c in self._client_names():
+            self.lab.rewire(self.server.name, c, spec)
+        self.wire_spec, self.shaping_now, self._rewired = spec, shaping, True
+
+    def drop_wires(self):
+        """The client links as they were before use_wires."""
+        if self._rewired and self.lab:
+            for c in self._client_names():
+                self.lab.rewire(self.server.name, c, None)
+            self.wire_spec = self.shaping_now = None
+            self._rewired = False
+        elif self.wires() and self.shaping is not None:
+            self.set_shaping(self.shaping)
+
+    def set_shaping(self, shaping):
+        for w in self.wires().values():
+            w.set(shaping)
+        self.shaping_now = shaping
+
+    def wire_begin(self, cpus):
+        """Before a point: the wires on `cpus`, their counters restarted."""
+        for w in self.wires().values():
+            w.pin(cpus)
+            w.stats()
+
+    def wire_end(self):
+        """After a point: {client host name: the wire's counters over the point}."""
+        return {c: w.stats() for c, w in self.wires().items()}
+
+    def wire_pids(self):
+        return [p for w in self.wires().values() for p in w.pids()]
+
+    def network(self):
+        """What meta.json records of the wires (None without any)."""
+        ws = self.wires()
+        if not ws:
+            return None
+        return {"mechanism": self.wire_spec.mechanism, "why": self.wire_why,
+                "scheduling": sorted({w.sched for w in ws.values() if w.sched}),
+                "cpus": sorted({c for w in ws.values() for c in (w.cpus or [])}),
+                "shaping": self.shaping_now.as_dict() if self.shaping_now else None,
+                "links": ["%s - %s" % (self.server.spec, "ns:" + c) for c in ws],
+                "queue_limit_packets": wire.LIMIT}
 
     def close(self):
         """Stops what still runs, removes the namespaces and remote directories.
@@ -242,7 +371,8 @@ class Placement:
 
     def describe(self):
         d = {"server": self.server.spec, "clients": [c.spec for c in self.clients],
-             "db": self.db.spec if self.db else None}
+             "db": self.db.spec if self.db else None,
+             "shaping": self.shaping.as_dict() if self.shaping else None}
         if self.lab:
             d["lab"] = self.lab.describe()
         return d

@@ -5,6 +5,7 @@ point's offered rate may depend on a capacity measured earlier in the same run
 (`rate_of=(key, fraction)`), so the plan stays a plain list whose length is known
 before anything runs (the progress line needs it).
 """
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,6 +22,7 @@ MODES = ("smoke", "quick", "full")
 POINT_OVERHEAD_S = 0.15
 START_EXTRA_S = {"node": 0.15, "nginx": 0.05}
 CONNECTS_PER_S = 10000.0      # the generator's connect ramp (1,000 connections: +0.05 s)
+CONNECTS_IN_FLIGHT = 256      # loadgen's connects at once (docs/loadgen.md, Phases)
 IDLE_OPENS_PER_S = 3000.0     # the harness's idle connections, as threads and node take them
 CALLGRIND_START_S = 0.25      # valgrind's start-up, beyond the point's overhead
 CALLGRIND_REQS_PER_S = 10000.0
@@ -62,6 +64,7 @@ class Point:
     enable_fail: bool = False      # the server runs with --enable-fail
     probe_key: Optional[str] = None
     fault_rate: float = 30.0
+    rtt_ms: Optional[float] = None   # a round trip of the point's own on the client links
     seq: int = 0                   # position in its experiment's run order (1-based)
     resolved_rate: Optional[float] = field(default=None, repr=False)
 
@@ -89,6 +92,8 @@ class Point:
             s += " rate=%d" % self.rate
         if self.requests is not None:
             s += " n=%d" % self.requests
+        if self.rtt_ms is not None:
+            s += " rtt=%gms" % self.rtt_ms
         return s + " rep %d" % self.rep
 
     def est_seconds(self):
@@ -98,6 +103,10 @@ class Point:
             return start + CALLGRIND_START_S + (self.requests or 0) / CALLGRIND_REQS_PER_S
         t = start + (self.warmup or 0) + (self.duration if self.requests is None else 1.0)
         t += self.conns / CONNECTS_PER_S + self.idle_conns / IDLE_OPENS_PER_S
+        if self.rtt_ms:
+            # Each batch of the generator's connects waits a round trip, and so does
+            # the drain's last answer.
+            t += (math.ceil(self.conns / CONNECTS_IN_FLIGHT) + 1) * self.rtt_ms / 1000.0
         if self.capture == "strace":
             t += 1.0            # attaching to every thread, and detaching
         elif self.capture == "syscalls" or self.faults:

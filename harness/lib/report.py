@@ -32,7 +32,8 @@ def experiment_summary(run_dir, mod, meta, draw=True):
         err = plots.render(f, d.exp_dir) if draw else None
         figs.append({"name": f.name, "caption": f.caption, "error": err})
     try:
-        verdicts = mod.verdicts(d) if d.rows or mod.NAME == "instr" else []
+        verdicts = (mod.verdicts(d) if d.rows or getattr(mod, "VERDICT_WITHOUT_ROWS", mod.NAME == "instr")
+                    else [])
     except Exception as e:
         verdicts = [verdict.Verdict(c, verdict.NOT_DECIDED, "the verdict rule failed: %r" % e,
                                     mod.NAME) for c in mod.CLAIMS]
@@ -86,7 +87,29 @@ def reproduce_command(meta, name):
         cmd += " --server-host %s --client-hosts %s" % (roles["server"], ",".join(roles["clients"]))
     if roles.get("db"):
         cmd += " --db-host %s" % roles["db"]
+    sh = roles.get("shaping") or {}
+    for opt, key in (("--rtt-ms", "rtt_ms"), ("--loss", "loss_pct"), ("--rate-mbit", "rate_mbit")):
+        if sh.get(key):
+            cmd += " %s %g" % (opt, sh[key])
     return cmd
+
+
+def network_line(net, every_point=False):
+    """The delay on the wire and the mechanism that made it (None without one)."""
+    if not net:
+        return None
+    sh = net.get("shaping") or {}
+    what = ("the round trip each point sets" if every_point else
+            "; ".join(x for x in ("RTT %g ms" % sh.get("rtt_ms", 0),
+                                  "%g %% loss each way" % sh["loss_pct"] if sh.get("loss_pct") else "",
+                                  "%g Mbit/s each way" % sh["rate_mbit"] if sh.get("rate_mbit") else "")
+                      if x))
+    mech = {"delayline": "build/delayline, a TUN wire between the namespaces",
+            "netem": "tc netem on the veth pairs"}.get(net.get("mechanism"), net.get("mechanism"))
+    where = (" on CPU %s" % ",".join(map(str, net["cpus"]))) if net.get("cpus") else ""
+    return ("%s on the client links, by %s (%s), run%s, scheduled %s"
+            % (what, mech, net.get("why"), where,
+               ", ".join(net.get("scheduling") or []) or "as the kernel does"))
 
 
 def hosts_line(meta):
@@ -118,6 +141,12 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
          "`taskset -c %s`." % (claims, s["server_cpus"], s["gen_cpus"]))
     dd.p(s["about"].replace("\n", " "))
     e = meta.get("experiments", {}).get(s["name"], {})
+    nl = network_line(e.get("network") or meta.get("network"), every_point=bool(e.get("network")))
+    if nl:
+        dd.p("**Network:** %s." % nl)
+    if e.get("hosts"):
+        dd.p("**Hosts:** %s, in namespaces of the experiment's own." % hosts_line(
+            {"hosts": e["hosts"]}))
     if e.get("models") or e.get("not_testable"):
         line = "**Models run:** %s." % (", ".join(e.get("models") or []) or "none")
         if e.get("missing_models"):
@@ -191,11 +220,12 @@ def _machine_line(meta):
     c = meta.get("cpu", {})
     g = meta.get("git", {})
     hl = hosts_line(meta)
-    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs.%s"
+    nl = network_line(meta.get("network"))
+    return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs.%s%s"
             % (meta.get("mode"), meta.get("date_utc"), (g.get("commit") or "?")[:12],
                " (dirty tree)" if g.get("dirty") else "", meta.get("kernel", {}).get("release"),
                c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us"),
-               " Hosts: %s." % hl if hl else ""))
+               " Hosts: %s." % hl if hl else "", " Network: %s." % nl if nl else ""))
 
 
 def decided_counts(summaries):

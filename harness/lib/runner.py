@@ -22,7 +22,7 @@ import os
 import time
 
 from . import (analysis, callgrind, capture, generators, hosts, idleconns, loadgen, models,
-               procs, server, tracers)
+               procs, server, tracers, wire)
 from .csvio import SCHEMA
 from .placement import Placement
 from .plan import cpu_list
@@ -102,10 +102,24 @@ def _perf_mode(p):
     return "pid"
 
 
+def _shape(env, p):
+    """The wire for the point: its own round trip (p.rtt_ms, on top of the run's
+    loss and rate), or the run's shaping.  A point that asks for a round trip on a
+    run whose client links cannot carry one is skipped, and says why."""
+    pl = env.placement
+    if p.rtt_ms is None:
+        return
+    why = pl.wire_unavailable()
+    if why:
+        raise PointSkipped("not testable here: %s" % why)
+    pl.set_shaping((pl.shaping or wire.Shaping()).with_rtt(p.rtt_ms))
+
+
 def run_point(env, p, raw_base):
     if p.capture == "callgrind":
         return run_callgrind_point(env, p, raw_base)
     _resolve_rate(env, p)
+    _shape(env, p)
     pl, sm = env.placement, env.sampler
     # Whether the server shares this machine (its /proc, its CPUs) with the harness
     # and the generators: true for local and namespace hosts.
@@ -113,7 +127,7 @@ def run_point(env, p, raw_base):
     sys0 = sm.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
                         extra=server_extra(p), host=pl.server, bind=pl.server_bind())
-    idle = perf = strace = fault = lg = gens = crash = None
+    idle = perf = strace = fault = lg = gens = wired = crash = None
     fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
@@ -160,6 +174,10 @@ def run_point(env, p, raw_base):
             if not strace.start():
                 env.unsupported_add("strace -c -f -p", strace.error)
         gens = lg = generators_for(env, p, srv.port, raw_base)
+        if pl.wires():
+            cpus, where = wire.pin_cpus(os.cpu_count() or 1, p.server_cpus, p.gen_cpus)
+            pl.wire_begin(cpus)
+            wired = {"cpus": cpus, "where": where}
         try:
             lg.start()
         except procs.ChildError as e:
@@ -179,7 +197,8 @@ def run_point(env, p, raw_base):
         # The processes that are part of the point besides the server: their CPU
         # time is not "someone else" when the point's CPUs are accounted for (on
         # the server's machine only: elsewhere they use other CPUs).
-        ours = (lg.pids() + ([fault.pid] if fault and fault_host.kind != "ssh" else [])) if here else []
+        ours = (lg.pids() + ([fault.pid] if fault and fault_host.kind != "ssh" else [])
+                + pl.wire_pids()) if here else []
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
                   + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0 + lg.lead_s)
         deadline = time.monotonic() + budget
@@ -259,6 +278,16 @@ def run_point(env, p, raw_base):
     finally:
         if lg is not None:
             lg.stop()
+        if wired is not None:
+            try:
+                net = pl.network() or {}
+                wired.update(mechanism=net.get("mechanism"), shaping=net.get("shaping"),
+                             scheduling=net.get("scheduling"), links=pl.wire_end())
+                with open(raw_base + ".wire.json", "w") as f:
+                    json.dump(wired, f, indent=1)
+            except (wire.WireError, OSError) as e:
+                info["notes"].append("the wire's counters: %s" % e)
+            info["wire"] = wired
         if fault is not None:
             fault_host.stop(fault, grace=3.0)
             fault_host.fetch([raw_base + ".faults.json"])
@@ -306,7 +335,8 @@ def run_point(env, p, raw_base):
     if not pl.generators_apart():
         cpus |= set(cpu_list(p.gen_cpus))
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
-           "idle": idle.summary() if idle else None, "cpus": sorted(cpus)}
+           "idle": idle.summary() if idle else None, "cpus": sorted(cpus),
+           "rtt_ms": pl.shaping_now.rtt_ms if wired is not None and pl.shaping_now else None}
     rows = make_rows(p, j, ctx, counts, calls, stats)
     _check_counts(env, p, j, stats, info, idle)
     if p.probe_key and rows and rows[0].get("rps"):
@@ -471,7 +501,7 @@ def make_rows(p, j, ctx, counts, calls, stats):
         "rate": round(p.resolved_rate) if p.resolved_rate else None,
         "work_path": p.work_path, "work_us": p.work_us, "rep": p.rep,
         "duration_s": duration, "seq": p.seq, "timeout_ms": p.timeout_ms,
-        "valid": not bad, "invalid": "; ".join(bad) or None,
+        "valid": not bad, "invalid": "; ".join(bad) or None, "rtt_ms": ctx.get("rtt_ms"),
     }
     timeout_us = p.timeout_ms * 1000
     unanswered = (errs.get("timeout") or 0) + (j.get("abandoned") or 0) + (j.get("unsent") or 0)

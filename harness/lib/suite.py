@@ -44,7 +44,13 @@ def parse(argv):
                                           "(default local)")
     h.add_argument("--db-host", help="where the database runs")
     h.add_argument("--config", help="a run configuration file naming the hosts (docs/contract.md, "
-                                    "Hosts); the options above override it")
+                                    "Hosts); the options above and below override it")
+    n = ap.add_argument_group("network (docs/hosts.md): a delay on the links from the server's "
+                              "namespace to each client's, by tc netem where the kernel has it, "
+                              "else build/delayline (harness/doctor says which)")
+    n.add_argument("--rtt-ms", help="round-trip time to add, in ms (half each way)")
+    n.add_argument("--loss", help="percentage of packets lost, each way (as netem's loss)")
+    n.add_argument("--rate-mbit", help="bandwidth of the links, each way, in Mbit/s")
     ap.add_argument("--seed", type=int,
                     help="the seed of the shuffled x-value order (default: a new one, recorded "
                          "in meta.json; give a run's seed to repeat its order)")
@@ -59,7 +65,8 @@ def parse(argv):
     a.names = names
     a.only = a.models.split(",") if a.models else None
     try:
-        a.placement = placement.from_args(a.server_host, a.client_hosts, a.db_host, a.config)
+        a.placement = placement.from_args(a.server_host, a.client_hosts, a.db_host, a.config,
+                                          a.rtt_ms, a.loss, a.rate_mbit)
     except hosts.HostError as e:
         ap.error(str(e))
     return a
@@ -162,6 +169,9 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             print("hosts: server %s, load generators %s%s" % (
                 pl.server.spec, ", ".join("%s -> %s" % (c.spec, pl.target(c)) for c in pl.clients),
                 ", database %s" % pl.db.spec if pl.db else ""))
+        if pl.network():
+            print("network: %s on the client links, by %s (%s)"
+                  % (pl.shaping.describe(), pl.network()["mechanism"], pl.network()["why"]))
         facts = pl.facts(lambda h: hosts.run_files(build))
         for _, pts in plans:
             for p in pts:
@@ -173,6 +183,7 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
         return 2
     meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
     meta["hosts"] = {"roles": pl.describe(), "facts": facts}
+    meta["network"] = pl.network()
     meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
     meta["models"] = {"available": avail, "selected": a.only,
                       "not_testable": models.not_testable(build)}
@@ -224,34 +235,39 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
             hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
             t_exp = time.monotonic()
-            for i, p in enumerate(pts, 1):
-                base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
-                prog.begin(m.NAME, p.describe())
-                rec = {"i": i, "base": base, "model": p.model, "series": p.series,
-                       "variant": p.variant, "conns": p.conns, "rep": p.rep,
-                       "what": p.describe()}
-                t0 = time.monotonic()
-                try:
-                    rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
-                    for r in rows:
-                        h = r.pop("_hist", None)
-                        if h is not None:
-                            hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
-                                                      separators=(",", ":")) + "\n")
-                        writer.write(r)
-                    hist_out.flush()
-                    rec.update(status="ok", info=_slim(info))
-                    prog.end(_summary(rows, info))
-                except runner.PointSkipped as e:
-                    rec.update(status="skipped", why=str(e))
-                    prog.end("skipped: %s" % e)
-                except (runner.PointFailed, procs.ChildError) as e:
-                    rec.update(status="failed", why=str(e))
-                    env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
-                    prog.end("FAILED: %s" % e)
-                rec["seconds"] = round(time.monotonic() - t0, 2)
-                index.write(json.dumps(rec) + "\n")
-                index.flush()
+            wired = _WiredHosts(env, m, pts, meta, build, run_dir)
+            try:
+                wired.open()
+                for i, p in enumerate(pts, 1):
+                    base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
+                    prog.begin(m.NAME, p.describe())
+                    rec = {"i": i, "base": base, "model": p.model, "series": p.series,
+                           "variant": p.variant, "conns": p.conns, "rep": p.rep,
+                           "what": p.describe()}
+                    t0 = time.monotonic()
+                    try:
+                        rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+                        for r in rows:
+                            h = r.pop("_hist", None)
+                            if h is not None:
+                                hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
+                                                          separators=(",", ":")) + "\n")
+                            writer.write(r)
+                        hist_out.flush()
+                        rec.update(status="ok", info=_slim(info))
+                        prog.end(_summary(rows, info))
+                    except runner.PointSkipped as e:
+                        rec.update(status="skipped", why=str(e))
+                        prog.end("skipped: %s" % e)
+                    except (runner.PointFailed, procs.ChildError) as e:
+                        rec.update(status="failed", why=str(e))
+                        env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
+                        prog.end("FAILED: %s" % e)
+                    rec["seconds"] = round(time.monotonic() - t0, 2)
+                    index.write(json.dumps(rec) + "\n")
+                    index.flush()
+            finally:
+                wired.close()
             index.close()
             hist_out.close()
             exp.compress_hists(exp_dir)
@@ -273,6 +289,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     meta["unsupported"].update(env.unsupported)
     meta["checks"] = env.checks
     meta["failures"] = env.failures
+    if meta.get("network"):
+        meta["network"] = pl.network() or meta["network"]
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
     try:
         report.write_run(run_dir)
@@ -290,6 +308,79 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     print("wrote %s/report.html (%d points, %d failed) in %s wall time"
           % (run_dir, total, len(env.failures), progress.clock(wall)))
     return 130 if interrupted else 0
+
+
+class _WiredHosts:
+    """The hosts of an experiment that sets the round trip point by point (its
+    module says WIRE = True): wires on the client links for as long as it runs.
+    In a run on namespace hosts they are put on the run's own links (and taken
+    off after); in a run on this machine alone the experiment gets a lab of its
+    own, ns:srv with one client ns:c1, recorded under its entry in meta.json.
+    Where neither can be made (no root, ssh hosts) the points say why they are
+    skipped."""
+
+    def __init__(self, env, m, pts, meta, build, run_dir):
+        self.env, self.m, self.pts, self.meta = env, m, pts, meta
+        self.build, self.run_dir = build, run_dir
+        self.saved = None
+        self.own = None
+
+    def open(self):
+        if not getattr(self.m, "WIRE", False):
+            return
+        from . import wire
+        pl, e = self.env.placement, self.meta["experiments"][self.m.NAME]
+        say = lambda msg: print("hosts: " + msg, flush=True)
+        base = pl.shaping or wire.Shaping()
+        try:
+            if pl.lab is not None:
+                pl.use_wires(base)
+            elif pl.is_local():
+                own = placement.Placement.parse("ns:srv", ["ns:c1"], shaping=base,
+                                                mechanism=pl.mechanism)
+                own.open(build=self.build, run_dir=self.run_dir, say=say)
+                self.own = own
+                sm = Sampler(own.server)
+                try:
+                    sm.open()
+                    facts = own.facts(lambda h: hosts.run_files(self.build))
+                    for p in self.pts:
+                        own.place(p, facts)
+                except BaseException:
+                    sm.close()
+                    own.close()
+                    self.own = None
+                    raise
+                self.saved = (pl, self.env.sampler)
+                self.env.placement, self.env.sampler = own, sm
+                e["hosts"] = {"roles": own.describe(), "facts": facts}
+                print("hosts: %s runs in a namespace lab of its own: server ns:srv, load "
+                      "generator ns:c1" % self.m.NAME)
+        except (hosts.HostError, OSError, RuntimeError) as err:
+            pl.wire_error = "%s" % err
+            print("hosts: %s cannot put a delay on the wire: %s" % (self.m.NAME, err))
+        net = self.env.placement.network()
+        e["network"] = net
+        if net:
+            print("network: %s sets the round trip of each point, by %s (%s)"
+                  % (self.m.NAME, net["mechanism"], net["why"]))
+
+    def close(self):
+        if not getattr(self.m, "WIRE", False):
+            return
+        net = self.env.placement.network()
+        if net:     # now with how the points scheduled the wire
+            self.meta["experiments"][self.m.NAME]["network"] = net
+        if self.saved is not None:
+            self.env.sampler.close()
+            self.env.placement.close()
+            self.env.placement, self.env.sampler = self.saved
+            self.saved = None
+        else:
+            try:
+                self.env.placement.drop_wires()
+            except (hosts.HostError, OSError, RuntimeError) as err:
+                print("hosts: taking the wires off: %s" % err, file=sys.stderr)
 
 
 def _estimate_lines(a, mods, est):
@@ -343,6 +434,13 @@ def _summary(rows, info):
         s += " [INVALID: %s]" % r["invalid"]
     if r.get("disturbed"):
         s += " [disturbed: others %s%%, steal %s%% of its CPUs]" % (r.get("others_pct"), r.get("steal_pct"))
+    w = (info.get("wire") or {}).get("links") or {}
+    for link in w.values():
+        cpu = link.get("cpu_ns_per_packet")
+        late = [d.get("late_us") or {} for d in (link.get("directions") or {}).values()]
+        if cpu is not None:
+            s += " [wire %.1f µs CPU/packet, late p99 %s µs]" % (
+                cpu / 1000.0, "/".join("%.0f" % (x.get("p99") or 0) for x in late))
     for n in info.get("notes", []):
         s += " [%s]" % n
     return s

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 CLAIMS = {
     "C1": ("an event loop handles many connections at once without slowing down",
            ["concurrency", "latency"]),
-    "C2": ("it does so without consuming excessive resources (memory, threads)", ["idle"]),
+    "C2": ("it does so without consuming excessive resources (memory, threads)", ["idle", "rtt"]),
     "C3": ("a blocking server serves one request at a time; threads fix that at a cost",
-           ["concurrency", "idle"]),
+           ["concurrency", "idle", "rtt"]),
     "C4": ("event loops are a poor fit for CPU-intensive work", ["cpu", "hol"]),
     "C5": ("a blocking call inside the loop stalls every client; a worker pool fixes it",
            ["blocking"]),

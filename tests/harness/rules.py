@@ -153,6 +153,29 @@ def scale_rows(scn):
     return rows
 
 
+def rtt_rows(scn):
+    """RTT 0 and 50 ms at 2,000 req/s: the event models keep their threads and add
+    only the wire to W; threads adds a thread (and 16 kB of stack) per connection."""
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        common = dict(variant="open", rate=2000, rps=2000, requests=2500, unanswered=0,
+                      timeout_ms=2000)
+        for m in ("epoll", "node"):
+            rows += [row("rtt", m, rep, rtt_ms=0, conns=10, mean_us=200, threads=2,
+                         rss_kb=2000, **common),
+                     row("rtt", m, rep, rtt_ms=50, conns=210,
+                         mean_us=80000 if b("little") else 50300,
+                         threads=210 if b("threads") else 2,
+                         rss_kb=12000 if b("mem") else 3000, **common)]
+        rows += [row("rtt", "threads", rep, rtt_ms=0, conns=10, mean_us=200, threads=12,
+                     rss_kb=2000, **common),
+                 row("rtt", "threads", rep, rtt_ms=50, conns=210,
+                     mean_us=90000 if b("tlittle") else 50250,
+                     threads=12 if b("pays") else 212, rss_kb=3000, **common)]
+    return rows
+
+
 def faults_rows(scn):
     """Rows and points of the faults experiment: a failing handler answered 500 (or,
     when "error" fails, its connection closed), and a crash that costs the steady
@@ -284,6 +307,25 @@ def rules_scale():
                % (scn, verdict_of(vs, "C6")))
     vs = get("scale").verdicts(data("scale", scale_rows("confirmed"), cores=1, apart=True))
     expect(verdict_of(vs, "C6") == [UNTESTABLE], "scale on a 1-core server host: %s" % verdict_of(vs, "C6"))
+
+
+@case
+def rules_rtt():
+    five_outcomes("rtt", ["C2", "C3"], rtt_rows, {"C2": {"little"}, "C3": {"mem"}})
+    # A server that leaves requests unanswered: timed out and counted at the
+    # timeout, they put its requests in flight far above Little's law's.
+    rows = rtt_rows("confirmed")
+    for r in rows:
+        if r["model"] == "epoll" and r["rtt_ms"] == "50":
+            r["unanswered"], r["timeouts"], r["requests"] = "50", "50", "2450"
+    vs = get("rtt").verdicts(data("rtt", rows))
+    oc = [c for v in vs if v.claim == "C2" for c in v.checks if "Little" in c[0] and "epoll" in c[0]]
+    expect(oc and oc[0][1] is False, "rtt: 50 requests timed out fail Little's law: %s" % oc)
+    # No wire here (no root, ssh hosts): every point skipped, both claims untestable.
+    pts = [{"status": "skipped", "why": "not testable here: network namespaces need root"}]
+    vs = get("rtt").verdicts(data("rtt", [], points=pts))
+    expect(verdict_of(vs, "C2") == [UNTESTABLE] and verdict_of(vs, "C3") == [UNTESTABLE],
+           "rtt without a wire: %s" % [(v.claim, v.verdict) for v in vs])
 
 
 @case
