@@ -85,6 +85,7 @@
 #define BUF_GROUP	0
 #define SEND_MAX	65536		/* bytes copied for one send, at most */
 #define SEND_INLINE	256		/* responses up to this size need no allocation */
+#define SEND_SPARE	16		/* SEND_MAX buffers a loop keeps for the next sends */
 
 /* What a completion is for: the top byte of its user_data (the rest is the
  * address of the connection or loop it concerns: user space addresses fit in
@@ -128,6 +129,8 @@ struct loop {
 	int zombies;			/* closed connections waiting for completions */
 	int *parked;			/* clients accepted past --max-conns */
 	int nparked, parked_cap;
+	char *spare[SEND_SPARE];	/* send buffers back from the kernel, for reuse */
+	int nspare;
 	uint64_t now_ms;		/* read once per iteration */
 	uint64_t retry_ms;		/* out of descriptors: accept again then */
 	struct idle_list idle;		/* --idle-timeout-ms */
@@ -382,8 +385,11 @@ static int conn_write(struct loop *l, struct conn *c)
 		return 1;
 	if (n > SEND_MAX)
 		n = SEND_MAX;
-	c->out = n <= sizeof c->small ? c->small : malloc(n);
-	if (!c->out) {		/* try a smaller copy: progress, not failure */
+	if (n <= sizeof c->small)
+		c->out = c->small;
+	else if (l->nspare > 0)
+		c->out = l->spare[--l->nspare];
+	else if (!(c->out = malloc(SEND_MAX))) {	/* a smaller copy: progress, not failure */
 		c->out = c->small;
 		n = sizeof c->small;
 	}
@@ -398,13 +404,19 @@ static int conn_write(struct loop *l, struct conn *c)
 	return 0;
 }
 
-/* The send is over: its buffer is ours again.  Bytes the kernel took count,
- * even on a connection closed meanwhile: the client may well read them. */
+/* The send is over: its buffer is ours again (a large one goes back to the
+ * loop's spares: allocating 64 KiB per send costs page faults).  Bytes the
+ * kernel took count, even on a connection closed meanwhile: the client may
+ * well read them. */
 static void on_sent(struct loop *l, struct conn *c, int res)
 {
 	c->sending = false;
-	if (c->out != c->small)
-		free(c->out);
+	if (c->out != c->small) {
+		if (l->nspare < SEND_SPARE)
+			l->spare[l->nspare++] = c->out;
+		else
+			free(c->out);
+	}
 	c->out = NULL;
 	if (res > 0 && c->s)
 		session_output_sent(c->s, (size_t)res);
@@ -748,6 +760,8 @@ static void loop_fini(struct reactor *r)
 	ring_teardown(&l->ring, l->bufs, l->bufs_size);
 	close(l->wake_fd);
 	free(l->parked);
+	while (l->nspare > 0)
+		free(l->spare[--l->nspare]);
 }
 
 /* Waits for one completion of a probe request; its result and flags. */
