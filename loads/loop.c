@@ -80,6 +80,8 @@ static void enter_end(struct worker *w, uint64_t now)
 			conn_retire(&w->conns[i]);
 }
 
+static void release(struct worker *w, uint64_t now);
+
 static void phase_update(struct worker *w, uint64_t now)
 {
 	uint64_t t_end = atomic_load(&w->run->t_end);
@@ -98,6 +100,12 @@ static void phase_update(struct worker *w, uint64_t now)
 	}
 	if (w->phase == PH_WARMUP && now >= w->run->t_win)
 		enter_window(w, now);
+	/* Requests that fell due before the window's end are handed out (late, if
+	 * this turn woke after it) before the drain begins: a wake-up just past the
+	 * end must not turn them into `unsent`.  release() stops at m_limit, the
+	 * last request due before the end. */
+	if (w->phase == PH_WINDOW && now >= w->t_end && w->run->rate_mrps)
+		release(w, now);
 	if (w->phase == PH_WINDOW &&
 	    (now >= w->t_end || (w->has_quota && w->window_started >= w->quota)))
 		enter_drain(w, now);

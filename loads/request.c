@@ -133,7 +133,9 @@ void conn_fill(struct conn *c, uint64_t now)
 	if (c->state != CONN_OPEN)
 		return;
 	room = o->pipeline - (c->tail - c->head);
-	if (!may_start(w) || c->close_after || now >= w->t_end)
+	/* Past the window's end a closed loop starts nothing; an open loop still
+	 * sends what fell due before the end (m_due stops there), late. */
+	if (!may_start(w) || c->close_after || (!w->run->rate_mrps && now >= w->t_end))
 		room = 0;
 	if (o->close && c->served + (c->tail - c->head) >= 1)
 		room = 0;	/* --close: one request per connection */
