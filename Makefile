@@ -12,8 +12,10 @@ BUILD   := build$(if $(SAN),/san-$(subst $(comma),-,$(SAN)))
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -pthread \
                -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+# The sanitizer flags alone, for code compiled with flags of its own (mk/llhttp.mk).
+SAN_CFLAGS  := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+CFLAGS_BASE += $(SAN_CFLAGS)
 ifneq ($(SAN),)
-CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS     += -fsanitize=$(SAN)
 endif
 CFLAGS  ?=
@@ -57,8 +59,9 @@ usable = u=$$(tests/usable.sh $(1)); case $$? in 0) ;; \
   3) echo "$(2): $$m: not testable here: $$u"; summary="$$summary\n  $$m: not testable here: $$u"; continue;; \
   *) echo "$(2): $$m: $$u"; summary="$$summary\n  $$m: DOES NOT START"; rc=1; continue;; esac
 
-include mk/deps.mk
-include $(sort $(filter-out mk/deps.mk,$(wildcard mk/*.mk)))
+# deps.mk and llhttp.mk first: the others use their variables in rules.
+include mk/deps.mk mk/llhttp.mk
+include $(sort $(filter-out mk/deps.mk mk/llhttp.mk,$(wildcard mk/*.mk)))
 
 all: $(ALL_BINS)
 

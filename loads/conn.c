@@ -12,15 +12,12 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "request.h"
 #include "util.h"
 
 #define READS_PER_EVENT	4
 #define BACKOFF_MIN_NS	NS_PER_MS
 #define BACKOFF_MAX_SHIFT 8	/* 1 ms doubling up to 256 ms */
-
-const char *const err_kind_name[ERR_KINDS] = {
-	"connect", "read", "write", "timeout", "status", "echo",
-};
 
 void conn_list_push(struct conn_list *l, struct conn *c)
 {

@@ -1,5 +1,5 @@
-/* One client connection: connect (ramped), write requests from a ring of
- * pipeline slots, read and check responses, fail and reconnect.
+/* One client connection (conn.c): connect (ramped), read and hand the bytes to
+ * its requests (request.h), fail and reconnect, close.
  *
  * Every function may close the connection (on an error, or when the server said
  * "Connection: close"); callers look at c->state afterwards, never at a saved fd.
@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "worker.h"
+#include "types.h"
 
 /* epoll's data for a connection: its index and generation, so events read in
  * the same batch as a close are recognised as stale. */
@@ -29,17 +29,11 @@ void conn_connect(struct conn *c, uint64_t now);
 /* epoll reported `events` for c. */
 void conn_event(struct conn *c, uint32_t events);
 
-/* Start the requests this connection may start now (closed loop: refill the
- * pipeline; open loop: those that have fallen due), then write. */
-void conn_fill(struct conn *c, uint64_t now);
-
 /* Time out a connect or the oldest request in flight. */
 void conn_check_timeout(struct conn *c, uint64_t now);
 
 /* Close for good; requests still in flight count as abandoned. */
 void conn_retire(struct conn *c);
-
-/* Between conn.c (the connection) and request.c (its requests). */
 
 /* The connection failed: each request in flight on it counts one error of this
  * kind (once if none was); it is closed and reconnects after a back-off. */
@@ -47,18 +41,6 @@ void conn_fail(struct conn *c, enum err_kind kind, uint64_t now);
 
 /* n errors of a kind, in accounting bucket acc, at time now (for --timeline). */
 void conn_count_errors(struct worker *w, int acc, enum err_kind kind, uint64_t n, uint64_t now);
-
-/* Write what is pending; EPOLLOUT is armed only while a write is stuck. */
-void conn_flush(struct conn *c);
-
-/* The oldest request in flight is answered (ok: a 2xx, or the echo came back). */
-void req_complete(struct conn *c, int ok, uint64_t now);
-
-/* n bytes read: match them to the requests in flight.  Return the number of
- * requests completed, or -1 if the connection failed (and was closed).  They set
- * c->close_after when the connection must close after this read. */
-int req_consume_http(struct conn *c, const char *buf, size_t n, uint64_t now);
-int req_consume_echo(struct conn *c, const char *buf, size_t n, uint64_t now);
 
 void conn_list_push(struct conn_list *l, struct conn *c);
 void conn_list_remove(struct conn_list *l, struct conn *c);

@@ -1,19 +1,20 @@
-/* Incremental HTTP/1.x response reader on http-parser (2.9).
+/* Incremental HTTP/1.x response reader on llhttp (8.1.0, strict: mk/llhttp.mk).
  *
  * Feed it a connection's bytes in pieces of any size.  It stops after each complete
  * response, so pipelined responses arriving in one read are seen one at a time.
  * Body bytes are counted, not kept: the parser reads exactly Content-Length bytes,
  * or the chunks of a chunked body, or up to the close for a body with neither.
- * Interim 1xx responses are skipped.
+ * Interim 1xx responses are skipped.  A status code outside 100..999 is malformed
+ * (RFC 9112 section 4: three digits).
  */
 #ifndef LOADS_HTTP_RESP_H
 #define LOADS_HTTP_RESP_H
 
-#include <http_parser.h>
+#include <llhttp.h>
 #include <stddef.h>
 
 struct http_resp {
-	http_parser parser;
+	llhttp_t parser;
 	int complete;		/* a response ended at the last feed */
 	int status;		/* its status code */
 	int keep_alive;		/* the connection may carry another response */

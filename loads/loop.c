@@ -14,8 +14,9 @@
 #include <time.h>
 
 #include "conn.h"
+#include "loop.h"
+#include "request.h"
 #include "util.h"
-#include "worker.h"
 
 #define MAX_EVENTS 256
 
@@ -251,7 +252,7 @@ static void turn(struct worker *w, uint64_t setup_deadline)
 	}
 }
 
-void *worker_main(void *arg)
+void *loop_thread(void *arg)
 {
 	struct worker *w = arg;
 	struct run *run = w->run;

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "addr.h"
+#include "loop.h"
 #include "report.h"
 #include "sched.h"
 #include "util.h"
@@ -381,7 +382,7 @@ int main(int argc, char **argv)
 	atomic_store(&run.t_end, UINT64_MAX);
 	pthread_barrier_init(&run.barrier, NULL, o.threads + 1);
 	for (unsigned i = 0; i < o.threads; i++) {
-		rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+		rc = pthread_create(&ws[i].thread, NULL, loop_thread, &ws[i]);
 		if (rc)
 			die("pthread_create: %s", strerror(rc));
 	}

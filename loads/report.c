@@ -3,6 +3,10 @@
 #include <errno.h>
 #include <string.h>
 
+static const char *const err_kind_name[ERR_KINDS] = {
+	"connect", "read", "write", "timeout", "status", "echo",
+};
+
 static uint64_t total_errors(const struct counts *c)
 {
 	uint64_t n = 0;

@@ -7,7 +7,7 @@
 
 #include "hist.h"
 #include "opts.h"
-#include "worker.h"
+#include "types.h"
 
 struct result {
 	const struct lg_opts *o;

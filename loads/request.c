@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include "conn.h"
+#include "request.h"
 #include "util.h"
 
 #define MAX_IOV 64

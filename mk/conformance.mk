@@ -19,7 +19,8 @@ CONF_CUNIT_LIBS   := $(call pkg_libs,cunit)
 CONF_COMMON := $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
 CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
-                 tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/echo_cases.c \
+                 tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/rfc9112_cases.c \
+                 tests/conformance/echo_cases.c \
                  tests/conformance/misc_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 

@@ -11,7 +11,7 @@
 # iproute2 for network namespaces, openssh-server for the ssh transport's test);
 # the notebooks (Debian's python3 with nbconvert, ipykernel and pandas).
 DEB_PACKAGES := gcc make pkg-config clang libclang-rt-14-dev \
-                libuv1-dev libev-dev libcunit1-dev libhttp-parser-dev \
+                libuv1-dev libev-dev libcunit1-dev \
                 nodejs postgresql libpq-dev liburing-dev \
                 gnuplot-nox linux-perf strace valgrind curl wrk nginx-light \
                 iproute2 openssh-server \

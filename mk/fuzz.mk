@@ -32,23 +32,30 @@ FUZZ_OPTS_echo := -max_len=140000
 FUZZ_OPTS_resp := -dict=tests/fuzz/resp.dict -max_len=4096
 
 FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard servers/common/*.c))
+FUZZ_LLHTTP_OBJS := $(LLHTTP_NAMES:%=$(FUZZ_BUILD)/obj/llhttp/%.o)
 
 # Include paths per target: loads/ has a sched.h that must not shadow the
 # system's for anything else.
-FUZZ_INC = $(if $(findstring fuzz_resp,$<),-Iloads,-Iservers)
+FUZZ_INC = $(if $(findstring fuzz_resp,$<),-Iloads,-Iservers) -I$(LLHTTP_DIR)
 
 $(FUZZ_BUILD)/obj/%.o: %.c | deps-ok
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz-http: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_http.o $(FUZZ_COMMON_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser -pthread
+# llhttp from build/llhttp/ with its own flags (mk/llhttp.mk), instrumented
+# like the rest: coverage of the parser's states is what guides the fuzzer.
+$(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c $(LLHTTP_DIR)/llhttp.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c99 -O1 -g $(LLHTTP_DEFS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -I$(LLHTTP_DIR) -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz-echo: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_echo.o $(FUZZ_COMMON_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser -pthread
+$(FUZZ_BUILD)/fuzz-http: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_http.o $(FUZZ_COMMON_OBJS) $(FUZZ_LLHTTP_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -pthread
 
-$(FUZZ_BUILD)/fuzz-resp: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_resp.o $(FUZZ_BUILD)/obj/loads/http_resp.o
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lhttp_parser
+$(FUZZ_BUILD)/fuzz-echo: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_echo.o $(FUZZ_COMMON_OBJS) $(FUZZ_LLHTTP_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -pthread
+
+$(FUZZ_BUILD)/fuzz-resp: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_resp.o $(FUZZ_BUILD)/obj/loads/http_resp.o $(FUZZ_LLHTTP_OBJS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^
 
 # $(call fuzz_run,CORPUS_ROOT,SECONDS,FRESH): runs every target in turn, prints
 # one line per target (executions, corpus size, result), fails if any failed.

@@ -5,7 +5,7 @@
 LOADS_SRCS   := $(wildcard loads/*.c)
 LOADS_OBJS   := $(LOADS_SRCS:%.c=$(BUILD)/obj/%.o)
 LOADS_LIBOBJS := $(filter-out $(BUILD)/obj/loads/main.o,$(LOADS_OBJS))
-LOADS_LIBS   := -lhttp_parser -lm
+LOADS_LIBS   := -lm
 
 LOADS_TEST_SRCS := $(wildcard tests/loads/test_*.c)
 LOADS_TEST_OBJS := $(LOADS_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -14,10 +14,10 @@ LOADS_TESTSRV_OBJ := $(BUILD)/obj/tests/loads/lg_testsrv.o
 $(LOADS_TEST_OBJS): CPPFLAGS += -Iloads
 $(LOADS_TEST_OBJS): CFLAGS += $(call pkg_cflags,cunit)
 
-$(BUILD)/loadgen: $(LOADS_OBJS)
+$(BUILD)/loadgen: $(LOADS_OBJS) $(LLHTTP_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LOADS_LIBS) $(LDLIBS)
 
-$(BUILD)/test-loads: $(LOADS_TEST_OBJS) $(LOADS_LIBOBJS)
+$(BUILD)/test-loads: $(LOADS_TEST_OBJS) $(LOADS_LIBOBJS) $(LLHTTP_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,cunit) $(LOADS_LIBS) $(LDLIBS)
 
 $(BUILD)/lg-testsrv: $(LOADS_TESTSRV_OBJ)

@@ -29,5 +29,5 @@ $(LIBCOMMON): $(COMMON_OBJS)
 # Per-model compile flags (libuv's include path) for that model's object only.
 $(foreach m,$(MODELS),$(eval $(BUILD)/obj/servers/$(m).o: CFLAGS += $$(CFLAGS_$(m))))
 
-$(BUILD)/srv-%: $(BUILD)/obj/servers/%.o $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) -lhttp_parser $(LIBS_$*) $(LDLIBS)
+$(BUILD)/srv-%: $(BUILD)/obj/servers/%.o $(LIBCOMMON) $(LLHTTP_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LLHTTP_LIB) $(LIBS_$*) $(LDLIBS)

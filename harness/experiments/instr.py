@@ -70,13 +70,13 @@ def results(d):
 
 
 # Where the instructions go: each object file's own instructions, grouped.
-PARTS = ["model and servers/common", "HTTP parser library", "event library", "libc", "other"]
+PARTS = ["model and servers/common", "HTTP parser", "event library", "libc", "other"]
 
 
 def _part(obj):
     if obj.startswith("srv-"):
         return PARTS[0]
-    if obj.startswith(("libhttp_parser", "libllhttp")):
+    if obj == "llhttp" or obj.startswith("libhttp_parser"):
         return PARTS[1]
     if obj.startswith(("libev.", "libuv.")):
         return PARTS[2]

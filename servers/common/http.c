@@ -1,13 +1,40 @@
-/* HTTP/1.1 on libhttp-parser 2.9.4: routes, limits and the exact response
- * bytes of docs/contract.md.
+/* HTTP/1.1 on llhttp: routes, limits and the exact response bytes of
+ * docs/contract.md.
  *
- * One request at a time.  The parser is paused in two callbacks:
+ * The parser is llhttp 8.1.0, Node's parser, built in strict mode
+ * (mk/llhttp.mk) with no lenient flag.  Node itself runs a later llhttp, which
+ * closed two request-smuggling gaps that 8.1.0 still has; this file closes
+ * them too, with the other rules of RFC 9112 that 8.1.0 does not enforce, so
+ * that every model agrees with node on where each request ends:
  *
- * - on_headers_complete: to check the header-block limit, route, answer
- *   Expect: 100-continue, and reject a declared body over --max-body at once.
- *   In 2.9.4 a pause there makes http_parser_execute() stop *before* the final
- *   LF of the header block (the LF is fed again when parsing resumes); the unit
- *   tests pin this.
+ * - lines_ok() checks each field section -- the head, and a chunked body's
+ *   trailers -- on the bytes the parser consumed: every LF follows a CR (as
+ *   llhttp 9 and node require), no line begins with SP or HTAB, and the empty
+ *   line that ends the section is CR LF.  The second rule rejects obsolete
+ *   line folding, which 8.1.0 accepts (RFC 9112 section 5.2; CVE-2024-27982
+ *   hid a Content-Length behind a leading space that way), and whitespace
+ *   before the first field line (section 2.2); the third, a header block ended
+ *   by CR LF CR and another byte (CVE-2025-23167).  A bare CR anywhere else
+ *   (section 2.2) is refused by strict mode itself.
+ * - A field line needs a name (section 5.1: field-name is a token), and a
+ *   trailer section has no Content-Length (node refuses one too).
+ * - Transfer-Encoding, in any form, is refused beside Content-Length
+ *   (section 6.3) and in an HTTP/1.0 request (section 6.1); a
+ *   Transfer-Encoding line that names no coding is refused too (node's llhttp
+ *   takes some such lines and not others).
+ * - Host: an HTTP/1.1 request has exactly one, any request at most one, and
+ *   its value is uri-host [":" port] (section 3.2).
+ * Each of those is a malformed request: 400, then close.
+ *
+ * One request at a time.  The parser is paused in three callbacks:
+ *
+ * - on_headers_complete, when a body follows: to check the header-block limit
+ *   and the rules above, route, answer Expect: 100-continue, and reject a
+ *   declared body over --max-body at once.  llhttp stops after the block's
+ *   final LF.  Without a body the request is complete there and then, so the
+ *   head is dealt with at on_message_complete instead.
+ * - on_chunk_header of the last chunk: the trailer section that follows is a
+ *   field section, checked like the head.
  * - on_message_complete: so that a pipelined request is dispatched (and its
  *   response queued, or its work started) before the next one is parsed.
  *   Responses therefore leave in request order.
@@ -19,7 +46,8 @@
  * including the LF of the empty line.  At most HDR_MAX = 8192 bytes; 8193 gets
  * 431 and a close.  While the block is incomplete the parser is fed at most
  * HDR_MAX + 1 - (bytes so far), so a client sending endless header bytes is
- * answered as soon as it passes the limit, and never parsed beyond it.
+ * answered as soon as it passes the limit, and never parsed beyond it.  A
+ * trailer section has the same limit of its own.
  *
  * Keep-alive: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
  * "Connection: keep-alive" (then echoed back).  Closing after the response:
@@ -68,6 +96,9 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
+/* A string literal: its length is known when compiling. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
 static char *put_u64(char *p, uint64_t v)
 {
 	char tmp[20];
@@ -92,32 +123,49 @@ static bool resp_close(const struct session *s)
 	       atomic_load_explicit(&s->srv->draining, memory_order_relaxed);
 }
 
-/* Queues the status line and headers. */
+/* A head's first bytes, up to the Content-Length value: one string per status
+ * and type, put together by the compiler. */
+#define HEAD_START(status, ctype) "HTTP/1.1 " status "\r\nContent-Type: " ctype "\r\nContent-Length: "
+#define START(status, ctype) \
+	(*len = sizeof HEAD_START(status, ctype) - 1, HEAD_START(status, ctype))
+
+static const char *head_start(int code, const char *ctype, size_t *len)
+{
+	switch (code) {
+	case 200:
+		return ctype == CT_OCTET ? START("200 OK", "application/octet-stream")
+					 : START("200 OK", "text/plain");
+	case 400: return START("400 Bad Request", "text/plain");
+	case 404: return START("404 Not Found", "text/plain");
+	case 405: return START("405 Method Not Allowed", "text/plain");
+	case 413: return START("413 Content Too Large", "text/plain");
+	case 431: return START("431 Request Header Fields Too Large", "text/plain");
+	default:  return START("500 Internal Server Error", "text/plain");
+	}
+}
+
+/* Queues the status line and headers (ctype: CT_TEXT or CT_OCTET). */
 static int put_head(struct session *s, int code, const char *ctype, uint64_t clen)
 {
 	const struct http_req *r = &s->req;
 	char *start = out_reserve(s, 256);	/* longest head is ~170 bytes */
 	char *p = start;
+	size_t len;
+	const char *first = head_start(code, ctype, &len);
 
 	if (!p)
 		return -ENOMEM;
-	p = put_str(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)code);
-	*p++ = ' ';
-	p = put_str(p, reason(code));
-	p = put_str(p, "\r\nContent-Type: ");
-	p = put_str(p, ctype);
-	p = put_str(p, "\r\nContent-Length: ");
-	p = put_u64(p, clen);
+	memcpy(p, first, len);
+	p = put_u64(p + len, clen);
 	if (code == 405) {
-		p = put_str(p, "\r\nAllow: ");
+		p = PUT_LIT(p, "\r\nAllow: ");
 		p = put_str(p, r->allow);
 	}
 	if (resp_close(s))
-		p = put_str(p, "\r\nConnection: close");
+		p = PUT_LIT(p, "\r\nConnection: close");
 	else if (r->ka_header)
-		p = put_str(p, "\r\nConnection: keep-alive");
-	p = put_str(p, "\r\n\r\n");
+		p = PUT_LIT(p, "\r\nConnection: keep-alive");
+	p = PUT_LIT(p, "\r\n\r\n");
 	out_commit(s, (size_t)(p - start));
 	return 0;
 }
@@ -178,7 +226,7 @@ static void fail(struct session *s, int code)
 
 	STAT_ADD(s->st, errors, 1);
 	r->keep_alive = false;
-	if (r->phase != PH_BODY)
+	if (r->phase != PH_BODY && r->phase != PH_TRAILERS)
 		r->head = false;	/* the method may not have been seen */
 	if (!r->resp_started && !r->oom)
 		respond_status(s, code);
@@ -222,6 +270,67 @@ static int query_u64(const char *q, size_t qlen, const char *key, uint64_t max,
 	return -1;
 }
 
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* The length of a leading "http://" or "https://", any case; else 0. */
+static size_t scheme_len(const char *u, size_t n)
+{
+	static const char http[] = "http";
+	size_t i = 0;
+
+	while (i < 4 && i < n && lower(u[i]) == http[i])
+		i++;
+	if (i < 4)
+		return 0;
+	if (i < n && lower(u[i]) == 's')
+		i++;
+	return n - i >= 3 && memcmp(u + i, "://", 3) == 0 ? i + 3 : 0;
+}
+
+/* Splits a request target (llhttp has checked its characters) into path and
+ * query, as servers/node/server.js does: a fragment is dropped, and an
+ * absolute-form target (http://host[:port]/path) is reduced to its path, "/"
+ * when it has none. */
+static void split_target(const char *u, size_t n, const char **path, size_t *plen,
+			 const char **query, size_t *qlen)
+{
+	size_t i = 0, skip = n > 0 && u[0] != '/' ? scheme_len(u, n) : 0;
+
+	/* Targets are short: a loop beats two memchr() calls. */
+	while (i < n && u[i] != '?' && u[i] != '#')
+		i++;
+	if (skip > 0) {
+		size_t a = skip;
+
+		while (a < i && u[a] != '/')
+			a++;
+		if (a == i) {		/* no path: "/" */
+			*path = "/";
+			*plen = 1;
+		} else {
+			*path = u + a;
+			*plen = i - a;
+		}
+	} else {
+		*path = u;
+		*plen = i;
+	}
+	if (i < n && u[i] == '?') {
+		size_t q = ++i;
+
+		while (i < n && u[i] != '#')
+			i++;
+		*query = u + q;
+		*qlen = i - q;
+	} else {
+		*query = "";
+		*qlen = 0;
+	}
+}
+
 static bool path_is(const char *p, size_t n, const char *lit)
 {
 	return n == strlen(lit) && memcmp(p, lit, n) == 0;
@@ -252,30 +361,15 @@ static void route_status(struct http_req *r, int code, const char *allow)
 	r->allow = allow;
 }
 
-/* Decides what the request gets.  Returns -1 for a malformed URL. */
-static int route(struct session *s)
+/* Decides what the request gets. */
+static void route(struct session *s)
 {
 	struct http_req *r = &s->req;
 	unsigned method = s->parser.method;
-	struct http_parser_url u;
-	const char *path = "/", *query = "";
-	size_t plen = 1, qlen = 0;
+	const char *path, *query;
+	size_t plen, qlen;
 
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(r->url, r->url_len, method == HTTP_CONNECT, &u) != 0)
-		return -1;
-	if (u.field_set & (1 << UF_PATH)) {
-		path = r->url + u.field_data[UF_PATH].off;
-		plen = u.field_data[UF_PATH].len;
-	} else if (method == HTTP_CONNECT) {
-		path = "";
-		plen = 0;
-	}
-	if (u.field_set & (1 << UF_QUERY)) {
-		query = r->url + u.field_data[UF_QUERY].off;
-		qlen = u.field_data[UF_QUERY].len;
-	}
-
+	split_target(r->url, r->url_len, &path, &plen, &query, &qlen);
 	if (path_is(path, plen, "/")) {
 		if (method != HTTP_GET)
 			route_status(r, 405, "GET");
@@ -312,7 +406,162 @@ static int route(struct session *s)
 	} else {
 		route_status(r, 404, NULL);
 	}
-	return 0;
+}
+
+/* ---- the rules llhttp 8.1.0 leaves to us ---- */
+
+/* Where lines_ok() is in a field section. */
+enum {
+	LINE_LEAD,	/* before a request line: CRs and LFs skipped, as llhttp skips them */
+	LINE_TEXT,	/* inside a line */
+	LINE_CR,	/* right after a CR */
+	LINE_START,	/* right after a line's CR LF */
+	LINE_END,	/* right after CR LF CR: the empty line that ends the section */
+};
+
+/* RFC 9112's line rules over a field section's bytes, in order, split
+ * anywhere: an LF only after a CR, no line that begins with SP or HTAB, and an
+ * empty line that is CR LF and nothing else.  Only the bytes around each LF
+ * matter, and memchr() finds those; a CR inside a line is llhttp's to refuse
+ * (strict mode does, everywhere: the unit tests and fuzz-http's oracle check
+ * it).  Returns false at the first byte that breaks a rule. */
+static bool lines_ok(uint8_t *state, const char *p, size_t n)
+{
+	const char *end = p + n;
+	uint8_t st = *state;
+
+	while (p < end) {
+		char c = *p;
+
+		switch (st) {
+		case LINE_LEAD:
+			if (c != '\r' && c != '\n')
+				st = LINE_TEXT;
+			else
+				p++;
+			break;
+		case LINE_START:
+			if (c == ' ' || c == '\t' || c == '\n')
+				return false;	/* folded, before the first field line, bare LF */
+			if (c == '\r') {
+				st = LINE_END;
+				p++;
+			} else {
+				st = LINE_TEXT;
+			}
+			break;
+		case LINE_END:
+			if (c != '\n')
+				return false;	/* CR LF CR and another byte */
+			st = LINE_START;
+			p++;
+			break;
+		case LINE_CR:
+			if (c == '\n') {
+				st = LINE_START;
+				p++;
+			} else {
+				st = LINE_TEXT;
+			}
+			break;
+		default: {
+			const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+			if (!lf) {
+				st = end[-1] == '\r' ? LINE_CR : LINE_TEXT;
+				p = end;
+			} else if (lf == p || lf[-1] != '\r') {
+				return false;	/* a bare LF */
+			} else {
+				st = LINE_START;
+				p = lf + 1;
+			}
+		}
+		}
+	}
+	*state = st;
+	return true;
+}
+
+/* Where a Host value is in uri-host [":" port] (RFC 9112 section 3.2, RFC
+ * 3986): a reg-name of unreserved characters, sub-delims and %XX, or an IP
+ * literal in brackets; then digits after a colon, then trailing OWS. */
+enum { HOST_START, HOST_NAME, HOST_PCT1, HOST_PCT2, HOST_LITERAL, HOST_LITERAL_END,
+       HOST_PORT, HOST_TRAIL, HOST_BAD };
+
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The bytes of a reg-name: unreserved and sub-delims (RFC 3986).  A table,
+ * since every byte of every Host goes through it (range designators: a GNU C
+ * extension, in gcc and clang). */
+static const bool regname[256] = {
+	['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true,
+	['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true,
+	['!'] = true, ['$'] = true, ['&'] = true, ['\''] = true, ['('] = true, [')'] = true,
+	['*'] = true, ['+'] = true, [','] = true, [';'] = true, ['='] = true,
+};
+
+static uint8_t host_step(uint8_t st, unsigned char c)
+{
+	bool ows = c == ' ' || c == '\t';
+
+	switch (st) {
+	case HOST_START:
+		if (c == '[')
+			return HOST_LITERAL;
+		/* fall through */
+	case HOST_NAME:
+		if (c == '%')
+			return HOST_PCT1;
+		if (c == ':')
+			return HOST_PORT;
+		if (ows)
+			return HOST_TRAIL;
+		return regname[c] ? HOST_NAME : HOST_BAD;
+	case HOST_PCT1:
+		return is_hex(c) ? HOST_PCT2 : HOST_BAD;
+	case HOST_PCT2:
+		return is_hex(c) ? HOST_NAME : HOST_BAD;
+	case HOST_LITERAL:
+		if (c == ']')
+			return HOST_LITERAL_END;
+		return regname[c] || c == ':' ? HOST_LITERAL : HOST_BAD;
+	case HOST_LITERAL_END:
+		if (c == ':')
+			return HOST_PORT;
+		return ows ? HOST_TRAIL : HOST_BAD;
+	case HOST_PORT:
+		if (c >= '0' && c <= '9')
+			return HOST_PORT;
+		return ows ? HOST_TRAIL : HOST_BAD;
+	case HOST_TRAIL:
+		return ows ? HOST_TRAIL : HOST_BAD;
+	}
+	return HOST_BAD;
+}
+
+static bool host_complete(uint8_t st)
+{
+	return st == HOST_START || st == HOST_NAME || st == HOST_LITERAL_END ||
+	       st == HOST_PORT || st == HOST_TRAIL;
+}
+
+/* The framing rules checked once the head is complete (see the top). */
+static bool head_ok(const struct session *s)
+{
+	const struct http_req *r = &s->req;
+	const llhttp_t *p = &s->parser;
+	bool http11 = p->http_major == 1 && p->http_minor == 1;
+	bool http10 = p->http_major == 1 && p->http_minor == 0;
+
+	if (r->hosts > 1 || r->host_bad || (http11 && r->hosts == 0))
+		return false;
+	if (r->te_bad || (r->te_seen && ((p->flags & F_CONTENT_LENGTH) || http10)))
+		return false;
+	return true;
 }
 
 /* ---- parser callbacks ---- */
@@ -326,7 +575,7 @@ static void req_reset(struct http_req *r)
 	r->url = r->url_small;
 }
 
-static int on_message_begin(http_parser *p)
+static int on_message_begin(llhttp_t *p)
 {
 	struct session *s = p->data;
 
@@ -335,20 +584,20 @@ static int on_message_begin(http_parser *p)
 	return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
 	struct http_req *r = &((struct session *)p->data)->req;
 
 	if (r->url_len + n > HDR_MAX) {		/* cannot happen: the feed is capped */
 		r->url_overflow = true;
-		return 1;
+		return -1;
 	}
 	if (r->url == r->url_small && r->url_len + n > URL_INLINE) {
 		char *big = malloc(HDR_MAX);
 		if (!big) {
 			STAT_ADD(((struct session *)p->data)->st, errors, 1);
 			r->oom = true;
-			return 1;
+			return -1;
 		}
 		memcpy(big, r->url_small, r->url_len);
 		r->url = big;
@@ -358,9 +607,54 @@ static int on_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static char lower(char c)
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	struct http_req *r = &((struct session *)p->data)->req;
+
+	/* Only the names we look for matter, and none is longer. */
+	if (r->name_len + n <= FIELD_NAME_MAX)
+		memcpy(r->name + r->name_len, at, n);
+	r->name_len += (uint32_t)n;
+	return 0;
+}
+
+/* The field's name is lit (lower case), in any case. */
+static bool name_is(const struct http_req *r, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (r->name_len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower(r->name[i]) != lit[i])
+			return false;
+	return true;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+	struct http_req *r = &((struct session *)p->data)->req;
+	bool bad = r->name_len == 0;	/* ": value" */
+
+	r->field = FIELD_OTHER;
+	if (r->phase == PH_TRAILERS) {
+		/* Framing was decided by the head; node refuses this one too. */
+		bad = bad || name_is(r, "content-length");
+	} else if (name_is(r, "host")) {
+		r->field = FIELD_HOST;
+		r->host_state = HOST_START;
+		if (r->hosts < 2)
+			r->hosts++;
+	} else if (name_is(r, "expect")) {
+		r->field = FIELD_EXPECT;
+		r->value_match = 0;
+	} else if (name_is(r, "transfer-encoding")) {
+		r->field = FIELD_TE;
+		r->te_seen = true;
+		r->te_empty = true;	/* until a coding shows up */
+	}
+	r->name_len = 0;
+	return bad ? -1 : 0;
 }
 
 /* Matches a[0..n) against lit from position *m on, case-insensitively;
@@ -377,52 +671,78 @@ static void match_piece(int8_t *m, const char *lit, const char *a, size_t n)
 	}
 }
 
-static void value_done(struct http_req *r)
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-	if (r->value_match == 12)
+	struct http_req *r = &((struct session *)p->data)->req;
+
+	if (r->field == FIELD_HOST) {
+		const unsigned char *a = (const unsigned char *)at, *end = a + n;
+		uint8_t st = r->host_state;
+
+		while (a < end) {
+			/* Runs of name or port bytes change nothing. */
+			if (st == HOST_NAME)
+				while (a < end && regname[*a])
+					a++;
+			else if (st == HOST_PORT)
+				while (a < end && *a >= '0' && *a <= '9')
+					a++;
+			if (a < end)
+				st = host_step(st, *a++);
+		}
+		r->host_state = st;
+	} else if (r->field == FIELD_TE) {
+		/* Leading whitespace is not part of the value: any byte is a coding. */
+		r->te_empty = r->te_empty && n == 0;
+	} else if (r->field == FIELD_EXPECT) {
+		/* llhttp strips leading whitespace from values, not trailing. */
+		for (size_t i = 0; i < n && r->value_match >= 0; i++) {
+			if (r->value_match == 12 && (at[i] == ' ' || at[i] == '\t'))
+				continue;
+			match_piece(&r->value_match, "100-continue", at + i, 1);
+		}
+	}
+	return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct http_req *r = &((struct session *)p->data)->req;
+
+	if (r->field == FIELD_HOST && !host_complete(r->host_state))
+		r->host_bad = true;
+	else if (r->field == FIELD_TE && r->te_empty)
+		r->te_bad = true;
+	else if (r->field == FIELD_EXPECT && r->value_match == 12)
 		r->expect_continue = true;
-	r->in_value = false;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-	struct http_req *r = &((struct session *)p->data)->req;
-
-	if (r->in_value) {
-		value_done(r);
-		r->field_match = 0;
-	}
-	match_piece(&r->field_match, "expect", at, n);
+	r->field = FIELD_OTHER;
 	return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-	struct http_req *r = &((struct session *)p->data)->req;
-
-	if (!r->in_value) {
-		r->in_value = true;
-		r->value_match = r->field_match == 6 ? 0 : -1;
-	}
-	/* 2.9.4 strips leading but not trailing whitespace from values. */
-	for (size_t i = 0; i < n && r->value_match >= 0; i++) {
-		if (r->value_match == 12 && (at[i] == ' ' || at[i] == '\t'))
-			continue;
-		match_piece(&r->value_match, "100-continue", at + i, 1);
-	}
-	return 0;
-}
-
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(llhttp_t *p)
 {
 	struct session *s = p->data;
 
+	/* Without a body the request is complete at once: its head is dealt
+	 * with at on_message_complete, one pause instead of two. */
+	if (!(p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) && p->content_length == 0)
+		return 0;
 	s->pause = PAUSE_HEADERS;
-	http_parser_pause(p, 1);
-	return 0;
+	return HPE_PAUSED;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+/* The last chunk (size 0): a trailer section follows. */
+static int on_chunk_header(llhttp_t *p)
+{
+	struct session *s = p->data;
+
+	if (p->content_length > 0)
+		return 0;
+	s->pause = PAUSE_TRAILERS;
+	return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
 	struct session *s = p->data;
 	struct http_req *r = &s->req;
@@ -431,13 +751,13 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	if (r->act == ACT_ECHO) {	/* Content-Length, checked against max */
 		if (out_append(s, at, n) < 0) {
 			r->oom = true;
-			return 1;
+			return -1;
 		}
 		return 0;
 	}
 	if (r->body_len + n > max) {
 		r->too_large = true;
-		return 1;
+		return -1;
 	}
 	if (r->act == ACT_ECHO_CHUNKED) {
 		if (r->body_len + n > r->body_cap) {
@@ -450,7 +770,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 			if (!b) {
 				STAT_ADD(s->st, errors, 1);
 				r->oom = true;
-				return 1;
+				return -1;
 			}
 			r->body = b;
 			r->body_cap = cap;
@@ -461,67 +781,57 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(llhttp_t *p)
 {
 	struct session *s = p->data;
 
 	s->pause = PAUSE_MESSAGE;
-	http_parser_pause(p, 1);
-	return 0;
+	return HPE_PAUSED;
 }
 
-static const http_parser_settings settings = {
+static const llhttp_settings_t settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
+	.on_chunk_header = on_chunk_header,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
 
 /* ---- the request, step by step ---- */
 
-static void headers_done(struct session *s)
+/* The head is complete.  Returns false when the request failed there. */
+static bool headers_done(struct session *s)
 {
 	struct http_req *r = &s->req;
-	http_parser *p = &s->parser;
+	llhttp_t *p = &s->parser;
+	bool chunked = p->flags & F_CHUNKED;
+	uint64_t clen = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
 
-	if (r->in_value)
-		value_done(r);
 	r->phase = PH_BODY;
 	r->head = p->method == HTTP_HEAD;
-	/* The pause left the block's final LF unconsumed. */
-	if (s->hdr_bytes + 1 > HDR_MAX) {
-		fail(s, 431);
-		return;
-	}
-	r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	r->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
 	r->ka_header = r->keep_alive && p->http_major == 1 && p->http_minor == 0;
-	if (route(s) < 0) {
+	/* A Transfer-Encoding other than chunked: llhttp rejects it only after
+	 * this callback, too late for a response head already queued. */
+	if (!head_ok(s) || ((p->flags & F_TRANSFER_ENCODING) && !chunked)) {
 		fail(s, 400);
-		return;
+		return false;
 	}
-
-	bool chunked = p->flags & F_CHUNKED;
-	uint64_t clen = (p->flags & F_CONTENTLENGTH) ? p->content_length : 0;
-
-	/* A Transfer-Encoding other than chunked: the parser rejects it only
-	 * after this callback, too late for a response head already queued. */
-	if (p->uses_transfer_encoding && !chunked) {
-		fail(s, 400);
-		return;
-	}
-
+	route(s);
 	if (!chunked && clen > s->srv->opts.max_body) {
 		fail(s, 413);
-		return;
+		return false;
 	}
 	/* 100 Continue only to HTTP/1.1 clients that will send a body. */
 	if (r->expect_continue && (chunked || clen > 0) &&
 	    p->http_major == 1 && p->http_minor >= 1 &&
 	    out_append(s, CONTINUE_100, sizeof CONTINUE_100 - 1) < 0)
-		return;
+		return false;
 	if (r->act == ACT_ECHO) {
 		if (chunked) {
 			r->act = ACT_ECHO_CHUNKED;
@@ -529,6 +839,7 @@ static void headers_done(struct session *s)
 			r->resp_started = true;
 		}
 	}
+	return true;
 }
 
 /* GET /fail (--enable-fail): the two ways a handler fails.  An error is
@@ -554,8 +865,13 @@ static void message_done(struct session *s)
 {
 	struct http_req *r = &s->req;
 
+	/* A trailer section may say Connection: close (llhttp then refuses
+	 * whatever follows): the response says so, and we close. */
+	if (r->keep_alive && (s->parser.flags & F_CHUNKED) && !llhttp_should_keep_alive(&s->parser))
+		r->keep_alive = false;
 	r->phase = PH_IDLE;
 	s->hdr_bytes = 0;
+	s->lines = LINE_LEAD;
 	switch (r->act) {
 	case ACT_HELLO:
 		respond(s, 200, CT_TEXT, "Hello, World!", 13);
@@ -604,19 +920,41 @@ static void message_done(struct session *s)
 	}
 }
 
-static void parse_failed(struct session *s, enum http_errno e)
+/* The parser stopped in a callback: carry on from where it stopped. */
+static void paused(struct session *s)
+{
+	llhttp_resume(&s->parser);
+	switch (s->pause) {
+	case PAUSE_HEADERS:
+		headers_done(s);
+		break;
+	case PAUSE_TRAILERS:
+		s->req.phase = PH_TRAILERS;
+		s->hdr_bytes = 0;
+		s->lines = LINE_START;	/* right after the last chunk's CRLF */
+		break;
+	case PAUSE_MESSAGE:
+		/* Without a body the head waited until now. */
+		if (s->req.phase != PH_HEAD || headers_done(s))
+			message_done(s);
+		break;
+	case PAUSE_NONE:
+		break;
+	}
+}
+
+static void parse_failed(struct session *s)
 {
 	struct http_req *r = &s->req;
 
-	if (r->oom) {
+	if (r->oom)
 		s->closing = true;	/* counted where the allocation failed */
-	} else if (r->too_large) {
+	else if (r->too_large)
 		fail(s, 413);
-	} else if (e == HPE_HEADER_OVERFLOW || r->url_overflow) {
+	else if (r->url_overflow)
 		fail(s, 431);
-	} else {
+	else
 		fail(s, 400);
-	}
 }
 
 bool http_can_parse(const struct session *s)
@@ -628,34 +966,42 @@ bool http_can_parse(const struct session *s)
 size_t http_feed(struct session *s, const char *p, size_t len)
 {
 	size_t used = 0;
+	/* llhttp stops after a head's last byte; a request without a body then
+	 * completes without another byte, once llhttp is called again -- with no
+	 * bytes at all if the head's answer (100 Continue, the head of a streamed
+	 * echo) filled the output queue. */
+	bool head_done = false;
 
-	while (used < len && http_can_parse(s)) {
-		bool in_head = s->req.phase != PH_BODY;
-		size_t chunk = len - used;
+	while (!s->closing && (head_done || (used < len && http_can_parse(s)))) {
+		bool in_fields = s->req.phase != PH_BODY;
+		const char *at = p + used;
+		size_t chunk = http_can_parse(s) ? len - used : 0;
 
-		if (in_head && chunk > HDR_MAX + 1 - s->hdr_bytes)
+		if (in_fields && chunk > HDR_MAX + 1 - s->hdr_bytes)
 			chunk = HDR_MAX + 1 - s->hdr_bytes;
 		s->pause = PAUSE_NONE;
-		size_t n = http_parser_execute(&s->parser, &settings, p + used, chunk);
-		used += n;
-		if (in_head)
-			s->hdr_bytes += (uint32_t)n;
+		llhttp_errno_t e = llhttp_execute(&s->parser, at, chunk);
+		/* Stopped in a callback or at an error: up to where it stopped. */
+		size_t n = e == HPE_OK ? chunk : (size_t)(llhttp_get_error_pos(&s->parser) - at);
 
-		enum http_errno e = HTTP_PARSER_ERRNO(&s->parser);
-		if (e == HPE_PAUSED) {
-			http_parser_pause(&s->parser, 0);
-			if (s->pause == PAUSE_HEADERS)
-				headers_done(s);
-			else
-				message_done(s);
-		} else if (e != HPE_OK) {
-			parse_failed(s, e);
-		} else if (in_head && s->hdr_bytes > HDR_MAX) {
+		used += n;
+		head_done = false;
+		if (in_fields) {
+			s->hdr_bytes += (uint32_t)n;
+			if (!lines_ok(&s->lines, at, n)) {
+				fail(s, 400);
+				continue;
+			}
+		}
+		if (e == HPE_PAUSED && !(in_fields && s->hdr_bytes > HDR_MAX)) {
+			head_done = s->pause == PAUSE_HEADERS;
+			paused(s);
+		} else if (e == HPE_PAUSED_UPGRADE) {
+			s->closing = true;	/* we close after an upgrade anyway */
+		} else if (e != HPE_OK && e != HPE_PAUSED) {
+			parse_failed(s);
+		} else if (in_fields && s->hdr_bytes > HDR_MAX) {
 			fail(s, 431);
-		} else if (n < chunk) {
-			/* The parser stops short without an error only after an
-			 * upgrade, and we close after those anyway. */
-			s->closing = true;
 		}
 	}
 	return used;
@@ -684,8 +1030,9 @@ void http_drain(struct session *s)
 
 void http_init(struct session *s)
 {
-	http_parser_init(&s->parser, HTTP_REQUEST);
+	llhttp_init(&s->parser, HTTP_REQUEST, &settings);
 	s->parser.data = s;
+	s->lines = LINE_LEAD;
 	s->req.url = s->req.url_small;
 }
 

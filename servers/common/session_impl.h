@@ -3,7 +3,7 @@
 #ifndef LB_SESSION_IMPL_H
 #define LB_SESSION_IMPL_H
 
-#include <http_parser.h>
+#include <llhttp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +25,7 @@ enum http_phase {
 	PH_IDLE,	/* between requests */
 	PH_HEAD,	/* request line and header fields arriving */
 	PH_BODY,	/* headers complete, waiting for the end of the message */
+	PH_TRAILERS,	/* a chunked body's trailer section arriving */
 };
 
 enum http_action {
@@ -40,7 +41,12 @@ enum http_action {
 	ACT_FAIL_CRASH,		/* GET /fail?kind=crash (--enable-fail) */
 };
 
-enum http_pause { PAUSE_NONE, PAUSE_HEADERS, PAUSE_MESSAGE };
+enum http_pause { PAUSE_NONE, PAUSE_HEADERS, PAUSE_TRAILERS, PAUSE_MESSAGE };
+
+/* The field lines the server looks at. */
+enum http_field { FIELD_OTHER, FIELD_HOST, FIELD_EXPECT, FIELD_TE };
+
+#define FIELD_NAME_MAX	17		/* the longest of them: transfer-encoding */
 
 /* The request being parsed (or whose response is being produced). */
 struct http_req {
@@ -58,10 +64,17 @@ struct http_req {
 	bool url_overflow;
 	bool oom;
 
-	/* Expect: 100-continue, matched across split callbacks. */
-	bool in_value;
-	int8_t field_match;		/* chars of "expect" matched, -1: other field */
-	int8_t value_match;		/* chars of "100-continue" matched, -1: other */
+	/* The field line being parsed, matched across split callbacks. */
+	enum http_field field;
+	uint32_t name_len;		/* bytes of its name so far */
+	char name[FIELD_NAME_MAX];	/* its bytes, when it is no longer than that */
+	int8_t value_match;		/* Expect: chars of "100-continue" matched, -1: other */
+	uint8_t host_state;		/* Host: where its value is in the grammar */
+	uint8_t hosts;			/* Host lines, counted up to 2 */
+	bool host_bad;			/* a Host value that is not uri-host [":" port] */
+	bool te_seen;			/* a Transfer-Encoding line, even an empty one */
+	bool te_empty;			/* the current one has named no coding yet */
+	bool te_bad;			/* a Transfer-Encoding line named none */
 
 	char *url;			/* url_small, or a heap copy of HDR_MAX bytes */
 	uint32_t url_len;
@@ -98,9 +111,10 @@ struct session {
 	unsigned ends_head, ends_count;
 
 	/* HTTP */
-	http_parser parser;
+	llhttp_t parser;
 	enum http_pause pause;
-	uint32_t hdr_bytes;		/* header-block bytes fed for this request */
+	uint8_t lines;			/* http.c's line check: where the field section is */
+	uint32_t hdr_bytes;		/* field-section bytes fed for this request */
 	struct http_req req;
 	struct work work;
 };

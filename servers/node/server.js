@@ -461,6 +461,8 @@ function send(res, code, type, body, extra) {
 	if (extra)
 		for (const k in extra)
 			res.setHeader(k, extra[k]);
+	if (res.lbSocket && closesAfter(res))
+		res.lbSocket.lbClosing = true;
 	if (draining)
 		res.setHeader('Connection', 'close');
 	res.end(body);
@@ -549,9 +551,10 @@ function echoBody(req, res) {
 	});
 }
 
-// The path and query of a request target, as http-parser's URL parser gives the C
-// models: a fragment is dropped, and an absolute-form target
-// (http://host[:port]/path) is reduced to its path ("/" when it has none).
+// The path and query of a request target, as the C models split it
+// (servers/common/http.c, split_target): a fragment is dropped, and an
+// absolute-form target (http://host[:port]/path) is reduced to its path ("/" when
+// it has none).
 function splitTarget(url) {
 	const hash = url.indexOf('#');
 	if (hash >= 0)
@@ -566,8 +569,47 @@ function splitTarget(url) {
 	return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
 }
 
+// What RFC 9112 asks of a server and llhttp leaves to it is checked here as the C
+// models check it (servers/common/http.c); a request that breaks it is malformed:
+// 400, then close.
+//  - Host: exactly one in an HTTP/1.1 request, at most one in any, its value
+//    uri-host [":" port] (section 3.2);
+//  - Transfer-Encoding in an HTTP/1.0 request (section 6.1), beside a
+//    Content-Length (section 6.3; llhttp takes an empty one before it), or naming
+//    no coding at all (llhttp takes some such lines and not others);
+//  - a final coding other than chunked (section 6.3): llhttp refuses it too, but
+//    only after node has emitted the request.
+const HOST_VALUE = /^(?:\[[A-Za-z0-9\-._~!$&'()*+,;=:]*\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
+
+function headOk(req) {
+	const raw = req.rawHeaders;
+	let hosts = 0, hostOk = true, te = false, teEmpty = false;
+	for (let i = 0; i < raw.length; i += 2) {
+		const name = raw[i].toLowerCase();
+		if (name === 'host') {
+			hosts++;
+			hostOk = hostOk && HOST_VALUE.test(raw[i + 1].replace(/[ \t]+$/, ''));
+		} else if (name === 'transfer-encoding') {
+			te = true;
+			teEmpty = teEmpty || raw[i + 1].trim() === '';
+		}
+	}
+	const v11 = req.httpVersionMajor === 1 && req.httpVersionMinor === 1;
+	const v10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+	const coding = String(req.headers['transfer-encoding'] || '').trim();
+	const chunkedLast = coding === '' || /(?:^|,)[ \t]*chunked$/i.test(coding);
+	const clen = req.headers['content-length'] !== undefined;
+	return hostOk && hosts <= 1 && !(v11 && hosts === 0) && !(te && (v10 || clen || teEmpty)) &&
+		chunkedLast;
+}
+
 function onRequest(req, res) {
 	const socket = req.socket;
+	// Node parses ahead of its answers: after an answer that closes the
+	// connection (send() notes it), what follows is neither served nor answered.
+	if (socket.lbClosing)
+		return;
+	res.lbSocket = socket;
 	socket.lbInflight = (socket.lbInflight || 0) + 1;
 	socket.lbLastRes = res;
 	socket.lbLastReq = req;
@@ -579,9 +621,15 @@ function onRequest(req, res) {
 				lingerClose(socket);
 			else
 				armIdle(socket);
+		} else if (socket.lbAnswer && socket.lbInflight === 1) {
+			socket.lbAnswer();	/* only the abandoned one is left: onClientError */
 		}
 	});
 
+	if (!headOk(req)) {
+		stats.errors++;
+		return sendError(res, 400, { Connection: 'close' });
+	}
 	const [path, query] = splitTarget(req.url);
 	const method = req.method;
 	if (path === '/echo' && method === 'POST')
@@ -694,7 +742,10 @@ function route(req, res, path, query, method) {
 function onCheckContinue(req, res) {
 	const cl = req.headers['content-length'];
 	const chunked = req.headers['transfer-encoding'] !== undefined;
-	if (chunked || (cl !== undefined && Number(cl) > 0 && Number(cl) <= opts.maxBody))
+	// Only a response first in line: node's http module would put the 100 of a
+	// response queued behind pipelined ones after that response's head.
+	if (headOk(req) && res.socket && !req.socket.lbClosing &&
+	    (chunked || (cl !== undefined && Number(cl) > 0 && Number(cl) <= opts.maxBody)))
 		res.writeContinue();
 	onRequest(req, res);
 }
@@ -706,12 +757,30 @@ function onCheckContinue(req, res) {
 function onClientError(err, socket) {
 	if (typeof err.code === 'string' && err.code.startsWith('HPE_'))
 		stats.errors++;	/* I/O errors were counted by the socket's 'error' listener */
-	if (socket.lbErrored || socket.destroyed)
-		return;
+	if (socket.lbErrored || socket.destroyed || socket.lbClosing)
+		return;		/* lbClosing: an answer already ends this connection */
 	socket.lbErrored = true;
 	if (err.code === 'ECONNRESET' || err.code === 'EPIPE' ||
 	    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
 		socket.destroy();
+		return;
+	}
+	const res = socket.lbLastRes, req = socket.lbLastReq;
+	// No second answer: not after a response that closes the connection (llhttp
+	// reports what follows it as HPE_CLOSED_CONNECTION), and not to a request
+	// answered already -- node answers at the head, and this error came in its
+	// body.  The connection closes once that answer is out; one still streaming
+	// cannot be finished, so it is cut.  An error in the body of a request not
+	// answered yet is that request's answer (below).
+	const inBody = req && !req.complete;
+	const answered = inBody && res.headersSent;
+	if (res && (answered || (!inBody && (err.code === 'HPE_CLOSED_CONNECTION' || closesAfter(res))))) {
+		if (res.writableFinished || res.destroyed)
+			lingerClose(socket);
+		else if (answered && !res.writableEnded)
+			socket.destroy();
+		else
+			res.once('finish', () => lingerClose(socket));
 		return;
 	}
 	const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -724,23 +793,24 @@ function onClientError(err, socket) {
 		socket.write(bytes, (e) => { if (!e) stats.requests++; });
 		lingerClose(socket);
 	};
-	const res = socket.lbLastRes, req = socket.lbLastReq;
 	if (!res || res.writableFinished || res.destroyed) {
 		answer();
 	} else if (req && !req.complete) {
-		if (res.headersSent) {
-			socket.destroy();	/* mid-response: nothing sane can follow */
-			return;
-		}
+		// This request's answer is the 400, after every earlier response
+		// (several may be queued behind the one on the socket).
 		res.lbAbandoned = true;
-		const cur = socket._httpMessage;
-		if (!cur || cur === res || cur.writableFinished)
+		if (socket.lbInflight <= 1)
 			answer();
 		else
-			cur.once('finish', answer);
+			socket.lbAnswer = () => { socket.lbAnswer = null; answer(); };
 	} else {
 		res.once('finish', answer);
 	}
+}
+
+// True when the connection closes after this response.
+function closesAfter(res) {
+	return !res.shouldKeepAlive || /^close$/i.test(String(res.getHeader('Connection') || ''));
 }
 
 function httpServer() {
@@ -754,6 +824,7 @@ function httpServer() {
 	});
 	srv.timeout = 0;
 	srv.keepAliveTimeout = 0;
+	srv.maxHeadersCount = 0;	/* every field line in rawHeaders, for headOk() */
 	srv.on('request', onRequest);
 	srv.on('checkContinue', onCheckContinue);
 	srv.on('checkExpectation', onRequest);

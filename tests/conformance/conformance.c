@@ -228,6 +228,7 @@ int main(int argc, char **argv)
 	if (strcmp(proto, "echo") != 0) {
 		register_http_suites();
 		register_http_limit_suites();
+		register_rfc9112_suites();
 	}
 	if (strcmp(proto, "http") != 0)
 		register_echo_suites();

@@ -28,26 +28,31 @@ struct probe {
 
 static const struct probe probes[] = {
 	{ "GET /", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
-	{ "GET /cpu?us=1000", "GET /cpu?us=1000 HTTP/1.1\r\n\r\n", false, false },
-	{ "GET /cpu?us=12345", "GET /cpu?us=12345 HTTP/1.1\r\n\r\n", false, false },
-	{ "GET /block?us=1000", "GET /block?us=1000 HTTP/1.1\r\n\r\n", false, false },
-	{ "GET /bytes?n=16", "GET /bytes?n=16 HTTP/1.1\r\n\r\n", false, false },
-	{ "POST /echo (length)", "POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", false, false },
-	{ "POST /echo (chunked)", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	{ "GET /cpu?us=1000", "GET /cpu?us=1000 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /cpu?us=12345", "GET /cpu?us=12345 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /block?us=1000", "GET /block?us=1000 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /bytes?n=16", "GET /bytes?n=16 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "POST /echo (length)", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world", false, false },
+	{ "POST /echo (chunked)", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
 	  "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", false, false },
-	{ "POST /echo (Expect)", "POST /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi",
+	{ "POST /echo (Expect)", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi",
 	  false, false },
 	{ "GET / HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", false, false },
 	{ "GET / HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false, false },
-	{ "GET / Connection: close", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false, false },
-	{ "GET /nope (404)", "GET /nope HTTP/1.1\r\n\r\n", false, false },
-	{ "POST / (405)", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false, false },
-	{ "GET /echo (405)", "GET /echo HTTP/1.1\r\n\r\n", false, false },
-	{ "HEAD / (405)", "HEAD / HTTP/1.1\r\n\r\n", true, false },
-	{ "GET /cpu?us=abc (400)", "GET /cpu?us=abc HTTP/1.1\r\n\r\n", false, false },
-	{ "GET /bytes?n=67108865", "GET /bytes?n=67108865 HTTP/1.1\r\n\r\n", false, false },
+	{ "GET / Connection: close", "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", false, false },
+	{ "GET /nope (404)", "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "POST / (405)", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", false, false },
+	{ "GET /echo (405)", "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "HEAD / (405)", "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", true, false },
+	{ "GET /cpu?us=abc (400)", "GET /cpu?us=abc HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /bytes?n=67108865", "GET /bytes?n=67108865 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
 	{ "malformed: GARBAGE", "GARBAGE\r\n\r\n", false, true },
-	{ "malformed: bad chunk", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+	{ "malformed: bad chunk", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+	  false, true },
+	{ "malformed: no Host", "GET / HTTP/1.1\r\n\r\n", false, true },
+	{ "malformed: obs-fold", "POST /echo HTTP/1.1\r\nHost: t\r\nX: y\r\n Content-Length: 5\r\n\r\nhello",
+	  false, true },
+	{ "malformed: CR LF CR X", "GET / HTTP/1.1\r\nHost: t\r\n\rXGET /nope HTTP/1.1\r\nHost: t\r\n\r\n",
 	  false, true },
 	{ "10 KiB header (431)", NULL, false, false },
 };
@@ -70,7 +75,7 @@ static char *big_header_request(size_t *len)
 
 	if (req == NULL)
 		exit(1);
-	n = (size_t)sprintf(req, "GET / HTTP/1.1\r\nX-Big: ");
+	n = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ");
 	memset(req + n, 'a', 10240);
 	n += 10240;
 	n += (size_t)sprintf(req + n, "\r\n\r\n");

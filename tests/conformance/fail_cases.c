@@ -20,8 +20,8 @@ static const char *const enable[] = { "--enable-fail", NULL };
 
 static void test_fail_disabled(void)
 {
-	static const char error[] = "GET /fail?kind=error HTTP/1.1\r\n\r\n";
-	static const char crash[] = "GET /fail?kind=crash HTTP/1.1\r\n\r\n";
+	static const char error[] = "GET /fail?kind=error HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char crash[] = "GET /fail?kind=crash HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
@@ -43,8 +43,8 @@ out:
 
 static void test_fail_error(void)
 {
-	static const char error[] = "GET /fail?kind=error HTTP/1.1\r\n\r\n";
-	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char error[] = "GET /fail?kind=error HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
@@ -83,14 +83,14 @@ static void test_fail_usage(void)
 		const char *allow;
 		bool head;
 	} cases[] = {
-		{ "GET /fail HTTP/1.1\r\n\r\n", 400, NULL, false },
-		{ "GET /fail?kind= HTTP/1.1\r\n\r\n", 400, NULL, false },
-		{ "GET /fail?kind=boom HTTP/1.1\r\n\r\n", 400, NULL, false },
-		{ "GET /fail?kind=crashed HTTP/1.1\r\n\r\n", 400, NULL, false },
-		{ "GET /fail?how=crash HTTP/1.1\r\n\r\n", 400, NULL, false },
-		{ "POST /fail?kind=crash HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405, "GET", false },
-		{ "HEAD /fail?kind=crash HTTP/1.1\r\n\r\n", 405, "GET", true },
-		{ "GET /fail/?kind=crash HTTP/1.1\r\n\r\n", 404, NULL, false },
+		{ "GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", 400, NULL, false },
+		{ "GET /fail?kind= HTTP/1.1\r\nHost: t\r\n\r\n", 400, NULL, false },
+		{ "GET /fail?kind=boom HTTP/1.1\r\nHost: t\r\n\r\n", 400, NULL, false },
+		{ "GET /fail?kind=crashed HTTP/1.1\r\nHost: t\r\n\r\n", 400, NULL, false },
+		{ "GET /fail?how=crash HTTP/1.1\r\nHost: t\r\n\r\n", 400, NULL, false },
+		{ "POST /fail?kind=crash HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "GET", false },
+		{ "HEAD /fail?kind=crash HTTP/1.1\r\nHost: t\r\n\r\n", 405, "GET", true },
+		{ "GET /fail/?kind=crash HTTP/1.1\r\nHost: t\r\n\r\n", 404, NULL, false },
 	};
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
@@ -170,7 +170,7 @@ static int settled_children(pid_t pid, int *pids, int max)
 
 static void test_fail_crash(void)
 {
-	static const char crash[] = "GET /fail?kind=crash HTTP/1.1\r\n\r\n";
+	static const char crash[] = "GET /fail?kind=crash HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 	bool core_before = access("core", F_OK) == 0;
@@ -186,7 +186,7 @@ static void test_fail_crash(void)
 	if (cfg.supervised) {	/* every worker up: it has served one request */
 		struct hresp r0;
 
-		REQUIRE(XFER(&h, "GET / HTTP/1.1\r\n\r\n", &r0) == 0);
+		REQUIRE(XFER(&h, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r0) == 0);
 		hresp_free(&r0);
 		nb = settled_children(pid, before, 256);
 	}
@@ -211,7 +211,7 @@ static void test_fail_crash(void)
 			break;
 	CU_ASSERT(nn == nb && nb > 0 && memcmp(now, before, sizeof *now * (size_t)nb) != 0);
 	{
-		static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+		static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 		struct hresp r;
 		int ok = -1;
 

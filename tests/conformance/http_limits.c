@@ -25,7 +25,7 @@ static void test_413_length(void)
 	size_t len;
 
 	REQUIRE(req != NULL);
-	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
 	memset(req + len, 'y', 5000);
 	len += 5000;
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
@@ -40,7 +40,7 @@ out:
 
 static void test_413_expect(void)
 {
-	static const char req[] = "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n";
+	static const char req[] = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n";
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
 
@@ -62,7 +62,7 @@ static void test_413_chunked(void)
 	size_t len;
 
 	REQUIRE(req != NULL);
-	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 4; i++) {
 		len += (size_t)sprintf(req + len, "200\r\n");
 		memset(req + len, 'z', 512);
@@ -92,14 +92,14 @@ static void test_413_other_route(void)
 
 	REQUIRE(req != NULL);
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 500\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n");
 	memset(req + len, 'y', 500);
 	len += 500;
 	REQUIRE(xfer(&h, req, len, &r, false) == 0);
 	CU_ASSERT(check_resp("GET / with a body within --max-body", &r, 200, "text/plain", NULL,
 			     NULL, "Hello, World!", 13, false));
 	hresp_free(&r);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
 	memset(req + len, 'y', 5000);
 	len += 5000;
 	REQUIRE(xfer(&h, req, len, &r, false) == 0);
@@ -110,7 +110,7 @@ static void test_413_other_route(void)
 	hconn_close(&h);
 
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 4; i++) {
 		len += (size_t)sprintf(req + len, "200\r\n");
 		memset(req + len, 'z', 512);
@@ -138,14 +138,14 @@ static void test_max_body_ok(void)
 
 	REQUIRE(req != NULL && body != NULL);
 	REQUIRE(hconn_open(&h, srv_limits.port, IO_MS) == 0);
-	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n", MAX_BODY);
+	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", MAX_BODY);
 	memcpy(req + len, body, MAX_BODY);
 	len += MAX_BODY;
 	REQUIRE(xfer(&h, req, len, &r, false) == 0);
 	CU_ASSERT(check_resp("body of exactly --max-body", &r, 200, "application/octet-stream", NULL, NULL,
 			     body, MAX_BODY, false));
 	hresp_free(&r);
-	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n");
+	len = (size_t)sprintf(req, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n");
 	memcpy(req + len, body, 500);
 	len += 500;
 	len += (size_t)sprintf(req + len, "\r\n1f4\r\n");
@@ -188,7 +188,7 @@ static void test_idle_keepalive(void)
 	struct hresp r;
 
 	REQUIRE(hconn_open(&h, srv_idle.port, IO_MS) == 0);
-	REQUIRE(XFER(&h, "GET / HTTP/1.1\r\n\r\n", &r) == 0);
+	REQUIRE(XFER(&h, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0);
 	CU_ASSERT(r.status == 200);
 	hresp_free(&r);
 	check_idle_bound("idle keep-alive connection", closed_after(h.fd, now_ms(), 10 * IDLE_T + 2000));
@@ -212,7 +212,7 @@ out:
  * timer, so it is closed at T all the same (with no answer). */
 static void test_slowloris(void)
 {
-	static const char part[] = "GET / HTTP/1.1\r\nX-Slow: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq";
+	static const char part[] = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq";
 	uint64_t t0 = now_ms();
 	int fd = cl_connect(srv_idle.port, 0, IO_MS);
 	long ms = -1;
@@ -245,7 +245,7 @@ out:
  * never reads a 64 MiB answer is dropped, so it can read far less than 64 MiB. */
 static void test_idle_stalled_output(void)
 {
-	static const char req[] = "GET /bytes?n=67108864 HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET /bytes?n=67108864 HTTP/1.1\r\nHost: t\r\n\r\n";
 	char *buf = malloc(1 << 16);
 	size_t total = 0;
 	int fd = cl_connect(srv_idle.port, 4096, IO_MS);

@@ -98,10 +98,10 @@ static void check_stats_common(const char *json, const char *proto)
 static void test_stats_http(void)
 {
 	static const char *const seq[] = {
-		"GET / HTTP/1.1\r\n\r\n", "GET /nope HTTP/1.1\r\n\r\n", "GET /cpu?us=x HTTP/1.1\r\n\r\n",
-		"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "GET /bytes?n=1000 HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: t\r\n\r\n", "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", "GET /cpu?us=x HTTP/1.1\r\nHost: t\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", "GET /bytes?n=1000 HTTP/1.1\r\nHost: t\r\n\r\n",
 	};
-	static const char block[] = "GET /block?us=300000 HTTP/1.1\r\n\r\n";
+	static const char block[] = "GET /block?us=300000 HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h = { .fd = -1 };
 	struct hresp r;
@@ -219,7 +219,7 @@ out:
 static void test_max_conns(void)
 {
 	const char *const args[] = { cfg.supports & SUP_PROCS ? "--procs" : "--max-conns", "2", NULL };
-	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h[3] = { { .fd = -1 }, { .fd = -1 }, { .fd = -1 } };
 	struct hresp r;
@@ -352,8 +352,8 @@ static int offload_arg(void)
  * elsewhere (--offload, or a thread per connection). */
 static void test_cpu_hol(void)
 {
-	static const char cpu[] = "GET /cpu?us=2000000 HTTP/1.1\r\n\r\n";	/* 2e8 units at K=100 */
-	static const char get[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char cpu[] = "GET /cpu?us=2000000 HTTP/1.1\r\nHost: t\r\n\r\n";	/* 2e8 units at K=100 */
+	static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct child c = { 0 };
 	struct hconn h[2] = { { .fd = -1 }, { .fd = -1 } };
 	struct hresp r;

@@ -72,6 +72,7 @@ int xfer(struct hconn *h, const char *req, size_t len, struct hresp *r, bool hea
 
 void register_http_suites(void);
 void register_http_limit_suites(void);
+void register_rfc9112_suites(void);
 void register_echo_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
 void register_fail_suites(void);

@@ -11,16 +11,19 @@
  * What must hold, beyond ASan/UBSan/LSan:
  * - the output is a sequence of well-formed HTTP/1.1 responses, one per
  *   request in order, each the one docs/contract.md prescribes (status, Allow,
- *   Connection, body), as an independent request parser (the same library,
- *   fed byte by byte, with the routing rules restated here) predicts;
+ *   Connection, body), as an independent request parser predicts: the same
+ *   library fed byte by byte, with the routing rules and the framing rules of
+ *   servers/common/http.c (lines, Host, Transfer-Encoding) restated here;
  * - nothing follows a response that says Connection: close;
  * - the session never wedges: whenever it has no output and no work for us,
  *   it either wants input or is done;
  * - after EOF, once the output is drained, session_done() is true, and the
  *   stats agree with what the client saw (responses, bytes in and out).
  */
-#include <http_parser.h>
+#include <ctype.h>
+#include <llhttp.h>
 #include <stdbool.h>
+#include <strings.h>
 
 #include "common/server.h"
 #include "common/session.h"
@@ -59,14 +62,23 @@ struct expect {
 /* ---- the requests, as an independent parser sees them ---- */
 
 struct tracker {
-	http_parser p;
+	llhttp_t p;
 	uint64_t max_body;
 	struct expect *exp;
 	int n, cap;
 	bool stopped;		/* the server parses nothing after this point */
 	bool in_msg;		/* a request has begun */
 	bool in_body;
-	uint32_t hdr;		/* header-block bytes of the current request */
+	bool in_trailers;	/* a chunked body's trailer section */
+	uint32_t hdr;		/* field-section bytes of the current request */
+	int prev;		/* the section's previous byte; -1: none yet */
+	bool bad_field;		/* a field line without a name */
+	char name[32];		/* the current field's name, lowercased (truncated) */
+	size_t name_len;
+	char value[HDR_LIMIT + 2];	/* and its value */
+	size_t value_len;
+	int hosts;
+	bool host_bad, te_seen, te_empty;
 	char url[HDR_LIMIT + 2];
 	size_t url_len;
 	size_t body_cap;
@@ -143,7 +155,7 @@ static void stop_with(struct tracker *t, int status, bool head)
 	t->stopped = true;
 }
 
-static int tr_begin(http_parser *p)
+static int tr_begin(llhttp_t *p)
 {
 	struct tracker *t = p->data;
 
@@ -152,10 +164,12 @@ static int tr_begin(http_parser *p)
 	t->url_len = 0;
 	t->body_cap = 0;
 	t->body_seen = 0;
+	t->hosts = 0;
+	t->host_bad = t->te_seen = t->te_empty = false;
 	return 0;
 }
 
-static int tr_url(http_parser *p, const char *at, size_t n)
+static int tr_url(llhttp_t *p, const char *at, size_t n)
 {
 	struct tracker *t = p->data;
 
@@ -168,25 +182,28 @@ static int tr_url(http_parser *p, const char *at, size_t n)
 
 /* Sets route, status and allow as the contract's table says; -1 for a URL
  * the server cannot parse (400, then close). */
-static int route_of(struct tracker *t, struct expect *e, unsigned method)
+static void route_of(struct tracker *t, struct expect *e, unsigned method)
 {
-	struct http_parser_url u;
-	const char *path = "/", *query = "";
-	size_t plen = 1, qlen = 0;
+	/* The target as server.js splits it: no fragment; http(s)://authority
+	 * dropped from an absolute-form target, "/" in its place when no path
+	 * follows.  u[0] is room for that "/" when the authority is empty. */
+	char u[HDR_LIMIT + 3];
+	char *v = u + 1;
 
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(t->url, t->url_len, method == HTTP_CONNECT, &u) != 0)
-		return -1;
-	if (u.field_set & (1 << UF_PATH)) {
-		path = t->url + u.field_data[UF_PATH].off;
-		plen = u.field_data[UF_PATH].len;
-	} else if (method == HTTP_CONNECT) {
-		plen = 0;
+	memcpy(v, t->url, t->url_len);
+	v[t->url_len] = '\0';
+	v[strcspn(v, "#")] = '\0';
+	if (strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0) {
+		v += v[4] == ':' ? 7 : 8;
+		v += strcspn(v, "/?");
+		if (*v != '/')
+			*--v = '/';
 	}
-	if (u.field_set & (1 << UF_QUERY)) {
-		query = t->url + u.field_data[UF_QUERY].off;
-		qlen = u.field_data[UF_QUERY].len;
-	}
+	const char *path = v;
+	size_t plen = strcspn(path, "?");
+	const char *query = path[plen] ? path + plen + 1 : "";
+	size_t qlen = strlen(query);
+
 #define IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
 	e->route = R_OTHER;
 	e->status = 200;
@@ -214,15 +231,101 @@ static int route_of(struct tracker *t, struct expect *e, unsigned method)
 		e->status = 404;
 	}
 #undef IS
+}
+
+/* A Host value: uri-host [":" port], then optional whitespace (RFC 9112
+ * section 3.2 and RFC 3986), judged on the whole value at once. */
+static bool host_valid(const char *v, size_t n)
+{
+	static const char name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789-._~!$&'()*+,;=";
+	char h[HDR_LIMIT + 2];
+	size_t i = 0;
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	memcpy(h, v, n);
+	h[n] = '\0';
+	if (memchr(h, '\0', n))
+		return false;
+	if (h[0] == '[') {
+		i = 1 + strspn(h + 1, name);
+		for (; h[i] == ':'; i += 1 + strspn(h + i + 1, name))
+			;
+		if (h[i] != ']')
+			return false;
+		i++;
+	} else {
+		for (;;) {
+			i += strspn(h + i, name);
+			if (h[i] != '%')
+				break;
+			if (!isxdigit((unsigned char)h[i + 1]) || !isxdigit((unsigned char)h[i + 2]))
+				return false;
+			i += 3;
+		}
+	}
+	if (h[i] == ':')
+		i += 1 + strspn(h + i + 1, "0123456789");
+	return i == n;
+}
+
+static int tr_field(llhttp_t *p, const char *at, size_t n)
+{
+	struct tracker *t = p->data;
+
+	for (size_t i = 0; i < n; i++, t->name_len++)
+		if (t->name_len < sizeof t->name - 1)
+			t->name[t->name_len] = (char)tolower((unsigned char)at[i]);
 	return 0;
 }
 
-static int tr_headers(http_parser *p)
+static int tr_field_done(llhttp_t *p)
+{
+	struct tracker *t = p->data;
+
+	t->name[t->name_len < sizeof t->name ? t->name_len : sizeof t->name - 1] = '\0';
+	/* A field needs a name; a trailer section has no Content-Length. */
+	if (t->name_len == 0 || (t->in_trailers && strcmp(t->name, "content-length") == 0))
+		t->bad_field = true;
+	t->value_len = 0;
+	return 0;
+}
+
+static int tr_value(llhttp_t *p, const char *at, size_t n)
+{
+	struct tracker *t = p->data;
+
+	if (t->value_len + n <= HDR_LIMIT) {
+		memcpy(t->value + t->value_len, at, n);
+		t->value_len += n;
+	}
+	return 0;
+}
+
+static int tr_value_done(llhttp_t *p)
+{
+	struct tracker *t = p->data;
+
+	if (!t->in_trailers && t->name_len == 4 && strcmp(t->name, "host") == 0) {
+		t->hosts++;
+		t->host_bad = t->host_bad || !host_valid(t->value, t->value_len);
+	} else if (!t->in_trailers && t->name_len == 17 && strcmp(t->name, "transfer-encoding") == 0) {
+		t->te_seen = true;
+		t->te_empty = t->te_empty || t->value_len == 0;	/* no coding named */
+	}
+	t->name_len = 0;
+	return 0;
+}
+
+static int tr_headers(llhttp_t *p)
 {
 	struct tracker *t = p->data;
 	struct expect *e = cur(t);
 	bool chunked = p->flags & F_CHUNKED;
-	uint64_t clen = (p->flags & F_CONTENTLENGTH) ? p->content_length : 0;
+	uint64_t clen = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+	bool v11 = p->http_major == 1 && p->http_minor == 1;
+	bool v10 = p->http_major == 1 && p->http_minor == 0;
 
 	t->in_body = true;
 	e->head = p->method == HTTP_HEAD;
@@ -230,17 +333,17 @@ static int tr_headers(http_parser *p)
 		stop_with(t, 431, e->head);
 		return 0;
 	}
-	bool ka = http_should_keep_alive(p) && !p->upgrade;
+	bool ka = llhttp_should_keep_alive(p) && !p->upgrade;
 	e->closes = !ka;
-	e->ka_header = ka && p->http_major == 1 && p->http_minor == 0;
-	if (route_of(t, e, p->method) < 0) {
+	e->ka_header = ka && v10;
+	/* RFC 9112 sections 3.2, 6.1 and 6.3, as servers/common/http.c has them. */
+	if (t->hosts > 1 || t->host_bad || (v11 && t->hosts == 0) ||
+	    (t->te_seen && ((p->flags & F_CONTENT_LENGTH) || v10 || t->te_empty)) ||
+	    ((p->flags & F_TRANSFER_ENCODING) && !chunked)) {
 		stop_with(t, 400, e->head);
 		return 0;
 	}
-	if (p->uses_transfer_encoding && !chunked) {
-		stop_with(t, 400, e->head);
-		return 0;
-	}
+	route_of(t, e, p->method);
 	if (!chunked && clen > t->max_body) {
 		stop_with(t, 413, e->head);
 		return 0;
@@ -250,7 +353,21 @@ static int tr_headers(http_parser *p)
 	return 0;
 }
 
-static int tr_body(http_parser *p, const char *at, size_t n)
+/* The last chunk: a trailer section follows, with the head's line rules and
+ * a limit of its own. */
+static int tr_chunk(llhttp_t *p)
+{
+	struct tracker *t = p->data;
+
+	if (p->content_length == 0) {
+		t->in_trailers = true;
+		t->hdr = 0;
+		t->prev = '\n';
+	}
+	return 0;
+}
+
+static int tr_body(llhttp_t *p, const char *at, size_t n)
 {
 	struct tracker *t = p->data;
 	struct expect *e = cur(t);
@@ -259,7 +376,7 @@ static int tr_body(http_parser *p, const char *at, size_t n)
 		t->body_seen += n;
 	} else {
 		stop_with(t, 413, e->head);
-		return 1;
+		return -1;
 	}
 	if (e->route == R_ECHO && e->status == 200) {
 		if (e->body_len + n > t->body_cap) {
@@ -276,27 +393,57 @@ static int tr_body(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int tr_complete(http_parser *p)
+static int tr_complete(llhttp_t *p)
 {
 	struct tracker *t = p->data;
 	struct expect *e = cur(t);
 
+	if (t->in_trailers && t->hdr > HDR_LIMIT) {
+		stop_with(t, 431, e->head);
+		return 0;
+	}
+	/* A trailer Connection: close: the response closes. */
+	if ((p->flags & F_CHUNKED) && !llhttp_should_keep_alive(p))
+		e->closes = true;
 	e->complete = true;
 	t->in_msg = false;
 	t->in_body = false;
+	t->in_trailers = false;
 	t->hdr = 0;
+	t->prev = -1;
 	if (e->closes)
 		t->stopped = true;
 	return 0;
 }
 
-static const http_parser_settings tr_settings = {
+static const llhttp_settings_t tr_settings = {
 	.on_message_begin = tr_begin,
 	.on_url = tr_url,
+	.on_header_field = tr_field,
+	.on_header_field_complete = tr_field_done,
+	.on_header_value = tr_value,
+	.on_header_value_complete = tr_value_done,
 	.on_headers_complete = tr_headers,
+	.on_chunk_header = tr_chunk,
 	.on_body = tr_body,
 	.on_message_complete = tr_complete,
 };
+
+/* A field section's lines end in CR LF, and none begins with SP or HTAB;
+ * before a request line, CRs and LFs are skipped. */
+static bool line_ok(struct tracker *t, int c)
+{
+	int prev = t->prev;
+
+	if (prev < 0 && !t->in_msg && (c == '\r' || c == '\n'))
+		return true;
+	t->prev = c;
+	if (prev == '\r')
+		return c == '\n';
+	if (c == '\n')
+		return false;
+	return !(prev == '\n' && (c == ' ' || c == '\t'));
+}
 
 /* Byte by byte, so the header-block limit is applied exactly where the server
  * applies it. */
@@ -309,22 +456,29 @@ static void track(struct tracker *t, const uint8_t *in, size_t len, uint64_t max
 	t->exp = keep;
 	t->cap = cap;
 	t->max_body = max_body;
-	http_parser_init(&t->p, HTTP_REQUEST);
+	t->prev = -1;
+	llhttp_init(&t->p, HTTP_REQUEST, &tr_settings);
 	t->p.data = t;
 	for (size_t i = 0; i < len && !t->stopped; i++) {
-		bool in_head = !t->in_body;
+		bool in_fields = !t->in_body || t->in_trailers;
 
-		if (in_head)
+		if (in_fields) {
 			t->hdr++;
-		http_parser_execute(&t->p, &tr_settings, (const char *)in + i, 1);
+			if (!line_ok(t, in[i])) {
+				stop_with(t, 400, t->in_body && cur(t)->head);
+				break;
+			}
+		}
+		llhttp_errno_t e = llhttp_execute(&t->p, (const char *)in + i, 1);
 		if (t->stopped)
 			break;
-		enum http_errno e = HTTP_PARSER_ERRNO(&t->p);
-		if (e != HPE_OK) {
+		if (e == HPE_PAUSED_UPGRADE)
+			break;		/* only after a request the server closes after */
+		if (e != HPE_OK || t->bad_field) {
 			stop_with(t, 400, t->in_body && cur(t)->head);
 			break;
 		}
-		if (in_head && !t->in_body && t->hdr > HDR_LIMIT) {
+		if (in_fields && (!t->in_body || t->in_trailers) && t->hdr > HDR_LIMIT) {
 			stop_with(t, 431, false);
 			break;
 		}
@@ -333,7 +487,7 @@ static void track(struct tracker *t, const uint8_t *in, size_t len, uint64_t max
 
 /* ---- the responses, checked against the expectations ---- */
 
-/* The contract's phrases (RFC 9110), not http_parser's older table. */
+/* The contract's phrases (RFC 9110), not llhttp's table. */
 static const char *reason(int code)
 {
 	switch (code) {
@@ -349,7 +503,7 @@ static const char *reason(int code)
 }
 
 struct checker {
-	http_parser p;
+	llhttp_t p;
 	const struct tracker *t;
 	bool drained;
 	int idx;		/* the response being read: exp[idx] */
@@ -376,7 +530,7 @@ static const struct expect *want(const struct checker *c)
 	return &c->t->exp[c->idx];
 }
 
-static int ck_begin(http_parser *p)
+static int ck_begin(llhttp_t *p)
 {
 	struct checker *c = p->data;
 
@@ -398,7 +552,7 @@ static void append(char *dst, size_t *len, size_t cap, const char *at, size_t n)
 	dst[*len] = '\0';
 }
 
-static int ck_status(http_parser *p, const char *at, size_t n)
+static int ck_status(llhttp_t *p, const char *at, size_t n)
 {
 	struct checker *c = p->data;
 
@@ -406,7 +560,7 @@ static int ck_status(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int ck_field(http_parser *p, const char *at, size_t n)
+static int ck_field(llhttp_t *p, const char *at, size_t n)
 {
 	struct checker *c = p->data;
 
@@ -418,7 +572,7 @@ static int ck_field(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int ck_value(http_parser *p, const char *at, size_t n)
+static int ck_value(llhttp_t *p, const char *at, size_t n)
 {
 	struct checker *c = p->data;
 
@@ -441,7 +595,7 @@ static int ck_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int ck_headers(http_parser *p)
+static int ck_headers(llhttp_t *p)
 {
 	struct checker *c = p->data;
 
@@ -493,7 +647,7 @@ static int ck_headers(http_parser *p)
 	return e->head ? 1 : 0;		/* 1: no body follows (HEAD) */
 }
 
-static int ck_body(http_parser *p, const char *at, size_t n)
+static int ck_body(llhttp_t *p, const char *at, size_t n)
 {
 	struct checker *c = p->data;
 	const struct expect *e = want(c);
@@ -526,7 +680,7 @@ static bool is_hex8(const char *b)
 	return true;
 }
 
-static int ck_complete(http_parser *p)
+static int ck_complete(llhttp_t *p)
 {
 	struct checker *c = p->data;
 
@@ -561,7 +715,7 @@ static int ck_complete(http_parser *p)
 	return 0;
 }
 
-static const http_parser_settings ck_settings = {
+static const llhttp_settings_t ck_settings = {
 	.on_message_begin = ck_begin,
 	.on_status = ck_status,
 	.on_header_field = ck_field,
@@ -573,11 +727,10 @@ static const http_parser_settings ck_settings = {
 
 static void check_bytes(struct checker *c, const char *p, size_t n)
 {
-	size_t used = http_parser_execute(&c->p, &ck_settings, p, n);
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->p);
+	llhttp_errno_t e = llhttp_execute(&c->p, p, n);
 
-	FUZZ_CHECK(e == HPE_OK && used == n, "output is not HTTP: %s after %d responses",
-		   http_errno_name(e), c->finals);
+	FUZZ_CHECK(e == HPE_OK, "output is not HTTP: %s after %d responses",
+		   llhttp_errno_name(e), c->finals);
 }
 
 /* ---- the connection ---- */
@@ -613,7 +766,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	track(&t, in, len, srv.opts.max_body);
 	memset(&c, 0, sizeof c);
-	http_parser_init(&c.p, HTTP_RESPONSE);
+	llhttp_init(&c.p, HTTP_RESPONSE, &ck_settings);
 	c.p.data = &c;
 	c.t = &t;
 

@@ -5,9 +5,8 @@
  * twice: in one piece, and in pieces the PRNG cuts.  What must hold:
  * - the reader never consumes more than it is given, and returns 0 only when a
  *   response completed (conn.c counts anything else as a broken connection);
- * - a completed response has a final status (1xx other than 101 are skipped;
- *   http_parser 2.9 accepts one- and two-digit codes, which conn.c counts as
- *   status errors, so only the upper bound is checked);
+ * - a completed response has a final status of three digits (1xx other than
+ *   101 are skipped; http_resp.c refuses any other status code);
  * - where the bytes are cut changes nothing: the same responses (status and
  *   keep-alive, in order), the same error or not, the same result at EOF --
  *   a split-dependent parser would make latency figures depend on TCP
@@ -47,7 +46,7 @@ static bool consume(struct http_resp *r, const char *buf, size_t n, struct outco
 			   "stopped at %ld of %zu without a response", k, n - off);
 		off += (size_t)k;
 		if (r->complete) {
-			FUZZ_CHECK(r->status >= 0 && r->status <= 999, "status %d", r->status);
+			FUZZ_CHECK(r->status >= 100 && r->status <= 999, "status %d", r->status);
 			FUZZ_CHECK(r->status < 100 || r->status >= 200 || r->status == 101,
 				   "1xx %d reported as a response", r->status);
 			if (o->n < MAX_SEEN) {

@@ -174,6 +174,8 @@ static void test_malformed(void)
 		"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",	/* status: three digits */
+		"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -26,10 +26,10 @@ static const struct regress cases[] = {
 	 * on_message_begin resets it, so the 400 was dropped and the
 	 * connection just closed. */
 	{ "malformed request after a streamed echo gets its 400", "fuzz-http",
-	  "POST /echo HTTP/1.1\r\nX: y\r\n\r\n)))",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nX: y\r\n\r\n)))",
 	  HDR_OCTET("0") "\r\n" E400_CLOSE, 1 },
 	{ "malformed request after an echo with a body gets its 400", "fuzz-http",
-	  "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\x01 / HTTP/1.1\r\n\r\n",
+	  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\x01 / HTTP/1.1\r\nHost: t\r\n\r\n",
 	  HDR_OCTET("2") "\r\nhi" E400_CLOSE, 1 },
 };
 
