@@ -22,6 +22,8 @@ the sources stay readable and `diff servers/epoll.c servers/libev.c` stays clean
                                       suite against the lab's model, print one line
                                       per case and `score: X/Y`.  N defaults to the
                                       number in labs/LAB, which a starter tree has.
+                                      Both run against a throwaway PostgreSQL
+                                      (harness/pg) unless $LOOPBENCH_DB names one.
   lab.py list                         the labs, and the files each one stubs.
   lab.py mark N FILE FUNC...          put LAB N markers around the bodies of those
                                       functions in FILE (for instructors adding a lab;
@@ -332,6 +334,24 @@ def grade_conformance(model, server, cases, verbose_log):
 
 
 def grade(lab):
+	"""The grading, with a database for the /db cases: $LOOPBENCH_DB, or a
+	throwaway PostgreSQL of its own (harness/lib/pg.py) for the unit tests'
+	database clients and the conformance suite's /db and /queries."""
+	if os.environ.get("LOOPBENCH_DB"):
+		return grade_with_db(lab)
+	sys.path.insert(0, os.path.join(os.getcwd(), "harness"))
+	from lib import pg
+	try:
+		with pg.Cluster() as db:
+			os.environ["LOOPBENCH_DB"] = db.uri
+			return grade_with_db(lab)
+	except pg.PgError as e:
+		die("no database for the /db cases: %s" % e)
+	finally:
+		os.environ.pop("LOOPBENCH_DB", None)
+
+
+def grade_with_db(lab):
 	if lab is None:
 		try:
 			with open(os.path.join("labs", "LAB")) as fh:

@@ -277,7 +277,7 @@ static void on_eof(struct conn *c, uint64_t now)
 	int answered;
 
 	if (w->o->proto == LG_HTTP && c->head != c->tail && http_resp_eof(&c->resp) == 1)
-		req_complete(c, c->resp.status >= 200 && c->resp.status < 300, now);
+		req_complete(c, c->resp.status, now);
 	if (c->head != c->tail) {
 		conn_fail(c, ERR_READ, now);
 		return;

@@ -237,7 +237,8 @@ static void turn(struct worker *w, uint64_t setup_deadline)
 	w->t_wake = mono_ns();
 	w->wake_late = w->t_wake > dl ? w->t_wake - dl : 0;
 	atomic_store_explicit(&w->progress, w->cnt[ACC_WINDOW].requests +
-			      w->cnt[ACC_WINDOW].errors[ERR_STATUS], memory_order_relaxed);
+			      w->cnt[ACC_WINDOW].errors[ERR_STATUS] +
+			      w->cnt[ACC_WINDOW].errors[ERR_UNAVAILABLE], memory_order_relaxed);
 	if (n < 0) {
 		if (errno == EINTR)
 			return;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const char *const err_kind_name[ERR_KINDS] = {
-	"connect", "read", "write", "timeout", "status", "echo",
+	"connect", "read", "write", "timeout", "status", "echo", "unavailable",
 };
 
 static uint64_t total_errors(const struct counts *c)

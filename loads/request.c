@@ -174,8 +174,10 @@ void conn_fill(struct conn *c, uint64_t now)
 		set_interest(c, c->wi != c->tail);
 }
 
-/* The oldest request in flight is answered. */
-void req_complete(struct conn *c, int ok, uint64_t now)
+/* The oldest request in flight is answered with an HTTP status (echo: 200 when
+ * every byte came back): 2xx is a request, 503 an `unavailable` error, anything
+ * else a `status` error. */
+void req_complete(struct conn *c, int status, uint64_t now)
 {
 	struct worker *w = c->w;
 	const struct req *q = &c->ring[c->head & w->ring_mask];
@@ -190,8 +192,8 @@ void req_complete(struct conn *c, int ok, uint64_t now)
 		c->wi = c->head;
 		c->woff = 0;
 	}
-	if (!ok) {
-		conn_count_errors(w, acc, ERR_STATUS, 1, now);
+	if (status < 200 || status > 299) {
+		conn_count_errors(w, acc, status == 503 ? ERR_UNAVAILABLE : ERR_STATUS, 1, now);
 		return;
 	}
 	c->fails = 0;
@@ -229,7 +231,7 @@ int req_consume_http(struct conn *c, const char *buf, size_t n, uint64_t now)
 		}
 		off += (size_t)r;
 		if (c->resp.complete) {
-			req_complete(c, c->resp.status >= 200 && c->resp.status < 300, now);
+			req_complete(c, c->resp.status, now);
 			done++;
 			if (!c->resp.keep_alive || c->w->o->close) {
 				c->close_after = 1;
@@ -269,7 +271,7 @@ int req_consume_echo(struct conn *c, const char *buf, size_t n, uint64_t now)
 		off += k;
 		if (c->roff == q->len) {
 			c->roff = 0;
-			req_complete(c, 1, now);
+			req_complete(c, 200, now);
 			done++;
 			if (w->o->close) {
 				c->close_after = 1;

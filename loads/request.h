@@ -15,8 +15,10 @@ void conn_fill(struct conn *c, uint64_t now);
 /* Write what is pending; EPOLLOUT is armed only while a write is stuck. */
 void conn_flush(struct conn *c);
 
-/* The oldest request in flight is answered (ok: a 2xx, or the echo came back). */
-void req_complete(struct conn *c, int ok, uint64_t now);
+/* The oldest request in flight is answered with an HTTP status (echo: 200 when
+ * every byte came back): 2xx is a request, 503 an `unavailable` error, anything
+ * else a `status` error. */
+void req_complete(struct conn *c, int status, uint64_t now);
 
 /* n bytes read: match them to the requests in flight.  Return the number of
  * requests completed, or -1 if the connection failed (and was closed).  They set

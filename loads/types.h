@@ -18,7 +18,12 @@
 #include "sched.h"
 #include "timeline.h"
 
-enum err_kind { ERR_CONNECT, ERR_READ, ERR_WRITE, ERR_TIMEOUT, ERR_STATUS, ERR_ECHO, ERR_KINDS };
+/* ERR_UNAVAILABLE: a 503 (the server is up, what it needs is not -- /db without a
+ * database); ERR_STATUS: any other answer that is not 2xx. */
+enum err_kind {
+	ERR_CONNECT, ERR_READ, ERR_WRITE, ERR_TIMEOUT, ERR_STATUS, ERR_ECHO, ERR_UNAVAILABLE,
+	ERR_KINDS
+};
 
 enum phase { PH_SETUP, PH_WARMUP, PH_WINDOW, PH_DRAIN, PH_END };
 

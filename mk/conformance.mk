@@ -7,6 +7,9 @@
 #   make test-conformance-san   the same against `make SAN=address,undefined`
 #                               (the C models; node is JavaScript, not instrumented)
 #   make equivalence            ~20 requests to every model, one table
+#
+# Each runs under a throwaway PostgreSQL of its own (harness/pg: $LOOPBENCH_DB),
+# one cluster per target that every model's /db cases share.
 
 CONF_MODELS       := iterative threads pool prefork epoll libev libuv uring node
 CONF_EVENT_MODELS := epoll libev libuv uring node
@@ -21,7 +24,7 @@ CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
                  tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/rfc9112_cases.c \
                  tests/conformance/echo_cases.c \
-                 tests/conformance/misc_cases.c tests/conformance/fail_cases.c)
+                 tests/conformance/misc_cases.c tests/conformance/db_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
 $(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)
@@ -62,13 +65,21 @@ define conf_run
 	exit $$rc
 endef
 
-.PHONY: test-conformance test-conformance-san equivalence
+.PHONY: test-conformance test-conformance-san equivalence conformance-run conformance-run-san
 test-conformance: $(BUILD)/test-conformance | deps-ok
-	$(call conf_run,$(BUILD),$(CONF_PRESENT))
+	@harness/pg run -- '$(MAKE) --no-print-directory conformance-run'
 
 test-conformance-san: | deps-ok
 	@$(MAKE) --no-print-directory SAN=$(CONF_SAN) $(CONF_SAN_BUILD)/test-conformance
 	@echo 'conformance (SAN=$(CONF_SAN)): the C models only; node is JavaScript and is not instrumented, so it is not run here'
+	@harness/pg run -- '$(MAKE) --no-print-directory conformance-run-san'
+
+# The loops themselves, inside harness/pg (without it the /db cases say NOT
+# APPLICABLE, one line each).
+conformance-run: $(BUILD)/test-conformance
+	$(call conf_run,$(BUILD),$(CONF_PRESENT))
+
+conformance-run-san:
 	$(call conf_run,$(CONF_SAN_BUILD),$(filter-out node,$(CONF_PRESENT)))
 
 equivalence: $(BUILD)/equivalence | deps-ok
@@ -76,7 +87,7 @@ equivalence: $(BUILD)/equivalence | deps-ok
 	  $(MAKE) --no-print-directory $(BUILD)/srv-$$m >/dev/null || { echo "equivalence: srv-$$m does not build" >&2; exit 1; }; \
 	  $(call usable,$(BUILD)/srv-$$m,equivalence); \
 	  bins="$$bins $(BUILD)/srv-$$m"; done; \
-	[ $$rc -eq 0 ] && $(BUILD)/equivalence $$bins
+	[ $$rc -eq 0 ] && harness/pg run -- $(BUILD)/equivalence $$bins
 
 TEST_TARGETS += test-conformance test-conformance-san
 TEST_PREBUILD += $(BUILD)/test-conformance $(BUILD)/equivalence prebuild-conformance-san

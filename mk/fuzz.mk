@@ -40,7 +40,7 @@ FUZZ_INC = $(if $(findstring fuzz_resp,$<),-Iloads,-Iservers) -I$(LLHTTP_DIR)
 
 $(FUZZ_BUILD)/obj/%.o: %.c | deps-ok
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) $(call pkg_cflags,libpq) -MMD -MP -c $< -o $@
 
 # llhttp from build/llhttp/ with its own flags (mk/llhttp.mk), instrumented
 # like the rest: coverage of the parser's states is what guides the fuzzer.
@@ -49,10 +49,10 @@ $(FUZZ_BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c $(LLHTTP_DIR)/llhttp.h
 	$(FUZZ_CC) -std=c99 -O1 -g $(LLHTTP_DEFS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -I$(LLHTTP_DIR) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz-http: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_http.o $(FUZZ_COMMON_OBJS) $(FUZZ_LLHTTP_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -pthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(COMMON_LIBS) -pthread
 
 $(FUZZ_BUILD)/fuzz-echo: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_echo.o $(FUZZ_COMMON_OBJS) $(FUZZ_LLHTTP_OBJS)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -pthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(COMMON_LIBS) -pthread
 
 $(FUZZ_BUILD)/fuzz-resp: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_resp.o $(FUZZ_BUILD)/obj/loads/http_resp.o $(FUZZ_LLHTTP_OBJS)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^

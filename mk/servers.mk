@@ -9,6 +9,10 @@ LIBCOMMON   := $(BUILD)/libcommon.a
 MODELS      := $(basename $(notdir $(wildcard servers/*.c)))
 MODEL_BINS  := $(MODELS:%=$(BUILD)/srv-%)
 
+# Every server links libpq: /db and /queries live in servers/common.
+COMMON_LIBS := $(call pkg_libs,libpq)
+$(COMMON_OBJS): CFLAGS += $(call pkg_cflags,libpq)
+
 LIBS_libev  := -lev
 LIBS_libuv   := $(call pkg_libs,libuv)
 CFLAGS_libuv := $(call pkg_cflags,libuv)
@@ -30,4 +34,4 @@ $(LIBCOMMON): $(COMMON_OBJS)
 $(foreach m,$(MODELS),$(eval $(BUILD)/obj/servers/$(m).o: CFLAGS += $$(CFLAGS_$(m))))
 
 $(BUILD)/srv-%: $(BUILD)/obj/servers/%.o $(LIBCOMMON) $(LLHTTP_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LLHTTP_LIB) $(LIBS_$*) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LLHTTP_LIB) $(COMMON_LIBS) $(LIBS_$*) $(LDLIBS)

@@ -19,8 +19,13 @@ TSAN_ARGS     := --offload,2 --reactors,2 --offload,2,--reactors,2
 TSAN_RUNS = $(foreach m,threads pool prefork,$(if $(wildcard servers/$(m).c),$(m))) \
             $(foreach m,$(TSAN_EVENT),$(if $(wildcard servers/$(m).c),$(foreach a,$(TSAN_ARGS),$(m):$(a))))
 
-.PHONY: test-tsan
+# Under a throwaway PostgreSQL (harness/pg): with $LOOPBENCH_DB set, stress.sh
+# adds /db and /queries to its load.
+.PHONY: test-tsan tsan-run
 test-tsan: $(BUILD)/loadgen | deps-ok
+	@harness/pg run -- '$(MAKE) --no-print-directory tsan-run'
+
+tsan-run:
 	@log=$$(mktemp); \
 	if ! $(MAKE) --no-print-directory SAN=thread $(foreach r,$(TSAN_RUNS),$(TSAN_BUILD)/srv-$(firstword $(subst :, ,$(r)))) >$$log 2>&1; then \
 	  cat $$log; rm -f $$log; echo "test-tsan: the SAN=thread build failed"; exit 1; fi; \

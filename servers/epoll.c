@@ -20,6 +20,16 @@
  * rule).  While output is above the session's high-water mark, EPOLLIN is off:
  * that is the back-pressure.
  *
+ * A request that waits on the database (/db, /queries) waits on this loop too.
+ * The database client (common/dbloop.h) drives libpq without blocking, in
+ * pipeline mode, over this loop's share of --db-conns sockets, which sit in the
+ * same epoll set as the connections: it says which of them to watch and for
+ * what (db_watch), and when one is ready it takes the answers and hands back
+ * the queries that finished.  A waiting request costs its connection's struct
+ * and a few hundred bytes in libpq's buffers, not a thread; its rows share the
+ * writes and reads of a few sockets with every other waiting request, instead
+ * of a round trip each.
+ *
  * Trade-off: nothing on the loop may block.  /cpu and /block run on the loop
  * unless --offload N moves them to worker threads, so one slow request stalls
  * every connection (experiment hol).  One loop uses one core; --reactors N runs
@@ -36,6 +46,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/db.h"
+#include "common/dbloop.h"
 #include "common/idle.h"
 #include "common/net.h"
 #include "common/reactor.h"
@@ -49,7 +61,8 @@ struct conn {
 	uint32_t events;		/* what epoll watches for it now */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* output pending after a short write */
-	bool working;			/* its work is on the offload pool */
+	bool working;			/* its work is out: on the offload pool, or its
+					 * queries with the database client */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct loop *loop;
@@ -68,6 +81,8 @@ struct loop {
 	uint64_t retry_ms;		/* out of descriptors: the listener is out of the set until then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
+	struct dbloop *db;		/* NULL without --db */
+	int *dbslot;			/* dbslot[i] == i: database socket i's data.ptr */
 	struct epoll_event events[MAX_EVENTS];
 };
 
@@ -79,6 +94,10 @@ static void on_readable(struct loop *l, struct conn *c);
 static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
+static bool is_dbsock(const struct loop *l, const void *p);
+static void on_db_ready(struct loop *l, const int *slot, uint32_t ev);
+static void on_db_done(struct loop *l);
 static int conn_write(struct loop *l, struct conn *c);
 static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
@@ -94,7 +113,7 @@ static void loop_run(struct reactor *r)
 {
 	struct loop *l = container_of(r, struct loop, r);
 
-	while (!reactor_finished(r)) {
+	while (!reactor_finished(r) || dbloop_pending(l->db) > 0) {
 		bool woken = false, drain = false;
 		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS,
 				   reactor_wait_ms(&l->idle, &l->linger, l->retry_ms, l->now_ms));
@@ -111,9 +130,12 @@ static void loop_run(struct reactor *r)
 				woken = true;
 			else if (p == &srv.shutdown_fd)
 				drain = true;
+			else if (is_dbsock(l, p))
+				on_db_ready(l, p, l->events[i].events);
 			else
 				on_conn_event(l, p, l->events[i].events);
 		}
+		on_db_done(l);
 		if (woken) {
 			eventfd_t v;
 			eventfd_read(l->wake_fd, &v);
@@ -221,9 +243,13 @@ static void conn_advance(struct loop *l, struct conn *c)
 
 /* With --offload the connection stops reading and leaves the idle list while
  * a worker runs the work; without, the loop runs it and every other
- * connection waits. */
+ * connection waits.  A wait never goes to a worker. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
 		idle_remove(&c->timer);
@@ -294,13 +320,10 @@ static void conn_watch(struct loop *l, struct conn *c)
 	/* LAB 2 END */
 }
 
-/* Its work has run on a worker; back on the loop, the session takes the
- * result -- unless the client left meanwhile: conn_close left c to us. */
-static void on_work_done(struct reactor_job *job)
+/* Its work is back, from a worker or from the database; the session takes
+ * the result -- unless the client left meanwhile: conn_close left c to us. */
+static void work_back(struct loop *l, struct conn *c)
 {
-	struct conn *c = container_of(job, struct conn, job);
-	struct loop *l = c->loop;
-
 	c->working = false;
 	if (c->fd < 0) {
 		session_free(c->s);
@@ -310,6 +333,78 @@ static void on_work_done(struct reactor_job *job)
 	session_work_done(c->s);
 	idle_touch(&l->idle, &c->timer, l->now_ms);
 	conn_advance(l, c);
+}
+
+static void on_work_done(struct reactor_job *job)
+{
+	struct conn *c = container_of(job, struct conn, job);
+
+	work_back(c->loop, c);
+}
+
+/* A request that waits: its queries go to this loop's database client, and
+ * the connection stops reading and leaves the idle list until they are
+ * answered.  If the client cannot take them (no connection up), 503 now. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			idle_remove(&c->timer);
+			return;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		return;
+	default:
+		return;
+	}
+}
+
+/* The database client's sockets: it says which to watch and for what.  They
+ * are the client's own descriptors, never a connection's, so a failing
+ * epoll_ctl here means the kernel is out of memory. */
+static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
+{
+	struct loop *l = arg;
+	struct epoll_event e = {
+		.events = ((now & DBLOOP_READ) ? EPOLLIN : 0) | ((now & DBLOOP_WRITE) ? EPOLLOUT : 0),
+		.data.ptr = &l->dbslot[slot],
+	};
+
+	if (epoll_ctl(l->epfd, !was ? EPOLL_CTL_ADD : !now ? EPOLL_CTL_DEL : EPOLL_CTL_MOD,
+		      fd, &e) < 0)
+		die("epoll_ctl on a database socket: %s", strerror(errno));
+}
+
+static bool is_dbsock(const struct loop *l, const void *p)
+{
+	return l->dbslot && p >= (const void *)l->dbslot &&
+	       p < (const void *)(l->dbslot + srv.opts.db_conns);
+}
+
+/* A database socket is ready: the client reads and writes what it can.  The
+ * queries that finished are taken after the batch (on_db_done), like any work
+ * that comes back: advancing their connections may close them (see loop_run). */
+static void on_db_ready(struct loop *l, const int *slot, uint32_t ev)
+{
+	unsigned events = 0;
+
+	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		events |= DBLOOP_READ;
+	if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		events |= DBLOOP_WRITE;
+	dbloop_ready(l->db, *slot, events);
+}
+
+static void on_db_done(struct loop *l)
+{
+	struct db_query *q, *next;
+
+	for (q = dbloop_finished(l->db); q; q = next) {
+		next = q->next;
+		work_back(l, q->owner);
+	}
 }
 
 /* close() also takes fd out of the epoll set (nothing else holds the file).
@@ -415,6 +510,23 @@ static void loop_init(struct reactor *r)
 	e.data.ptr = &srv.shutdown_fd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, srv.shutdown_fd, &e) < 0)
 		die("epoll_ctl: %s", strerror(errno));
+
+	if (srv.opts.db) {
+		l->dbslot = calloc((size_t)srv.opts.db_conns, sizeof *l->dbslot);
+		if (!l->dbslot)
+			die("out of memory");
+		for (int i = 0; i < srv.opts.db_conns; i++)
+			l->dbslot[i] = i;
+		l->db = dbloop_for_loop(&srv, db_watch, l);
+	}
+}
+
+static void loop_fini(struct reactor *r)
+{
+	struct loop *l = container_of(r, struct loop, r);
+
+	dbloop_free(l->db);
+	free(l->dbslot);
 }
 
 int main(int argc, char **argv)
@@ -422,6 +534,7 @@ int main(int argc, char **argv)
 	static const struct reactor_ops ops = {
 		.size = sizeof(struct loop), .offset = offsetof(struct loop, r), .offload = true,
 		.init = loop_init, .run = loop_run, .wake = loop_wake, .listen = loop_listen,
+		.fini = loop_fini,
 	};
 
 	server_init(&srv, argc, argv, "epoll", OPT_OFFLOAD | OPT_REACTORS);

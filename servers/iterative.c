@@ -5,6 +5,10 @@
  * threads, no readiness multiplexing, no state machine: blocking_serve reads,
  * works and writes as if the client were alone -- because it is.
  *
+ * The database (/db, /queries) too: one blocking PQexecPrepared per row, a round
+ * trip each, on one of the process's pooled connections (common/dbpool.c; only
+ * one is ever in use).  Every client waits while PostgreSQL answers one.
+ *
  * Trade-off: the simplest possible server, and the cheapest per request while
  * there is only one client.
  *

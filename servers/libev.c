@@ -18,6 +18,11 @@
  * move in libev's 4-ary heap per request where epoll.c's list (common/idle.c,
  * the fourth way) costs O(1).
  *
+ * The database (/db, /queries) is waited for on the loop as in epoll.c: an
+ * ev_io per socket of the database client (common/dbloop.h), started, changed
+ * and stopped as the client asks (db_watch); the queries that finished are
+ * taken in that watcher's callback and their connections advanced at once.
+ *
  * What it costs: a pending queue between epoll_wait and the callbacks, a walk
  * over changed descriptors and a clock read per iteration, and the timer heap.
  * libev drops a descriptor from the epoll set lazily: ev_io_stop leaves it
@@ -36,6 +41,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/db.h"
+#include "common/dbloop.h"
 #include "common/net.h"
 #include "common/reactor.h"
 #include "common/server.h"
@@ -47,7 +54,8 @@ struct conn {
 	int events;			/* what io waits for now (0: stopped) */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* output pending after a short write */
-	bool working;			/* its work is on the offload pool */
+	bool working;			/* its work is out: on the offload pool, or its
+					 * queries with the database client */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct loop *loop;
@@ -64,6 +72,8 @@ struct loop {
 	ev_io shutdown;			/* srv.shutdown_fd */
 	ev_async wake;			/* work done, or a --max-conns slot freed */
 	ev_timer retry;			/* out of descriptors: the listener is stopped until then */
+	struct dbloop *db;		/* NULL without --db */
+	ev_io *dbio;			/* one per database connection, the client's slots */
 };
 
 static struct server srv;
@@ -74,6 +84,7 @@ static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents);
 static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static int conn_write(struct loop *l, struct conn *c);
 static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
@@ -193,9 +204,13 @@ static void conn_advance(struct loop *l, struct conn *c)
 
 /* With --offload the connection stops reading and its ev_timer stops while a
  * worker runs the work; without, the loop runs it and every other connection
- * waits. */
+ * waits.  A wait never goes to a worker. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
 		ev_timer_stop(l->ev, &c->timer);
@@ -265,13 +280,10 @@ static void conn_watch(struct loop *l, struct conn *c)
 	conn_want(l, c, want);
 }
 
-/* Its work has run on a worker; back on the loop, the session takes the
- * result -- unless the client left meanwhile: conn_close left c to us. */
-static void on_work_done(struct reactor_job *job)
+/* Its work is back, from a worker or from the database; the session takes
+ * the result -- unless the client left meanwhile: conn_close left c to us. */
+static void work_back(struct loop *l, struct conn *c)
 {
-	struct conn *c = container_of(job, struct conn, job);
-	struct loop *l = c->loop;
-
 	c->working = false;
 	if (c->io.fd < 0) {
 		session_free(c->s);
@@ -281,6 +293,65 @@ static void on_work_done(struct reactor_job *job)
 	session_work_done(c->s);
 	ev_timer_again(l->ev, &c->timer);
 	conn_advance(l, c);
+}
+
+static void on_work_done(struct reactor_job *job)
+{
+	struct conn *c = container_of(job, struct conn, job);
+
+	work_back(c->loop, c);
+}
+
+/* A request that waits: its queries go to this loop's database client, and
+ * the connection stops reading and its ev_timer stops until they are
+ * answered.  If the client cannot take them (no connection up), 503 now. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			ev_timer_stop(l->ev, &c->timer);
+			return;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		return;
+	default:
+		return;
+	}
+}
+
+/* The database client's sockets: an ev_io each, set to what the client asks
+ * for; stopped before the client closes the descriptor (see the header). */
+static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
+{
+	struct loop *l = arg;
+	ev_io *w = &l->dbio[slot];
+
+	(void)was;
+	ev_io_stop(l->ev, w);
+	if (now) {
+		ev_io_set(w, fd, ((now & DBLOOP_READ) ? EV_READ : 0) |
+				 ((now & DBLOOP_WRITE) ? EV_WRITE : 0));
+		ev_io_start(l->ev, w);
+	}
+}
+
+/* A database socket is ready: the client reads and writes what it can, and
+ * the connections whose queries finished take their rows. */
+static void on_db_event(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct loop *l = w->data;
+	struct db_query *q, *next;
+
+	(void)ev;
+	dbloop_ready(l->db, (int)(w - l->dbio), ((revents & EV_READ) ? DBLOOP_READ : 0) |
+						 ((revents & EV_WRITE) ? DBLOOP_WRITE : 0));
+	for (q = dbloop_finished(l->db); q; q = next) {
+		next = q->next;
+		work_back(l, q->owner);
+	}
+	loop_maybe_exit(l);
 }
 
 /* Stop before close: libev keeps the descriptor in its epoll set until told.
@@ -383,7 +454,7 @@ static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents)
  * any watcher is active, and `wake` always is. */
 static void loop_maybe_exit(struct loop *l)
 {
-	if (reactor_finished(&l->r))
+	if (reactor_finished(&l->r) && dbloop_pending(l->db) == 0)
 		ev_break(l->ev, EVBREAK_ALL);
 }
 
@@ -416,13 +487,27 @@ static void loop_init(struct reactor *r)
 	ev_io_init(&l->shutdown, on_shutdown, srv.shutdown_fd, EV_READ);
 	l->shutdown.data = l;
 	ev_io_start(l->ev, &l->shutdown);
+	if (srv.opts.db) {
+		l->dbio = calloc((size_t)srv.opts.db_conns, sizeof *l->dbio);
+		if (!l->dbio)
+			die("out of memory");
+		for (int i = 0; i < srv.opts.db_conns; i++) {
+			ev_init(&l->dbio[i], on_db_event);
+			l->dbio[i].data = l;
+		}
+		l->db = dbloop_for_loop(&srv, db_watch, l);
+	}
 }
 
 /* After every loop has returned: a late ev_async_send from another loop or a
  * worker must still find this loop's wake-up descriptor open until then. */
 static void loop_fini(struct reactor *r)
 {
-	ev_loop_destroy(container_of(r, struct loop, r)->ev);
+	struct loop *l = container_of(r, struct loop, r);
+
+	dbloop_free(l->db);
+	free(l->dbio);
+	ev_loop_destroy(l->ev);
 }
 
 int main(int argc, char **argv)

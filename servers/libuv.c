@@ -14,6 +14,13 @@
  * (uv__emfile_trick, inside uv_listen's accept loop) come with it, on every OS
  * libuv runs on.
  *
+ * The database (/db, /queries) is waited for on the loop as in epoll.c, through
+ * uv_poll_t: libuv's handle for a descriptor that someone else reads and
+ * writes, here the sockets of the database client (common/dbloop.h).  Its
+ * descriptor is fixed at uv_poll_init, so each new socket the client opens
+ * gets a handle of its own, closed (asynchronously, like every handle) when
+ * the client lets that socket go.
+ *
  * What it costs: a buffer given to uv_write is libuv's until the callback, and
  * the session may move its output buffer whenever it queues a response, so
  * while a write is in flight this connection neither reads nor takes back the
@@ -47,6 +54,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/db.h"
+#include "common/dbloop.h"
 #include "common/net.h"
 #include "common/reactor.h"
 #include "common/server.h"
@@ -63,7 +72,8 @@ struct conn {
 	bool reading;			/* uv_read_start in effect */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* a uv_write is in flight */
-	bool working;			/* its work is on the offload pool */
+	bool working;			/* its work is out: on the offload pool, or its
+					 * queries with the database client */
 	bool work_ready;		/* the work came back while blocked */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
@@ -85,6 +95,14 @@ struct loop {
 	uv_async_t wake;		/* a --max-conns slot freed */
 	uv_tcp_t reject;		/* out of memory: takes a client from libuv to close it */
 	bool rejecting, reject_pending;
+	struct dbloop *db;		/* NULL without --db, and once the loop is done */
+	struct dbpoll **dbpoll;		/* the handle of each database socket, or NULL */
+};
+
+/* A socket of the database client, and which of its connections it is. */
+struct dbpoll {
+	uv_poll_t poll;			/* first: the callback gets &p->poll */
+	int slot;
 };
 
 static struct server srv;
@@ -99,6 +117,7 @@ static void conn_reject(struct loop *l);
 static void conn_watch(struct loop *l, struct conn *c);
 static int conn_write(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 static void on_timeout(uv_timer_t *t);
@@ -256,16 +275,12 @@ static void work_thread(uv_work_t *req)
 	work_run(container_of(req, struct conn, work_req)->work);
 }
 
-/* libuv calls this on the loop's thread, one connection at a time. */
-static void on_work_done(uv_work_t *req, int status)
+/* Its work is back, from the pool or from the database; the session takes
+ * the result -- unless the client left meanwhile. */
+static void work_back(struct loop *l, struct conn *c)
 {
-	struct conn *c = container_of(req, struct conn, work_req);
-	struct loop *l = c->loop;
-
-	(void)status;		/* UV_ECANCELED only after uv_cancel */
 	c->working = false;
-	l->r.inflight--;
-	if (uv_is_closing((uv_handle_t *)&c->tcp)) {	/* the client left while its work ran */
+	if (uv_is_closing((uv_handle_t *)&c->tcp)) {
 		conn_free(c);
 		loop_maybe_exit(l);
 		return;
@@ -274,11 +289,25 @@ static void on_work_done(uv_work_t *req, int status)
 	conn_advance(l, c);
 }
 
+/* libuv calls this on the loop's thread, one connection at a time. */
+static void on_work_done(uv_work_t *req, int status)
+{
+	struct conn *c = container_of(req, struct conn, work_req);
+
+	(void)status;		/* UV_ECANCELED only after uv_cancel */
+	c->loop->r.inflight--;
+	work_back(c->loop, c);
+}
+
 /* With --offload the connection stops reading and its timer stops while a
  * thread of libuv's pool runs the work; without, the loop runs it and every
- * other connection waits. */
+ * other connection waits.  A wait never goes to the pool. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (offload) {
 		c->work = w;
 		c->working = true;
@@ -295,6 +324,80 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	 * the work must count from now, not from before it. */
 	uv_update_time(&l->uv);
 	session_work_done(c->s);
+}
+
+/* A request that waits: its queries go to this loop's database client, and
+ * the connection stops reading and its timer stops until they are answered.
+ * If the client cannot take them (no connection up), 503 now. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			uv_timer_stop(&c->timer);
+			return;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		return;
+	default:
+		return;
+	}
+}
+
+static void on_dbpoll_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* A database socket is ready (or failed: the client finds out how): the
+ * client reads and writes what it can, and the connections whose queries
+ * finished take their rows. */
+static void on_db_event(uv_poll_t *p, int status, int events)
+{
+	struct loop *l = p->data;
+	unsigned ev = status < 0 ? DBLOOP_READ | DBLOOP_WRITE : 0;
+	struct db_query *q, *next;
+
+	if (events & (UV_READABLE | UV_DISCONNECT))
+		ev |= DBLOOP_READ;
+	if (events & UV_WRITABLE)
+		ev |= DBLOOP_WRITE;
+	dbloop_ready(l->db, ((struct dbpoll *)p)->slot, ev);
+	for (q = dbloop_finished(l->db); q; q = next) {
+		next = q->next;
+		work_back(l, q->owner);
+	}
+	loop_maybe_exit(l);
+}
+
+/* The database client's sockets: a uv_poll_t for each new one, started with
+ * what the client asks for, closed when the client lets it go (uv_close
+ * stops polling at once, before the client closes the descriptor). */
+static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
+{
+	struct loop *l = arg;
+	struct dbpoll *p = l->dbpoll[slot];
+	int e;
+
+	if (!now) {
+		uv_close((uv_handle_t *)&p->poll, on_dbpoll_closed);
+		l->dbpoll[slot] = NULL;
+		return;
+	}
+	if (!was) {
+		if (!(p = malloc(sizeof *p)))
+			die("out of memory");
+		if ((e = uv_poll_init(&l->uv, &p->poll, fd)) < 0)
+			die("uv_poll_init on a database socket: %s", uv_strerror(e));
+		p->poll.data = l;
+		p->slot = slot;
+		l->dbpoll[slot] = p;
+	}
+	e = uv_poll_start(&p->poll, ((now & DBLOOP_READ) ? UV_READABLE : 0) |
+			  ((now & DBLOOP_WRITE) ? UV_WRITABLE : 0), on_db_event);
+	if (e < 0)
+		die("uv_poll_start on a database socket: %s", uv_strerror(e));
 }
 
 /* Writes until the output is all in the kernel (1), the socket buffer is full
@@ -561,11 +664,16 @@ static void on_timeout(uv_timer_t *t)
 }
 
 /* The loop ends once it drains and nothing is left: uv_run returns when no
- * handle is active, and `wake` is until now. */
+ * handle is active, and `wake` is until now, and so are the database client's
+ * sockets until it is freed. */
 static void loop_maybe_exit(struct loop *l)
 {
-	if (reactor_finished(&l->r) && !uv_is_closing((uv_handle_t *)&l->wake))
-		uv_close((uv_handle_t *)&l->wake, NULL);
+	if (!reactor_finished(&l->r) || dbloop_pending(l->db) > 0 ||
+	    uv_is_closing((uv_handle_t *)&l->wake))
+		return;
+	uv_close((uv_handle_t *)&l->wake, NULL);
+	dbloop_free(l->db);
+	l->db = NULL;
 }
 
 /* From any loop's thread: uv_async_send is the one libuv call that is safe
@@ -593,13 +701,22 @@ static void loop_init(struct reactor *r)
 	    (e = uv_poll_start(&l->shutdown, UV_READABLE, on_shutdown)) < 0)
 		die("libuv: %s", uv_strerror(e));
 	l->backoff.data = l->wake.data = l->shutdown.data = l->reject.data = l;
+	if (srv.opts.db) {
+		l->dbpoll = calloc((size_t)srv.opts.db_conns, sizeof *l->dbpoll);
+		if (!l->dbpoll)
+			die("out of memory");
+		l->db = dbloop_for_loop(&srv, db_watch, l);
+	}
 }
 
 /* After every loop has returned: a late uv_async_send from another loop must
  * still find this loop's wake-up descriptor open until then. */
 static void loop_fini(struct reactor *r)
 {
-	uv_loop_close(&container_of(r, struct loop, r)->uv);
+	struct loop *l = container_of(r, struct loop, r);
+
+	uv_loop_close(&l->uv);
+	free(l->dbpoll);
 }
 
 int main(int argc, char **argv)

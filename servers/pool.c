@@ -5,6 +5,13 @@
  * it with blocking I/O until the client closes it (blocking_serve).  This is the
  * Apache worker MPM, or classic Tomcat with keep-alive.
  *
+ * The database (/db, /queries) is waited for in the worker: it takes a
+ * connection from the process's pool of --db-conns (waiting for a free one if
+ * need be), runs one blocking PQexecPrepared per row, a round trip each, and
+ * gives it back (common/dbpool.c).  While it waits, the worker and the
+ * connection it owns are both held; N workers keep at most N queries in
+ * flight, fewer when --db-conns is smaller.
+ *
  * Trade-off: memory and thread count are bounded and no thread is created on the
  * request path, but a worker is held by its connection even while the client
  * sits idle between requests.

@@ -7,6 +7,12 @@
  * connection ends (blocking_serve), then accepts the next: one connection per
  * process at a time.
  *
+ * The database (/db, /queries) is waited for in the worker, with blocking
+ * libpq as in pool (common/dbpool.c): each process has a pool of its own,
+ * opened at its first query (a libpq connection cannot cross a fork), and
+ * serving one request at a time it uses one connection of it -- so the
+ * workers hold up to --procs database connections between them.
+ *
  * Trade-off: processes share nothing but what is shared on purpose, so a fault
  * in one worker -- a crash, a corrupted heap -- ends one connection, and the
  * parent starts a replacement.  The price is a process per connection being

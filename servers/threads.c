@@ -5,6 +5,13 @@
  * (blocking_serve).  The kernel's scheduler does the multiplexing, so the code
  * has no state machine at all.
  *
+ * The database (/db, /queries) is waited for the same way: the serving thread
+ * takes a connection from the process's pool of --db-conns (a thread waits for
+ * a free one), runs one blocking PQexecPrepared per row -- a round trip each,
+ * asleep in recv() meanwhile -- and gives the connection back
+ * (common/dbpool.c).  A waiting request costs its whole thread, and with more
+ * threads than database connections, the threads queue for those.
+ *
  * Trade-off: every connection costs a thread -- a stack (--stack-kb; 8 MiB of
  * address space by default), a kernel task, a context switch on every wake-up --
  * and an idle keep-alive client holds all of it while doing nothing.  A burst of

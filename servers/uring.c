@@ -39,6 +39,13 @@
  * requests it serves.  No SQPOLL kernel thread, no busy polling and no timed
  * batching: each would buy fewer system calls with CPU or latency.
  *
+ * A request that waits on the database (/db, /queries) waits on this loop
+ * too: the database client (common/dbloop.h) drives libpq without blocking,
+ * in pipeline mode, over this loop's share of --db-conns sockets, and says
+ * which to watch and for what; each watched socket has a poll request
+ * (IORING_OP_POLL_ADD) in the ring, armed again after every completion, so
+ * the kernel reports it level-triggered as epoll would.
+ *
  * Kernel features: multishot accept and provided-buffer rings (Linux 5.19),
  * multishot receive (6.0), IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN (6.1:
  * completions are processed only inside our io_uring_enter, never by
@@ -65,6 +72,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/db.h"
+#include "common/dbloop.h"
 #include "common/idle.h"
 #include "common/net.h"
 #include "common/reactor.h"
@@ -90,14 +99,16 @@
 /* What a completion is for: the top byte of its user_data (the rest is the
  * address of the connection or loop it concerns: user space addresses fit in
  * 56 bits).  OP_NONE: a request whose success needs no answer. */
-enum op { OP_NONE, OP_ACCEPT, OP_READY, OP_RECV, OP_SEND, OP_CLOSE, OP_WAKE, OP_DRAIN };
+enum op { OP_NONE, OP_ACCEPT, OP_READY, OP_RECV, OP_SEND, OP_CLOSE, OP_WAKE, OP_DRAIN,
+	  OP_DBPOLL };
 #define OP_SHIFT 56
 #define TAG(p, op) ((uint64_t)(uintptr_t)(p) | (uint64_t)(op) << OP_SHIFT)
 
 struct conn {
 	int fd;				/* -1 once its close is submitted */
 	bool eof;			/* the peer sent FIN: nothing more to read */
-	bool working;			/* its work is on the offload pool */
+	bool working;			/* its work is on the offload pool, or its
+					 * queries with the database client */
 	bool lingering;			/* write side shut, draining input */
 	bool receiving;			/* a multishot receive is in the kernel */
 	bool cancelling;		/* ... and its cancel is on the way */
@@ -110,6 +121,14 @@ struct conn {
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
 	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 	struct reactor_job job;		/* --offload: its work, on the way back */
+};
+
+/* A database socket the client asked this loop to watch, and its poll. */
+struct dbwatch {
+	int fd;
+	unsigned events;		/* DBLOOP_READ | DBLOOP_WRITE; 0: not watched */
+	bool polling;			/* a poll request for it is in the kernel */
+	bool stale;			/* ... for what it watched before: cancelled */
 };
 
 /* Everything one reactor owns (reactor.h has the part every model shares).
@@ -131,6 +150,9 @@ struct loop {
 	int nparked, parked_cap;
 	char *spare[SEND_SPARE];	/* send buffers back from the kernel, for reuse */
 	int nspare;
+	bool ring_up;			/* ring_open has run: requests can be queued */
+	struct dbloop *db;		/* NULL without --db */
+	struct dbwatch *dbw;		/* one per database connection of this loop */
 	uint64_t now_ms;		/* read once per iteration */
 	uint64_t retry_ms;		/* out of descriptors: accept again then */
 	struct idle_list idle;		/* --idle-timeout-ms */
@@ -144,6 +166,11 @@ static void on_accept(struct loop *l, int res, unsigned flags);
 static void on_received(struct loop *l, struct conn *c, int res, unsigned flags);
 static void on_sent(struct loop *l, struct conn *c, int res);
 static void on_work_done(struct reactor_job *job);
+static void work_back(struct loop *l, struct conn *c);
+static void wait_start(struct loop *l, struct conn *c, struct work *w);
+static void on_db_poll(struct loop *l, struct dbwatch *w, int res);
+static void db_poll_arm(struct loop *l, struct dbwatch *w);
+static void on_db_done(struct loop *l);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
 static int conn_write(struct loop *l, struct conn *c);
@@ -176,7 +203,9 @@ static void loop_run(struct reactor *r)
 	listener_arm(l);
 	wake_arm(l);
 	drain_arm(l);
-	while (!reactor_finished(r) || l->zombies > 0) {
+	for (int i = 0; l->dbw && i < srv.opts.db_conns; i++)
+		db_poll_arm(l, &l->dbw[i]);	/* what the client asked for before */
+	while (!reactor_finished(r) || l->zombies > 0 || dbloop_pending(l->db) > 0) {
 		struct __kernel_timespec ts;
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
@@ -190,6 +219,7 @@ static void loop_run(struct reactor *r)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
+		on_db_done(l);
 		if (l->woken) {
 			l->woken = false;
 			reactor_woken(r, on_work_done);
@@ -233,6 +263,9 @@ static void on_completion(struct loop *l, const struct io_uring_cqe *cqe)
 		break;
 	case OP_DRAIN:
 		l->drain = true;
+		break;
+	case OP_DBPOLL:
+		on_db_poll(l, p, cqe->res);
 		break;
 	case OP_NONE:		/* a cancel that found nothing, a failed shutdown */
 		break;
@@ -361,6 +394,10 @@ static void conn_advance(struct loop *l, struct conn *c)
  * Without, the loop runs it and every other connection waits. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
+	if (work_is_wait(w)) {
+		wait_start(l, c, w);
+		return;
+	}
 	if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
 		idle_remove(&c->timer);
@@ -449,14 +486,11 @@ static void conn_watch(struct loop *l, struct conn *c)
 	}
 }
 
-/* Its work has run on a worker; back on the loop, the session takes the
- * result -- unless the client left meanwhile: then the work may have been the
- * last thing holding the connection (conn_release). */
-static void on_work_done(struct reactor_job *job)
+/* Its work is back, from a worker or from the database; the session takes
+ * the result -- unless the client left meanwhile: then the work may have been
+ * the last thing holding the connection (conn_release). */
+static void work_back(struct loop *l, struct conn *c)
 {
-	struct conn *c = container_of(job, struct conn, job);
-	struct loop *l = c->loop;
-
 	c->working = false;
 	if (c->fd < 0) {
 		conn_release(l, c);
@@ -465,6 +499,93 @@ static void on_work_done(struct reactor_job *job)
 	session_work_done(c->s);
 	idle_touch(&l->idle, &c->timer, l->now_ms);
 	conn_advance(l, c);
+}
+
+static void on_work_done(struct reactor_job *job)
+{
+	struct conn *c = container_of(job, struct conn, job);
+
+	work_back(c->loop, c);
+}
+
+/* A request that waits: its queries go to this loop's database client, and
+ * the connection stops reading and leaves the idle list until they are
+ * answered.  If the client cannot take them (no connection up), 503 now. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			idle_remove(&c->timer);
+			return;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		return;
+	default:
+		return;
+	}
+}
+
+/* The database client's sockets.  It says which to watch and for what (maybe
+ * before this loop's ring exists: then ring_open arms them); a poll armed for
+ * what it watched before is cancelled, and its answer ignored. */
+static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
+{
+	struct loop *l = arg;
+	struct dbwatch *w = &l->dbw[slot];
+
+	(void)was;
+	if (w->polling && !w->stale && (w->fd != fd || w->events != now)) {
+		io_uring_prep_cancel64(sqe_get(l, NULL, OP_NONE), TAG(w, OP_DBPOLL), 0);
+		w->stale = true;
+	}
+	w->fd = fd;
+	w->events = now;
+	if (l->ring_up)
+		db_poll_arm(l, w);
+}
+
+/* One poll request per watched socket, armed again after each completion:
+ * a socket still ready completes it at once, so readiness is reported
+ * level-triggered, as the client expects. */
+static void db_poll_arm(struct loop *l, struct dbwatch *w)
+{
+	if (w->polling || !w->events)
+		return;
+	io_uring_prep_poll_add(sqe_get(l, w, OP_DBPOLL), w->fd,
+			       ((w->events & DBLOOP_READ) ? POLLIN : 0) |
+			       ((w->events & DBLOOP_WRITE) ? POLLOUT : 0));
+	w->polling = true;
+}
+
+/* A database socket is ready (errors and hang-ups count as both): the client
+ * reads and writes what it can.  The queries that finished are taken after
+ * the batch (on_db_done), like any work that comes back. */
+static void on_db_poll(struct loop *l, struct dbwatch *w, int res)
+{
+	unsigned events = 0;
+	bool stale = w->stale;
+
+	w->polling = w->stale = false;
+	if (!stale && res > 0) {
+		if (res & (POLLIN | POLLERR | POLLHUP))
+			events |= DBLOOP_READ;
+		if (res & (POLLOUT | POLLERR | POLLHUP))
+			events |= DBLOOP_WRITE;
+		dbloop_ready(l->db, (int)(w - l->dbw), events);
+	}
+	db_poll_arm(l, w);
+}
+
+static void on_db_done(struct loop *l)
+{
+	struct db_query *q, *next;
+
+	for (q = dbloop_finished(l->db); q; q = next) {
+		next = q->next;
+		work_back(l, q->owner);
+	}
 }
 
 /* Closing is a request too: the connection's receive and send are cancelled
@@ -735,6 +856,7 @@ static void ring_open(struct loop *l)
 
 	if (ret < 0)
 		die("%s: %s", what, strerror(-ret));
+	l->ring_up = true;
 }
 
 static void loop_init(struct reactor *r)
@@ -751,13 +873,20 @@ static void loop_init(struct reactor *r)
 	/* Accepted sockets inherit it: small responses leave at once, not after
 	 * Nagle's 40 ms, without a setsockopt per client. */
 	setsockopt(r->lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (srv.opts.db) {
+		if (!(l->dbw = calloc((size_t)srv.opts.db_conns, sizeof *l->dbw)))
+			die("out of memory");
+		l->db = dbloop_for_loop(&srv, db_watch, l);
+	}
 }
 
 static void loop_fini(struct reactor *r)
 {
 	struct loop *l = container_of(r, struct loop, r);
 
+	dbloop_free(l->db);	/* its last watch changes queue nothing the ring will run */
 	ring_teardown(&l->ring, l->bufs, l->bufs_size);
+	free(l->dbw);
 	close(l->wake_fd);
 	free(l->parked);
 	while (l->nspare > 0)

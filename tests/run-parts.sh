@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs `make test`'s parts, JOBS at a time, and reports each as it ends.
 #
-#   tests/run-parts.sh JOBS PART...
+#   tests/run-parts.sh JOBS [--last PART] PART...
 #
 # Most parts spend their time waiting -- on timeouts, sleeps, servers draining,
 # fuzzers running for a fixed time -- not computing, so several at once finish
@@ -11,12 +11,19 @@
 #
 # Each part's output goes to build/test-logs/PART.log and is printed whole when
 # the part ends, so lines of parallel parts never interleave.  Every part runs,
-# whatever the others do; the last line counts them: `test: N passed, N failed`.
+# whatever the others do; --last names one that runs alone once every other
+# has ended (a check of what they left behind).  The last line counts them all:
+# `test: N passed, N failed`.
 set -u
 cd "$(dirname "$0")/.."
 
-jobs=${1:?usage: tests/run-parts.sh JOBS PART...}
+jobs=${1:?usage: tests/run-parts.sh JOBS [--last PART] PART...}
 shift
+last=
+if [ "${1:-}" = --last ]; then
+	last=${2:?run-parts: --last needs a part}
+	shift 2
+fi
 [ $# -gt 0 ] || { echo "run-parts: no parts to run" >&2; exit 2; }
 logs=build/test-logs
 mkdir -p "$logs"
@@ -38,8 +45,10 @@ finish() {	# pid rc
 	unset "name_of[$1]"
 }
 
-for part in "$@"; do
-	while [ ${#name_of[@]} -ge "$jobs" ]; do
+for part in "$@" $last; do
+	limit=$jobs
+	[ -n "$last" ] && [ "$part" = "$last" ] && limit=1	# alone, once the others have ended
+	while [ ${#name_of[@]} -ge "$limit" ]; do
 		wait -n -p done_pid
 		finish "$done_pid" $?
 	done

@@ -12,9 +12,14 @@ nothing of a run survives it and nothing outside it is touched:
   directory; authentication is `trust`, for loopback only;
 - as root, initdb and the server run as Debian's `postgres` user (initdb refuses
   to run as root); otherwise as the calling user;
-- the directory holds `owner.pid`, the PID of the process that made it: a
-  cluster whose owner is gone is a leftover of a killed run, and the next
-  `Cluster.start()` stops its server and removes it.
+- the directory holds `owner.pid`, the PID and start time of the process
+  that made it: a cluster whose owner is gone (or whose PID now belongs to
+  another process) is a leftover of a killed run, and the next
+  `Cluster.start()` stops its server and removes it;
+- clusters are made in $LOOPBENCH_PG_DIR when it is set (`make test` points it
+  at a directory of its own, so that its check for leftovers at the end sees
+  only its own clusters, not those of other runs on the machine), else in the
+  system's temporary directory.
 
 Use it as a context manager (`with Cluster() as db: ... db.uri ...`), or
 through `harness/pg` from a shell.  The server's log is `log_path` until
@@ -34,6 +39,8 @@ DB_NAME = "loopbench"
 DB_USER = "loopbench"
 DIR_PREFIX = "loopbench-pg."
 START_TIMEOUT_S = 30.0
+PORT_TRIES = 3          # a free port can be taken before the server binds it
+YOUNG_S = 60            # a directory without owner.pid younger than this is being made
 
 
 class PgError(RuntimeError):
@@ -50,6 +57,11 @@ def bindir():
     return os.path.dirname(dirs[-1])
 
 
+def default_parent():
+    """Where clusters are made: $LOOPBENCH_PG_DIR, else the temporary directory."""
+    return os.environ.get("LOOPBENCH_PG_DIR") or tempfile.gettempdir()
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 now.  PostgreSQL binds it a moment later; if
     something takes it in between, the start fails with a clear message."""
@@ -58,13 +70,40 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _alive(pid):
-    """True while pid runs; a zombie (killed, not yet reaped) counts as gone."""
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name, or None."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+
+
+def _alive(pid):
+    """True while pid runs; a zombie (killed, not yet reaped) counts as gone."""
+    st = _stat(pid)
+    return bool(st) and st[0] != "Z"
+
+
+def _start_time(pid):
+    """pid's start time in clock ticks since boot (field 22 of stat): with the
+    PID, it names one process, even after the PID is reused."""
+    st = _stat(pid)
+    return st[19] if st and len(st) > 19 else None
+
+
+def _owner_alive(path):
+    """False when the process that wrote owner.pid is gone.  Files written
+    before the start time was recorded hold the PID alone."""
+    try:
+        with open(path) as f:
+            fields = f.read().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
         return False
+    if not _alive(pid):
+        return False
+    return len(fields) < 2 or fields[1] == _start_time(pid)
 
 
 def _read_int(path):
@@ -80,7 +119,8 @@ class Cluster:
                  quiet=True):
         self.max_connections = max_connections
         self.port = port
-        self.parent = parent or tempfile.gettempdir()
+        self.pick_port = port is None
+        self.parent = parent or default_parent()
         self.keep_log = keep_log
         self.quiet = quiet
         self.dir = None
@@ -128,14 +168,18 @@ class Cluster:
     def start(self):
         """Makes the cluster, starts it, fills World.  Removes leftovers first."""
         remove_leftovers(self.parent, quiet=self.quiet)
+        os.makedirs(self.parent, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix=DIR_PREFIX, dir=self.parent)
         with open(os.path.join(self.dir, "owner.pid"), "w") as f:
-            f.write("%d\n" % os.getpid())
+            f.write("%d %s\n" % (os.getpid(), _start_time(os.getpid())))
         if self.as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
+            if not os.stat(self.parent).st_mode & 0o001:
+                self.stop()
+                raise PgError("%s: the postgres user cannot enter it (chmod o+x)" % self.parent)
         try:
             self._initdb()
-            self.start_server()
+            self._start_first()
             self._fill()
         except BaseException:
             self.stop()
@@ -147,7 +191,7 @@ class Cluster:
                    "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
         if self.port is None:
             self.port = free_port()
-        conf = {
+        self._conf({
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": "'%s'" % self.dir,
@@ -158,10 +202,33 @@ class Cluster:
             "full_page_writes": "off",
             "logging_collector": "off",
             "log_min_messages": "warning",
-        }
+        })
+
+    def _conf(self, settings):
+        """Appends settings; where a name repeats, the server takes the last."""
         with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as f:
-            for k, v in conf.items():
+            for k, v in settings.items():
                 f.write("%s = %s\n" % (k, v))
+
+    def _start_first(self):
+        """The first start: if the free port was taken meanwhile, another."""
+        for attempt in range(PORT_TRIES):
+            try:
+                self.start_server()
+                return
+            except PgError:
+                if not self.pick_port or attempt == PORT_TRIES - 1 or \
+                        not self._port_taken():
+                    raise
+                self.port = free_port()
+                self._conf({"port": str(self.port)})
+
+    def _port_taken(self):
+        try:
+            with open(self.log_path) as f:
+                return "could not bind" in f.read()
+        except OSError:
+            return False
 
     def start_server(self, timeout=START_TIMEOUT_S):
         """Starts the server of an existing cluster (also after stop_server())."""
@@ -222,7 +289,7 @@ class Cluster:
         try:
             self.stop_server("fast")
         except PgError:
-            _kill_postmaster(self.data)
+            kill_postmaster(self.data)
         if self.keep_log and os.path.exists(self.log_path):
             shutil.copyfile(self.log_path, self.keep_log)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -235,7 +302,7 @@ class Cluster:
         self.stop()
 
 
-def _kill_postmaster(data):
+def kill_postmaster(data):
     """SIGQUIT is the postmaster's immediate shutdown: it takes its backends
     with it."""
     pm = _read_int(os.path.join(data, "postmaster.pid"))
@@ -251,27 +318,43 @@ def _kill_postmaster(data):
         os.kill(pm, signal.SIGKILL)
 
 
+def clusters(parent=None):
+    """Every cluster directory under parent, live or not."""
+    return glob.glob(os.path.join(parent or default_parent(), DIR_PREFIX + "*"))
+
+
 def leftovers(parent=None):
-    """Clusters whose owner process is gone."""
+    """Clusters whose owner process is gone.  A directory still without its
+    owner.pid is one that another process is making right now, unless it is
+    older than YOUNG_S."""
     found = []
-    for d in glob.glob(os.path.join(parent or tempfile.gettempdir(), DIR_PREFIX + "*")):
-        owner = _read_int(os.path.join(d, "owner.pid"))
-        if owner is None or not _alive(owner):
-            found.append(d)
+    for d in clusters(parent):
+        owner = os.path.join(d, "owner.pid")
+        if os.path.exists(owner):
+            if not _owner_alive(owner):
+                found.append(d)
+        else:
+            try:
+                if time.time() - os.stat(d).st_mtime > YOUNG_S:
+                    found.append(d)
+            except OSError:
+                pass
     return found
 
 
 def remove_leftovers(parent=None, quiet=True):
     for d in leftovers(parent):
-        _kill_postmaster(os.path.join(d, "data"))
+        kill_postmaster(os.path.join(d, "data"))
         shutil.rmtree(d, ignore_errors=True)
         if not quiet:
             print("pg: removed the leftover cluster %s" % d, flush=True)
 
 
-def running_anywhere():
-    """PIDs of postgres servers started from a loopbench cluster directory:
-    a test asserts there are none after `make test`."""
+def running_anywhere(parent=None):
+    """PIDs of postgres servers started from a loopbench cluster directory
+    (under parent, when given): `make test` asserts there are none of its own
+    at the end."""
+    where = os.path.join(parent, DIR_PREFIX) if parent else DIR_PREFIX
     out = subprocess.run(["pgrep", "-a", "postgres"], stdout=subprocess.PIPE,
                          text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if DIR_PREFIX in line]
+    return [int(line.split()[0]) for line in out.splitlines() if where in line]

@@ -53,9 +53,9 @@
  * "Connection: keep-alive" (then echoed back).  Closing after the response:
  * when the client asked, after 400 (malformed), 413 and 431, while draining,
  * and after an Upgrade or CONNECT request (the rest of the stream is not HTTP).
- * A bad query value (400), 404 and 405 keep the connection: the request was
- * well-formed.  stats.errors counts malformed requests, 413 and 431, and the
- * 500s of GET /fail?kind=error.
+ * A bad query value (400), 404, 405 and 503 (no database) keep the connection:
+ * the request was well-formed.  stats.errors counts malformed requests, 413 and
+ * 431, and the 500s of GET /fail?kind=error.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -67,6 +67,7 @@
 
 static const char CT_TEXT[] = "text/plain";
 static const char CT_OCTET[] = "application/octet-stream";
+static const char CT_JSON[] = "application/json";
 static const char CONTINUE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 #define MAX_WORK_US	10000000ULL
@@ -82,6 +83,7 @@ static const char *reason(int code)
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
 	default:  return "Internal Server Error";
 	}
 }
@@ -134,17 +136,19 @@ static const char *head_start(int code, const char *ctype, size_t *len)
 	switch (code) {
 	case 200:
 		return ctype == CT_OCTET ? START("200 OK", "application/octet-stream")
-					 : START("200 OK", "text/plain");
+		       : ctype == CT_JSON ? START("200 OK", "application/json")
+					  : START("200 OK", "text/plain");
 	case 400: return START("400 Bad Request", "text/plain");
 	case 404: return START("404 Not Found", "text/plain");
 	case 405: return START("405 Method Not Allowed", "text/plain");
 	case 413: return START("413 Content Too Large", "text/plain");
 	case 431: return START("431 Request Header Fields Too Large", "text/plain");
+	case 503: return START("503 Service Unavailable", "text/plain");
 	default:  return START("500 Internal Server Error", "text/plain");
 	}
 }
 
-/* Queues the status line and headers (ctype: CT_TEXT or CT_OCTET). */
+/* Queues the status line and headers (ctype: CT_TEXT, CT_OCTET or CT_JSON). */
 static int put_head(struct session *s, int code, const char *ctype, uint64_t clen)
 {
 	const struct http_req *r = &s->req;
@@ -215,6 +219,43 @@ static void respond_bytes(struct session *s, uint64_t n)
 		s->x_left = n;
 		s->queued += n;
 	}
+	finish_response(s);
+}
+
+/* /db and /queries: the rows come back through session_work_done(), or 503
+ * at once when the server has no database (or no memory for the rows). */
+static void db_start(struct session *s)
+{
+	struct http_req *r = &s->req;
+
+	if (!s->srv->opts.db) {
+		respond_status(s, 503);
+		return;
+	}
+	if (db_query_init(&s->db, (unsigned)r->arg, r->act == ACT_QUERIES) < 0) {
+		STAT_ADD(s->st, errors, 1);
+		respond_status(s, 503);
+		return;
+	}
+	s->work.kind = WORK_DB;
+	s->work.db = &s->db;
+	s->work_pending = true;
+}
+
+static void respond_db(struct session *s)
+{
+	const struct db_query *q = &s->db;
+	size_t len;
+	char *p;
+
+	if (q->failed) {
+		respond_status(s, 503);
+		return;
+	}
+	len = db_json_len(q);
+	if (put_head(s, 200, CT_JSON, len) < 0 || !(p = out_reserve(s, len)))
+		return;
+	out_commit(s, db_json(q, p));
 	finish_response(s);
 }
 
@@ -389,6 +430,16 @@ static void route(struct session *s)
 			route_status(r, 400, NULL);
 		else
 			r->act = ACT_BYTES;
+	} else if (path_is(path, plen, "/db") || path_is(path, plen, "/queries")) {
+		if (method != HTTP_GET) {
+			route_status(r, 405, "GET");
+		} else if (plen == 3) {
+			r->act = ACT_DB;
+			r->arg = 1;
+		} else {
+			r->act = ACT_QUERIES;
+			r->arg = db_queries_count(query, qlen, "n");
+		}
 	} else if (path_is(path, plen, "/echo")) {
 		if (method != HTTP_POST)
 			route_status(r, 405, "POST");
@@ -890,6 +941,10 @@ static void message_done(struct session *s)
 	case ACT_BYTES:
 		respond_bytes(s, r->arg);
 		break;
+	case ACT_DB:
+	case ACT_QUERIES:
+		db_start(s);
+		break;
 	case ACT_ECHO:
 		finish_response(s);
 		break;
@@ -1009,14 +1064,22 @@ size_t http_feed(struct session *s, const char *p, size_t len)
 
 void http_work_done(struct session *s)
 {
-	if (s->work.kind == WORK_CPU) {
-		static const char hex[] = "0123456789abcdef";
-		char b[8];
+	static const char hex[] = "0123456789abcdef";
+	char b[8];
+
+	switch (s->work.kind) {
+	case WORK_CPU:
 		for (int i = 0; i < 8; i++)
 			b[i] = hex[(s->work.checksum >> (28 - 4 * i)) & 0xf];
 		respond(s, 200, CT_TEXT, b, 8);
-	} else {
+		break;
+	case WORK_BLOCK:
 		respond(s, 200, CT_TEXT, "ok", 2);
+		break;
+	case WORK_DB:
+		respond_db(s);
+		db_query_release(&s->db);
+		break;
 	}
 }
 

@@ -5,12 +5,13 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "dbconn.h"
 #include "opts.h"
 
 enum {
 	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_PROCS, O_OFFLOAD, O_REACTORS,
 	O_STACK_KB, O_IDLE, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
-	O_ENABLE_FAIL, O_HELP,
+	O_DB, O_DB_CONNS, O_ENABLE_FAIL, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +30,8 @@ static const struct option long_opts[] = {
 	{ "cpu-iters-per-us",	required_argument, NULL, O_CPU_K },
 	{ "stats-file",		required_argument, NULL, O_STATS },
 	{ "quiet",		no_argument,	   NULL, O_QUIET },
+	{ "db",			required_argument, NULL, O_DB },
+	{ "db-conns",		required_argument, NULL, O_DB_CONNS },
 	{ "enable-fail",	no_argument,	   NULL, O_ENABLE_FAIL },
 	{ "help",		no_argument,	   NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -88,6 +91,7 @@ static const struct num_opt num_opts[] = {
 	{ O_MAX_CONNS, 0,            "--max-conns",        0, 10000000,        "0..10000000" },
 	{ O_MAX_BODY,  0,            "--max-body",         0, 4294967296ULL,   "0..4294967296" },
 	{ O_CPU_K,     0,            "--cpu-iters-per-us", 1, 1000000,         "1..1000000" },
+	{ O_DB_CONNS,  0,            "--db-conns",         1, 10000,           "1..10000" },
 };
 
 static void set_num(struct srv_opts *o, int id, uint64_t v)
@@ -104,6 +108,7 @@ static void set_num(struct srv_opts *o, int id, uint64_t v)
 	case O_MAX_CONNS: o->max_conns = (int)v; break;
 	case O_MAX_BODY:  o->max_body = v; break;
 	case O_CPU_K:     o->cpu_iters_per_us = v; break;
+	case O_DB_CONNS:  o->db_conns = (int)v; break;
 	}
 }
 
@@ -129,6 +134,8 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.cpu_iters_per_us = 0,
 		.stats_file = NULL,
 		.quiet = false,
+		.db = NULL,
+		.db_conns = 4,
 		.enable_fail = false,
 	};
 	if (errlen)
@@ -179,6 +186,15 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		case O_QUIET:
 			o->quiet = true;
 			break;
+		case O_DB: {
+			char why[200];
+			if (!*optarg)
+				return fail(err, errlen, "--db: empty URI");
+			if (dbconn_check(optarg, why, sizeof why) < 0)
+				return fail(err, errlen, "--db: %s", why);
+			o->db = optarg;
+			break;
+		}
 		case O_ENABLE_FAIL:
 			o->enable_fail = true;
 			break;
@@ -215,7 +231,7 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		fprintf(f, "[--stack-kb K] ");
 	fprintf(f, "[--idle-timeout-ms 10000] [--max-conns 0]\n"
 		"       [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]\n"
-		"       [--enable-fail]\n"
+		"       [--db URI] [--db-conns 4] [--enable-fail]\n"
 		"\n"
 		"  --proto            echo: every byte back; http: the loopbench routes\n"
 		"  --host, --port     address to listen on (--port 0: an ephemeral port)\n"
@@ -237,5 +253,9 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		"  --cpu-iters-per-us work units per microsecond of /cpu (default: calibrate)\n"
 		"  --stats-file       write the stats JSON here at exit (default: stderr)\n"
 		"  --quiet            no informational messages\n"
-		"  --enable-fail      answer GET /fail?kind=error|crash (a failing handler; else 404)\n");
+		"  --db               PostgreSQL for /db and /queries (postgresql://...; without\n"
+		"                     it they answer 503)\n"
+		"  --db-conns         database connections per process%s\n"
+		"  --enable-fail      answer GET /fail?kind=error|crash (a failing handler; else 404)\n",
+		(supported & OPT_REACTORS) ? ", split across the loops" : "");
 }

@@ -34,13 +34,16 @@ struct srv_opts {
 	uint64_t max_body;		/* 67108864 */
 	uint64_t cpu_iters_per_us;	/* 0 = calibrate at start-up */
 	const char *stats_file;		/* NULL = stderr */
+	const char *db;			/* --db URI; NULL: /db and /queries answer 503 */
+	int db_conns;			/* 4: database connections per process */
 	bool quiet;
 	bool enable_fail;		/* GET /fail answers (else 404) */
 };
 
 /* Fills *o from argv.  Returns 0 on success, 1 when --help was asked for, or
  * -EINVAL with a one-line reason in err (unknown or malformed option, a value out
- * of range, an option outside `supported`, --proto missing).  Never prints. */
+ * of range, an option outside `supported`, --proto missing, a --db that libpq
+ * cannot parse).  Never prints. */
 int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 	       char *err, size_t errlen);
 

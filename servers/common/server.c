@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbpool.h"
 #include "net.h"
 #include "server.h"
 #include "work.h"
@@ -175,6 +176,10 @@ void server_init(struct server *srv, int argc, char **argv, const char *model,
 	}
 	if ((r = net_reserve_init()) < 0)
 		die("reserve descriptor: %s", strerror(-r));
+	/* Opens nothing yet: a blocking model opens its connections as requests
+	 * need them; an event model has a client per loop instead (dbloop.h). */
+	if (srv->opts.db && dbpool_init(srv->opts.db, srv->opts.db_conns) < 0)
+		die("out of memory");
 }
 
 void server_listen(struct server *srv, int *fds, int n, bool nonblock)

@@ -91,6 +91,7 @@ void session_free(struct session *s)
 		return;
 	if (s->proto == PROTO_HTTP)
 		http_free(s);
+	db_query_release(&s->db);
 	free(s->in);
 	free(s->out);
 	free(s);

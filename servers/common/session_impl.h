@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "opts.h"
 #include "session.h"
 
@@ -37,6 +38,8 @@ enum http_action {
 	ACT_BYTES,
 	ACT_ECHO,		/* Content-Length body: streamed back as it arrives */
 	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
+	ACT_DB,			/* /db: one row, a JSON object */
+	ACT_QUERIES,		/* /queries?n=N: N rows, a JSON array */
 	ACT_FAIL_ERROR,		/* GET /fail?kind=error (--enable-fail) */
 	ACT_FAIL_CRASH,		/* GET /fail?kind=crash (--enable-fail) */
 };
@@ -54,7 +57,7 @@ struct http_req {
 	enum http_action act;
 	int status;			/* ACT_STATUS */
 	const char *allow;		/* 405 */
-	uint64_t arg;			/* us= or n= */
+	uint64_t arg;			/* us= or n= (/queries: already clamped) */
 	bool head;			/* HEAD: never a body in the response */
 	bool keep_alive;		/* the client lets us keep the connection */
 	bool ka_header;			/* HTTP/1.0 that asked for keep-alive: say so */
@@ -117,6 +120,7 @@ struct session {
 	uint32_t hdr_bytes;		/* field-section bytes fed for this request */
 	struct http_req req;
 	struct work work;
+	struct db_query db;		/* WORK_DB: the rows of /db or /queries */
 };
 
 /* Output queue (session.c).  out_append returns 0 or -ENOMEM; on -ENOMEM the

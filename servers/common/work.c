@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "dbpool.h"
 #include "work.h"
 
 uint32_t work_fnv_units(uint64_t units)
@@ -54,8 +55,15 @@ uint64_t work_calibrate(void)
 
 void work_run(struct work *w)
 {
-	if (w->kind == WORK_CPU)
+	switch (w->kind) {
+	case WORK_CPU:
 		w->checksum = work_fnv_units(w->units);
-	else
+		break;
+	case WORK_BLOCK:
 		work_block_us(w->us);
+		break;
+	case WORK_DB:
+		dbpool_run(w->db);
+		break;
+	}
 }

@@ -1,23 +1,37 @@
-/* The work behind /cpu and /block (docs/contract.md, "Work unit").  A session
- * hands out a struct work (session_work); the model runs it wherever its model
- * says -- inline, on a pool, on libuv's pool -- with work_run.  Everything here
- * is safe to call from any thread. */
+/* The work a request hands to its model: /cpu and /block (docs/contract.md,
+ * "Work unit") and the queries of /db and /queries.  A session hands out a
+ * struct work (session_work); the model runs it wherever its model says --
+ * inline, on a pool, on libuv's pool -- with work_run, or, for a wait, its
+ * own way.  Everything here is safe to call from any thread. */
 #ifndef LB_WORK_H
 #define LB_WORK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-enum work_kind { WORK_CPU, WORK_BLOCK };
+struct db_query;
+
+enum work_kind { WORK_CPU, WORK_BLOCK, WORK_DB };
 
 struct work {
 	enum work_kind kind;
 	uint64_t us;		/* from the query: /cpu?us=N, /block?us=N */
 	uint64_t units;		/* WORK_CPU: N x K */
 	uint32_t checksum;	/* WORK_CPU: the result, set by work_run */
+	struct db_query *db;	/* WORK_DB: n ids in, n rows (or a failure) out */
 };
 
-/* Runs a work item: work_fnv_units(units) into checksum, or a sleep of us
- * microseconds.  May take seconds. */
+/* True for the kinds a model waits for its own way -- an event model on its
+ * own loop (the database client's sockets), never on the --offload pool.  A
+ * blocking model runs them with work_run like any other. */
+static inline bool work_is_wait(const struct work *w)
+{
+	return w->kind == WORK_DB;
+}
+
+/* Runs a work item: work_fnv_units(units) into checksum, a sleep of us
+ * microseconds, or (WORK_DB) the queries on a connection of the process's
+ * blocking pool (dbpool.h).  May take seconds. */
 void work_run(struct work *w);
 
 /* `units` steps of 32-bit FNV-1a over i & 0xff, i = 0 .. units-1, from the FNV

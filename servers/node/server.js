@@ -25,6 +25,13 @@
 // - Closing after an error response lingers (end, drain input up to 1 s, destroy)
 //   like the C models, instead of Node's destroySoon, so unread input does not turn
 //   into a reset that destroys a response already sent.
+// - /db and /queries wait on PostgreSQL through `pg`'s Pool (what Node users run),
+//   max = this process's share of --db-conns.  node-postgres does not pipeline: a
+//   pooled connection carries one query at a time, and a query waits in the Pool's
+//   queue for a free one.  /queries?n=N starts its N queries at once (Promise.all),
+//   so they spread over the free connections.  connectionTimeoutMillis bounds both
+//   the wait for a free connection and the connect itself (pg-pool has one bound
+//   for the two); past it, or with the database down, the answer is 503.
 
 const cluster = require('node:cluster');
 const fs = require('node:fs');
@@ -97,9 +104,11 @@ const USAGE =
 `usage: srv-node --proto echo|http [--host 127.0.0.1] [--port 8080] [--backlog 4096]
                 [--offload N] [--reactors N] [--idle-timeout-ms 10000] [--max-conns 0]
                 [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]
-                [--enable-fail]
+                [--db URI] [--db-conns 4] [--enable-fail]
   --offload N     run /cpu and /block on N worker_threads (0: on the event loop)
   --reactors N    N processes (cluster) sharing the port
+  --db URI        PostgreSQL for /db and /queries (without it they answer 503)
+  --db-conns N    database connections in all, split across the --reactors processes
   --enable-fail   answer GET /fail?kind=error|crash (a failing handler; else 404)
   (--threads, --stack-kb and --procs are not supported by this model)
 `;
@@ -120,6 +129,7 @@ const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--max-conns': ['maxConns', 0, 10000000],
 	'--max-body': ['maxBody', 0, 4294967296],
 	'--cpu-iters-per-us': ['cpuItersPerUs', 1, 1000000],
+	'--db-conns': ['dbConns', 1, 10000],
 };
 const UNSUPPORTED = new Set(['--threads', '--stack-kb', '--procs']);
 
@@ -127,7 +137,7 @@ function parseArgs(argv) {
 	const o = {
 		proto: null, host: '127.0.0.1', port: 8080, backlog: 4096, offload: 0,
 		reactors: 1, idleTimeoutMs: 10000, maxConns: 0, maxBody: 67108864,
-		cpuItersPerUs: 0, statsFile: null, quiet: false, enableFail: false,
+		cpuItersPerUs: 0, statsFile: null, quiet: false, db: null, dbConns: 4, enableFail: false,
 	};
 	for (let i = 0; i < argv.length; i++) {
 		let name = argv[i], value = null;
@@ -163,6 +173,10 @@ function parseArgs(argv) {
 			o.host = takeValue();
 			if (net.isIP(o.host) === 0)
 				usageError(`--host must be an IP address, not '${o.host}'`);
+		} else if (name === '--db') {
+			o.db = takeValue();
+			if (o.db === '')
+				usageError('--db needs a URI');
 		} else if (name === '--stats-file') {
 			o.statsFile = takeValue();
 			if (o.statsFile === '')
@@ -232,8 +246,11 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 	const total = Object.assign({}, stats);
 	let listening = 0, draining = false, announced = false;
 	const live = new Set();
-	const fork = () => {
-		const w = cluster.fork({ LB_NODE_K: String(K) });
+	// Each worker has an index for its share of --db-conns; a replacement
+	// takes over the index of the worker it replaces.
+	const fork = (index) => {
+		const w = cluster.fork({ LB_NODE_K: String(K), LB_NODE_INDEX: String(index) });
+		w.lbIndex = index;
 		live.add(w);
 		w.on('message', (m) => {
 			if (m && m.lbStats)
@@ -253,7 +270,7 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 			total.errors++;
 			total.restarts++;
 			note(`worker ${w.process.pid} died (${signal || code}); starting another`);
-			fork();
+			fork(w.lbIndex);
 		} else if (live.size === 0) {
 			writeStats(total, K);
 			process.exit(0);
@@ -277,7 +294,7 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 	process.on('SIGINT', drain);
 	process.on('SIGTERM', drain);
 	for (let i = 0; i < opts.reactors; i++)
-		fork();
+		fork(i);
 	return;
 }
 
@@ -418,6 +435,7 @@ const REASON = {
 	100: 'Continue', 200: 'OK', 400: 'Bad Request', 404: 'Not Found',
 	405: 'Method Not Allowed', 413: 'Content Too Large', 431: 'Request Header Fields Too Large',
 	500: 'Internal Server Error',
+	503: 'Service Unavailable',
 };
 
 const CHUNK = 64 * 1024;
@@ -485,6 +503,88 @@ function runWork(req, res, task, reply) {
 		if (!res.destroyed && !socket.destroyed)
 			reply(r);
 	});
+}
+
+// --- /db and /queries (TechEmpower) ----------------------------------------------------
+
+const DB_ROWS = 10000;
+const DB_MAX_QUERIES = 500;
+const DB_WAIT_MS = 5000;	/* DB_WAIT_MS of the C blocking pool */
+
+// /queries?n=: the first n= pair, clamped as TechEmpower does (servers/common/db.c):
+// digits give their number, 0 gives 1, above 500 (overflowing too) gives 500;
+// missing, empty, negative or anything else gives 1.
+function queriesCount(query) {
+	for (const pair of query.split('&')) {
+		if (!pair.startsWith('n='))
+			continue;
+		let v = pair.slice(2);
+		const negative = v.startsWith('-');
+		if (negative)
+			v = v.slice(1);
+		if (!/^[0-9]+$/.test(v) || negative)
+			return 1;
+		let n = 0;
+		for (let i = 0; i < v.length && n <= DB_MAX_QUERIES; i++)
+			n = n * 10 + (v.charCodeAt(i) - 48);
+		return n === 0 ? 1 : Math.min(n, DB_MAX_QUERIES);
+	}
+	return 1;
+}
+
+// This process's share of --db-conns: the C models' split across loops (the
+// remainder to the first ones, at least one each).
+function dbShare() {
+	const n = cluster.isWorker ? opts.reactors : 1;
+	const i = cluster.isWorker ? Number(process.env.LB_NODE_INDEX) : 0;
+	return Math.max(1, Math.floor(opts.dbConns / n) + (i < opts.dbConns % n ? 1 : 0));
+}
+
+let dbPool = null;
+if (opts.db !== null && opts.proto === 'http') {
+	const { Pool } = require('pg');
+	dbPool = new Pool({
+		connectionString: opts.db,
+		max: dbShare(),
+		connectionTimeoutMillis: DB_WAIT_MS,
+		idleTimeoutMillis: 0,
+		fallback_application_name: 'loopbench',
+	});
+	// An idle connection that breaks (the database restarted) is dropped by the
+	// Pool; without a listener the error would end the process.
+	dbPool.on('error', () => {});
+}
+
+// Math.random is V8's xorshift128+, one per isolate: a generator per thread.
+function worldRow() {
+	const id = 1 + Math.floor(Math.random() * DB_ROWS);
+	return dbPool.query({ name: 'world', text: 'SELECT id, randomNumber FROM World WHERE id = $1',
+		values: [id] }).then((r) => {
+		if (r.rows.length !== 1 || r.rows[0].id !== id)
+			throw new Error('no such row');
+		// PostgreSQL folds the unquoted column name: pg returns "randomnumber".
+		return { id, randomNumber: r.rows[0].randomnumber };
+	});
+}
+
+function answerDb(req, res, n, array) {
+	if (dbPool === null)
+		return sendError(res, 503);
+	const socket = req.socket;
+	const rows = [];
+	for (let i = 0; i < n; i++)
+		rows.push(worldRow());
+	socket.lbWork++;	/* waiting, not idle: like offloaded work */
+	Promise.all(rows).then((r) => [200, JSON.stringify(array ? r : r[0])], () => [503, null])
+		.then(([code, body]) => {
+			socket.lbWork--;
+			if (res.destroyed || socket.destroyed)
+				return;
+			if (code === 200)
+				send(res, 200, 'application/json', body);
+			else
+				sendError(res, 503);
+		});
 }
 
 function sendBytes(res, n) {
@@ -730,6 +830,14 @@ function route(req, res, path, query, method) {
 			return sendError(res, 400);
 		return fail(query);
 	}
+	case '/db':
+		if (method !== 'GET')
+			return sendError(res, 405, { Allow: 'GET' });
+		return answerDb(req, res, 1, false);
+	case '/queries':
+		if (method !== 'GET')
+			return sendError(res, 405, { Allow: 'GET' });
+		return answerDb(req, res, queriesCount(query), true);
 	default:
 		return sendError(res, 404);
 	}

@@ -47,6 +47,14 @@ static const struct {
 	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false, SUPERVISED_WITH_REACTORS },
 };
 
+int offload_arg(void)
+{
+	for (int i = 0; i + 1 < cfg.nextra; i++)
+		if (strcmp(cfg.extra[i], "--offload") == 0)
+			return atoi(cfg.extra[i + 1]);
+	return 0;
+}
+
 void not_applicable(const char *name, const char *reason)
 {
 	na_count++;
@@ -229,6 +237,7 @@ int main(int argc, char **argv)
 		register_http_suites();
 		register_http_limit_suites();
 		register_rfc9112_suites();
+		register_db_suites();
 	}
 	if (strcmp(proto, "http") != 0)
 		register_echo_suites();

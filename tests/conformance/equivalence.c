@@ -7,7 +7,12 @@
  * byte-for-byte the reference's; node's is "~" when status, Content-Type and body
  * match (status alone for malformed input: the contract's rule for node), "=" if it
  * even matches byte for byte.  Anything else is "DIFF" and the exit status is 1.
- * Every server gets the same --cpu-iters-per-us, so /cpu checksums must agree. */
+ * Every server gets the same --cpu-iters-per-us, so /cpu checksums must agree.
+ *
+ * /db and /queries return random rows: their answers are compared by shape,
+ * with every run of digits (ids, numbers, Content-Length) read as one '#'.
+ * They need the database in $LOOPBENCH_DB (make equivalence runs this under
+ * harness/pg); the 503 probe runs on a second instance without --db. */
 #include "conf.h"
 
 #include <signal.h>
@@ -57,7 +62,35 @@ static const struct probe probes[] = {
 	{ "10 KiB header (431)", NULL, false, false },
 };
 
-#define NPROBES (sizeof(probes) / sizeof(probes[0]))
+/* /db and /queries: rows > 0 is how many rows the answer holds (compared by
+ * shape); nodb asks the instance started without --db. */
+static const struct db_probe {
+	struct probe p;
+	int rows;
+	bool nodb;
+} db_probes[] = {
+	{ { "GET /db", "GET /db HTTP/1.1\r\nHost: t\r\n\r\n", false, false }, 1, false },
+	{ { "GET /queries?n=3", "GET /queries?n=3 HTTP/1.1\r\nHost: t\r\n\r\n", false, false }, 3, false },
+	{ { "GET /queries?n=abc", "GET /queries?n=abc HTTP/1.1\r\nHost: t\r\n\r\n", false, false }, 1, false },
+	{ { "GET /queries?n=501", "GET /queries?n=501 HTTP/1.1\r\nHost: t\r\n\r\n", false, false }, 500, false },
+	{ { "POST /db (405)", "POST /db HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", false, false }, 0, false },
+	{ { "GET /db, no --db (503)", "GET /db HTTP/1.1\r\nHost: t\r\n\r\n", false, false }, 0, true },
+};
+
+#define NPLAIN (sizeof(probes) / sizeof(probes[0]))
+#define NPROBES (NPLAIN + sizeof(db_probes) / sizeof(db_probes[0]))
+
+/* Probe i of both tables; *rows and *nodb as in struct db_probe. */
+static const struct probe *probe_at(size_t i, int *rows, bool *nodb)
+{
+	*rows = 0;
+	*nodb = false;
+	if (i < NPLAIN)
+		return &probes[i];
+	*rows = db_probes[i - NPLAIN].rows;
+	*nodb = db_probes[i - NPLAIN].nodb;
+	return &db_probes[i - NPLAIN].p;
+}
 
 struct answer {
 	struct hresp r;		/* the final response (after a 100) */
@@ -123,14 +156,79 @@ out:
 	free(big);
 }
 
-static bool loose_equal(const struct answer *a, const struct answer *ref, bool malformed)
+/* p[0, n) with every run of digits made one '#' (malloc'd, *len set). */
+static char *shape(const char *p, size_t n, size_t *len)
+{
+	char *s = malloc(n + 1), *o = s;
+
+	if (s == NULL)
+		exit(1);
+	for (size_t i = 0; i < n; i++) {
+		bool digit = p[i] >= '0' && p[i] <= '9';
+		if (!digit)
+			*o++ = p[i];
+		else if (i == 0 || p[i - 1] < '0' || p[i - 1] > '9')
+			*o++ = '#';
+	}
+	*len = (size_t)(o - s);
+	return s;
+}
+
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen, bool random)
+{
+	size_t sa, sb;
+	char *x, *y;
+	bool same;
+
+	if (!random)
+		return alen == blen && memcmp(a, b, alen) == 0;
+	x = shape(a, alen, &sa);
+	y = shape(b, blen, &sb);
+	same = sa == sb && memcmp(x, y, sa) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+static bool exact_equal(const struct answer *a, const struct answer *ref, bool random)
+{
+	return same_bytes(a->raw, a->raw_len, ref->raw, ref->raw_len, random);
+}
+
+static bool loose_equal(const struct answer *a, const struct answer *ref, bool malformed,
+			bool random)
 {
 	if (a->r.status != ref->r.status)
 		return false;
 	if (malformed)
 		return true;
-	return strcmp(a->r.ctype, ref->r.ctype) == 0 && a->r.body_len == ref->r.body_len &&
-	       memcmp(a->r.body, ref->r.body, a->r.body_len) == 0;
+	return strcmp(a->r.ctype, ref->r.ctype) == 0 &&
+	       same_bytes(a->r.body, a->r.body_len, ref->r.body, ref->r.body_len, random);
+}
+
+/* Starts bin (with the database or without) and asks it the probes that
+ * belong to that instance. */
+static void ask_all(const char *bin, const char *k, const char *db, int m)
+{
+	const char *args[] = { "--proto", "http", "--cpu-iters-per-us", k, "--db", db, NULL };
+	struct child c;
+
+	if (db == NULL)
+		args[4] = NULL;
+	if (child_start(&c, bin, args, 20000) < 0) {
+		fprintf(stderr, "equivalence: %s does not start\n", bin);
+		return;
+	}
+	for (size_t p = 0; p < NPROBES; p++) {
+		int rows;
+		bool nodb;
+		const struct probe *pr = probe_at(p, &rows, &nodb);
+
+		if (nodb == (db == NULL))
+			ask(c.port, pr, &answers[m][p]);
+	}
+	if (child_stop(&c, 20000) != 0)
+		fprintf(stderr, "equivalence: %s did not exit 0 after SIGTERM\n", bin);
 }
 
 static const char *model_name(const char *bin)
@@ -143,7 +241,7 @@ static const char *model_name(const char *bin)
 
 int main(int argc, char **argv)
 {
-	const char *bins[MAX_MODELS], *k = "100";
+	const char *bins[MAX_MODELS], *k = "100", *db = getenv("LOOPBENCH_DB");
 	int nbins = 0, ref = -1, diffs = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -161,20 +259,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: equivalence [--cpu-iters-per-us K] SERVER...\n");
 		return 2;
 	}
+	if (db == NULL || !*db) {
+		fprintf(stderr, "equivalence: $LOOPBENCH_DB is unset: the /db probes get no answer "
+			"(make equivalence runs this under harness/pg)\n");
+		db = "postgresql://127.0.0.1:1/none?sslmode=disable";
+	}
 	for (int m = 0; m < nbins; m++) {
-		const char *args[] = { "--proto", "http", "--cpu-iters-per-us", k, NULL };
-		struct child c;
-
 		if (ref < 0 && strcmp(model_name(bins[m]), "node") != 0)
 			ref = m;
-		if (child_start(&c, bins[m], args, 20000) < 0) {
-			fprintf(stderr, "equivalence: %s does not start\n", bins[m]);
-			continue;
-		}
-		for (size_t p = 0; p < NPROBES; p++)
-			ask(c.port, &probes[p], &answers[m][p]);
-		if (child_stop(&c, 20000) != 0)
-			fprintf(stderr, "equivalence: %s did not exit 0 after SIGTERM\n", bins[m]);
+		ask_all(bins[m], k, db, m);
+		ask_all(bins[m], k, NULL, m);
 	}
 	if (ref < 0)
 		ref = 0;
@@ -189,25 +283,41 @@ int main(int argc, char **argv)
 	printf("\n");
 	for (size_t p = 0; p < NPROBES; p++) {
 		const struct answer *ra = &answers[ref][p];
+		int rows;
+		bool nodb;
+		const struct probe *pr = probe_at(p, &rows, &nodb);
 		char what[32];
 
 		if (!ra->ok)
 			snprintf(what, sizeof(what), "no answer");
-		else if (strncmp(probes[p].label, "GET /cpu?us=", 12) == 0 && ra->r.status == 200) {
+		else if (strncmp(pr->label, "GET /cpu?us=", 12) == 0 && ra->r.status == 200) {
 			/* The checksum must also be the contract's FNV-1a of N x K. */
 			char sum[16];
 
 			snprintf(sum, sizeof(sum), "%08x",
-				 fnv_units(strtoull(probes[p].label + 12, NULL, 10) * strtoull(k, NULL, 10)));
+				 fnv_units(strtoull(pr->label + 12, NULL, 10) * strtoull(k, NULL, 10)));
 			if (ra->r.body_len != 8 || memcmp(ra->r.body, sum, 8) != 0) {
 				printf("(reference checksum %.8s is not FNV-1a's %s)\n", ra->r.body, sum);
 				diffs++;
 			}
 			snprintf(what, sizeof(what), "200 %.8s", ra->r.body);
 		}
+		else if (rows > 0) {
+			/* The reference must have answered with rows, not 503. */
+			int n = 0;
+
+			for (const char *q = ra->r.body; ra->r.status == 200 &&
+			     (q = memmem(q, ra->r.body_len - (size_t)(q - ra->r.body), "{\"id\":", 6)); q++)
+				n++;
+			if (n != rows) {
+				printf("(reference: %d rows for %s, not %d)\n", n, pr->label, rows);
+				diffs++;
+			}
+			snprintf(what, sizeof(what), "%d %d rows", ra->r.status, n);
+		}
 		else
 			snprintf(what, sizeof(what), "%d", ra->r.status);
-		printf("%-26s %-14s", probes[p].label, what);
+		printf("%-26s %-14s", pr->label, what);
 		for (int m = 0; m < nbins; m++) {
 			const struct answer *a = &answers[m][p];
 			const char *cell;
@@ -215,9 +325,9 @@ int main(int argc, char **argv)
 
 			if (!a->ok)
 				cell = "-";
-			else if (ra->ok && a->raw_len == ra->raw_len && memcmp(a->raw, ra->raw, a->raw_len) == 0)
+			else if (ra->ok && exact_equal(a, ra, rows > 0))
 				cell = "=";
-			else if (node && ra->ok && loose_equal(a, ra, probes[p].malformed))
+			else if (node && ra->ok && loose_equal(a, ra, pr->malformed, rows > 0))
 				cell = "~";
 			else
 				cell = "DIFF";
@@ -232,15 +342,18 @@ int main(int argc, char **argv)
 	if (diffs) {
 		/* Show what differs, so the table is enough to file a bug. */
 		for (size_t p = 0; p < NPROBES; p++) {
+			int rows;
+			bool nodb;
+			const struct probe *pr = probe_at(p, &rows, &nodb);
+
 			for (int m = 0; m < nbins; m++) {
 				const struct answer *a = &answers[m][p], *ra = &answers[ref][p];
 				bool node = strcmp(model_name(bins[m]), "node") == 0;
 
-				if (a->ok && ra->ok && ((a->raw_len == ra->raw_len &&
-							 memcmp(a->raw, ra->raw, a->raw_len) == 0) ||
-							(node && loose_equal(a, ra, probes[p].malformed))))
+				if (a->ok && ra->ok && (exact_equal(a, ra, rows > 0) ||
+							(node && loose_equal(a, ra, pr->malformed, rows > 0))))
 					continue;
-				printf("  %s, %s:\n", probes[p].label, model_name(bins[m]));
+				printf("  %s, %s:\n", pr->label, model_name(bins[m]));
 				fflush(stdout);
 				show_bytes("reference", ra->raw, ra->ok ? ra->raw_len : 0, 300);
 				show_bytes("got      ", a->raw, a->ok ? a->raw_len : 0, 300);

@@ -338,14 +338,6 @@ static void test_unsupported(void)
 }
 
 /* The --offload argument among the extra args, else 0. */
-static int offload_arg(void)
-{
-	for (int i = 0; i + 1 < cfg.nextra; i++)
-		if (strcmp(cfg.extra[i], "--offload") == 0)
-			return atoi(cfg.extra[i + 1]);
-	return 0;
-}
-
 /* Claim C4's point about CPU-bound work, as an ordering, not a timing: a cheap
  * GET / sent while another connection's /cpu runs is answered after the /cpu
  * when the work runs on the one loop, and before it when the work runs

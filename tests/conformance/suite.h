@@ -47,6 +47,9 @@ int start_server(struct child *c, const char *proto, const char *const args[]);
 /* Stops it; 0 when it exited 0, else -1 (and says why on stderr). */
 int stop_server(struct child *c, const char *what);
 
+/* The N of --offload N among the extra args (the variant), else 0. */
+int offload_arg(void);
+
 /* Prints "NOT APPLICABLE to <model>: <case>: <reason>" and counts it. */
 void not_applicable(const char *name, const char *reason);
 
@@ -75,6 +78,7 @@ void register_http_limit_suites(void);
 void register_rfc9112_suites(void);
 void register_echo_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
+void register_db_suites(void);	/* db_cases.c: /db and /queries, on $LOOPBENCH_DB */
 void register_fail_suites(void);
 
 #endif

@@ -15,6 +15,10 @@
 #   C  16 connections at 4 requests/s: idle timeouts firing between requests;
 #   D  40 connections with 50 ms /block, SIGTERM 1.5 s in: the drain, with
 #      work in flight.
+# With $LOOPBENCH_DB set (make test-tsan runs under harness/pg), the server gets
+# --db and /db and /queries join phases A and D: the blocking pool's hand-offs
+# between serving threads, the event loops' database clients, and queries in
+# flight at the drain.
 # It fails when the server does not start, reports a data race (or any
 # sanitizer error: its stderr is searched), does not exit 0 after SIGTERM, or
 # breaks the contract's counting rule over the four phases:
@@ -49,8 +53,13 @@ fail() {
 	exit 1
 }
 
+db_args=() db_mix=
+if [ -n "${LOOPBENCH_DB:-}" ]; then
+	db_args=(--db "$LOOPBENCH_DB" --db-conns 3)
+	db_mix=',/db:2,/queries?n=5:1'
+fi
 "$server" --proto http --port 0 --quiet --cpu-iters-per-us 100 --idle-timeout-ms 1000 \
-	--max-conns 48 --stats-file "$tmp/stats.json" "$@" >"$tmp/out" 2>"$tmp/err" &
+	--max-conns 48 --stats-file "$tmp/stats.json" "${db_args[@]}" "$@" >"$tmp/out" 2>"$tmp/err" &
 spid=$!
 for _ in $(seq 200); do
 	grep -q '^listening on' "$tmp/out" 2>/dev/null && break
@@ -66,10 +75,10 @@ lg() {	# lg NAME LOADGEN-ARGS...
 		--timeout-ms 5000 --json "$tmp/$name.json" "$@" >/dev/null 2>"$tmp/$name.err"
 }
 
-lg A -c 40 -t 2 --pipeline 2 --mix '/:6,/cpu?us=200:2,/block?us=2000:2,/bytes?n=100000:1' -d 3
+lg A -c 40 -t 2 --pipeline 2 --mix "/:6,/cpu?us=200:2,/block?us=2000:2,/bytes?n=100000:1$db_mix" -d 3
 lg B -c 64 --close --mix '/:6,/cpu?us=200:2,/block?us=2000:2' -d 2
 lg C -c 16 --rate 4 -d 3
-lg D -c 40 -t 2 --mix '/:4,/cpu?us=2000:2,/block?us=50000:2' -d 4 &
+lg D -c 40 -t 2 --mix "/:4,/cpu?us=2000:2,/block?us=50000:2$db_mix" -d 4 &
 lpid=$!
 sleep 1.5
 kill -0 "$spid" 2>/dev/null || fail "server died under load"

@@ -223,6 +223,12 @@ static void route_of(struct tracker *t, struct expect *e, unsigned method)
 			e->status = 405, e->allow = "GET";
 		else if (query_u64(query, qlen, "n", 67108864, &e->arg) < 0)
 			e->status = 400;
+	} else if (IS("/db") || IS("/queries")) {
+		/* The fuzzed server has no --db: 503, whatever n says. */
+		if (method != HTTP_GET)
+			e->status = 405, e->allow = "GET";
+		else
+			e->status = 503;
 	} else if (IS("/echo")) {
 		e->route = R_ECHO;
 		if (method != HTTP_POST)
@@ -498,6 +504,7 @@ static const char *reason(int code)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
 	default:  return "?";
 	}
 }

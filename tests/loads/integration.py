@@ -237,21 +237,30 @@ def case_sigstop():
             f"late {res['late']}, worst second p99 {worst} us")
 
 
-def case_status_500():
-    p, port = test_server("500")
-    try:
-        res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "10",
-                         "-d", "1"])
-    finally:
-        srv = test_server_stats(p)
-    e = res["errors"]
-    check(res["requests"] == 0, f"requests {res['requests']} from a server that answers 500")
-    check(e["status"] > 0, "no status errors")
-    check(e["status"] + res["abandoned"] == srv["responses"],
-          f"status {e['status']} + abandoned {res['abandoned']} != server responses "
-          f"{srv['responses']}")
-    check(errors_total(res) == e["status"], f"other errors: {e}")
-    return f"status errors {e['status']} = server's 500 responses {srv['responses']}"
+def status_case(code, kind):
+    """A server that answers every request with `code`: each answer is one error of
+    `kind` (500: status; 503: unavailable, counted apart), none a request."""
+    def case():
+        p, port = test_server(str(code))
+        try:
+            res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "10",
+                             "-d", "1"])
+        finally:
+            srv = test_server_stats(p)
+        e = res["errors"]
+        check(res["requests"] == 0, f"requests {res['requests']} from a server that answers {code}")
+        check(e[kind] > 0, f"no {kind} errors")
+        check(e[kind] + res["abandoned"] == srv["responses"],
+              f"{kind} {e[kind]} + abandoned {res['abandoned']} != server responses "
+              f"{srv['responses']}")
+        check(errors_total(res) == e[kind], f"other errors: {e}")
+        return f"{kind} errors {e[kind]} = server's {code} responses {srv['responses']}"
+    case.__name__ = f"case_status_{code}"
+    return case
+
+
+case_status_500 = status_case(500, "status")
+case_status_503 = status_case(503, "unavailable")
 
 
 def case_close_every():
@@ -443,7 +452,8 @@ def case_json_schema():
               "latency_uncorrected_us", "paths", "self", "histogram"]:
         check(k in res, f"missing key {k}")
     check(res["schema"] == 1, "schema")
-    check(set(res["errors"]) == {"connect", "read", "write", "timeout", "status", "echo"},
+    check(set(res["errors"]) == {"connect", "read", "write", "timeout", "status", "echo",
+                                 "unavailable"},
           f"error kinds {list(res['errors'])}")
     for k in ["p50", "p90", "p99", "p999", "p9999", "max", "mean", "stdev"]:
         check(k in res["latency_us"], f"latency_us.{k}")
@@ -521,7 +531,7 @@ def main():
     cases += [make_counting_case("epoll", ["--pipeline", "4"], " (pipeline 4)"),
               make_counting_case("epoll", ["--rate", "3000"], " (open loop)"),
               make_counting_case("epoll", ["--close"], " (--close)")]
-    cases += [case_sigstop, case_status_500, case_close_every, case_echo_corrupt,
+    cases += [case_sigstop, case_status_500, case_status_503, case_close_every, case_echo_corrupt,
               case_echo_large("lg-testsrv"), case_echo_large("epoll"), case_dead_server,
               case_hung_server, case_n_requests, case_n_stalled, case_open_loop_count,
               case_mix_pipeline, case_close_mode, case_10k, case_json_schema, case_start_at]

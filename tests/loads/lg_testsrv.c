@@ -6,6 +6,7 @@
  *     ok            HTTP: every request gets 200 "Hello, World!" (keep-alive,
  *                   pipelining, "Connection: close" honoured)
  *     500           HTTP: every request gets 500
+ *     503           HTTP: every request gets 503 (Service Unavailable)
  *     close         HTTP: read one whole request, then close without answering
  *     echo          echo every byte
  *     echo-corrupt  echo, but flip the byte at stream offset 100 of every connection
@@ -28,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum mode { M_OK, M_500, M_CLOSE, M_ECHO, M_ECHO_CORRUPT };
+enum mode { M_OK, M_500, M_503, M_CLOSE, M_ECHO, M_ECHO_CORRUPT };
 
 struct tconn {
 	int fd;
@@ -55,6 +56,9 @@ static const char resp_ok_close[] =
 static const char resp_500[] =
 	"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
 	"Content-Length: 22\r\n\r\nInternal Server Error\n";
+static const char resp_503[] =
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 20\r\n\r\nService Unavailable\n";
 
 static void on_signal(int sig)
 {
@@ -146,6 +150,8 @@ static int handle_http(struct tconn *c)
 		}
 		if (mode == M_500)
 			append(c, resp_500, sizeof(resp_500) - 1);
+		else if (mode == M_503)
+			append(c, resp_503, sizeof(resp_503) - 1);
 		else
 			append(c, wants_close ? resp_ok_close : resp_ok,
 			       wants_close ? sizeof(resp_ok_close) - 1 : sizeof(resp_ok) - 1);
@@ -254,6 +260,8 @@ int main(int argc, char **argv)
 		mode = M_OK;
 	else if (!strcmp(argv[1], "500"))
 		mode = M_500;
+	else if (!strcmp(argv[1], "503"))
+		mode = M_503;
 	else if (!strcmp(argv[1], "close"))
 		mode = M_CLOSE;
 	else if (!strcmp(argv[1], "echo"))
@@ -298,6 +306,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)n_unanswered, (unsigned long long)n_corrupted);
 	return 0;
 usage:
-	fprintf(stderr, "usage: lg-testsrv ok|500|close|echo|echo-corrupt [--port N]\n");
+	fprintf(stderr, "usage: lg-testsrv ok|500|503|close|echo|echo-corrupt [--port N]\n");
 	return 2;
 }

@@ -108,6 +108,7 @@ int main(void)
 		suite_http, suite_echo, suite_opts, suite_work, suite_idle,
 		suite_workq, suite_stats, suite_net, suite_slots, suite_doneq,
 		suite_regress,
+		suite_db, suite_dbclients,
 	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS)

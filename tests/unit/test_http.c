@@ -33,6 +33,9 @@
 #define E431_CLOSE	"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n" \
 			"Content-Length: 32\r\n" CLOSE "\r\nRequest Header Fields Too Large\n"
 
+#define E503		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n" \
+			"Content-Length: 20\r\n\r\nService Unavailable\n"
+
 #define GET(path)	"GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
 
 struct http_case {
@@ -90,6 +93,12 @@ static const struct http_case cases[] = {
 	{ "query percent-encoded", GET("/cpu?us=%31"), E400, false, 0 },
 	{ "bytes out of range", GET("/bytes?n=67108865"), E400, false, 0 },
 	{ "bytes wrong key", GET("/bytes?us=5"), E400, false, 0 },
+	{ "db without a database", GET("/db"), E503, false, 0 },
+	{ "queries without a database", GET("/queries?n=5"), E503, false, 0 },
+	{ "queries without a database, bad n", GET("/queries?n=x"), E503, false, 0 },
+	{ "405 POST /db", "POST /db HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", E405_GET, false, 0 },
+	{ "HEAD /queries", "HEAD /queries?n=2 HTTP/1.1\r\nHost: t\r\n\r\n", E405_HEAD "Allow: GET\r\n\r\n", false, 0 },
+	{ "404 /db/", GET("/db/"), E404, false, 0 },
 	{ "HTTP/1.0 closes", "GET / HTTP/1.0\r\n\r\n", HELLO_CLOSE, true, 0 },
 	{ "HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", HELLO_KEEP, false, 0 },
 	{ "HTTP/1.0 keep-alive 404", "GET /x HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",

@@ -41,6 +41,8 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(o.cpu_iters_per_us, 0);
 	CU_ASSERT_PTR_NULL(o.stats_file);
 	CU_ASSERT(!o.quiet);
+	CU_ASSERT_PTR_NULL(o.db);
+	CU_ASSERT_EQUAL(o.db_conns, 4);
 	CU_ASSERT_EQUAL(o.procs, 64);
 	CU_ASSERT(!o.enable_fail);
 }
@@ -57,6 +59,7 @@ static void test_every_option(void)
 	const char *more[] = {
 		"--proto=http", "--max-conns", "100", "--max-body", "4294967296",
 		"--cpu-iters-per-us", "1000000", "--stats-file", "/tmp/x.json", "--quiet",
+		"--db", "postgresql://u@127.0.0.1:5/d?sslmode=disable", "--db-conns=16", NULL,
 		"--enable-fail", NULL,
 	};
 	const char *procs[] = { "--proto", "http", "--procs", "10000", NULL };
@@ -81,6 +84,8 @@ static void test_every_option(void)
 	CU_ASSERT_EQUAL(o.cpu_iters_per_us, 1000000);
 	CU_ASSERT_STRING_EQUAL(o.stats_file, "/tmp/x.json");
 	CU_ASSERT(o.quiet);
+	CU_ASSERT_STRING_EQUAL(o.db, "postgresql://u@127.0.0.1:5/d?sslmode=disable");
+	CU_ASSERT_EQUAL(o.db_conns, 16);
 	CU_ASSERT(o.enable_fail);
 
 	CU_ASSERT_EQUAL_FATAL(parse(&o, OPT_PROCS, err, procs), 0);
@@ -126,6 +131,12 @@ static const struct bad bads[] = {
 	{ { "--proto", "http", "--host", "localhost", NULL }, 0, "localhost" },
 	{ { "--proto", "http", "--stats-file", "", NULL }, 0, "--stats-file" },
 	{ { "--proto", "http", "--bogus", NULL }, 0, "--bogus" },
+	{ { "--proto", "http", "--db", "", NULL }, 0, "--db" },
+	{ { "--proto", "http", "--db", "localhost", NULL }, 0, "--db" },
+	{ { "--proto", "http", "--db", "postgresql://h/d?nosuchoption=1", NULL }, 0, "nosuchoption" },
+	{ { "--proto", "http", "--db", NULL }, 0, "--db" },
+	{ { "--proto", "http", "--db-conns", "0", NULL }, 0, "--db-conns" },
+	{ { "--proto", "http", "--db-conns", "10001", NULL }, 0, "--db-conns" },
 	{ { "--proto", "http", "extra", NULL }, 0, "extra" },
 	{ { "--proto", "http", "-x", NULL }, 0, "-x" },
 	/* Options a model does not support. */

@@ -22,6 +22,8 @@ int suite_net(void);
 int suite_slots(void);
 int suite_doneq(void);
 int suite_regress(void);	/* test_regress.c: inputs the fuzzers and fault tests found */
+int suite_db(void);		/* test_db.c: /db and /queries without a database */
+int suite_dbclients(void);	/* test_dbclients.c: dbpool and dbloop on $LOOPBENCH_DB */
 
 /* A name plus a test function, for the add_tests helper. */
 struct unit_test {

@@ -1,0 +1,195 @@
+/* The blocking models' database: a bounded pool of blocking libpq connections
+ * (see dbpool.h).
+ *
+ * This is the database code a blocking server is written with: take a
+ * connection, PQexecPrepared once per row, give it back.  Each call is a round
+ * trip during which the serving thread sleeps in recv(); /queries?n=20 is 20
+ * of them in a row.  Nothing else is needed to keep the other clients served:
+ * they have threads of their own -- which is the whole cost of the model.
+ *
+ * Connections are opened on first use, so a process that never serves /db
+ * (or an event model, which has dbloop.c) opens none.  A connection whose
+ * query failed with the connection gone is closed and reopened at its next
+ * use; a failed reopening backs off (dbconn.h), and while every free
+ * connection is closed and backing off a request gets 503 at once rather than
+ * waiting on a database that is not there.  Opening blocks the thread for at
+ * most connect_timeout (DB_CONNECT_TIMEOUT_S unless --db sets it).
+ *
+ * Not bounded: a query on a connection to a database that has stopped
+ * answering (but not closed) waits as long as the kernel keeps the TCP
+ * connection.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dbconn.h"
+#include "dbpool.h"
+
+struct pooled {
+	PGconn *pg;		/* NULL: closed (never opened, or broken) */
+	bool busy;		/* a thread holds it */
+	struct db_backoff retry;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;	/* on CLOCK_MONOTONIC */
+	char *uri;
+	struct pooled *conns;
+	int n;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+int dbpool_init(const char *uri, int nconns)
+{
+	pthread_condattr_t attr;
+
+	dbpool_close();
+	pool.uri = strdup(uri);
+	pool.conns = calloc((size_t)nconns, sizeof *pool.conns);
+	if (!pool.uri || !pool.conns) {
+		free(pool.uri);
+		free(pool.conns);
+		pool.uri = NULL;
+		pool.conns = NULL;
+		return -ENOMEM;
+	}
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.freed, &attr);
+	pthread_condattr_destroy(&attr);
+	pool.n = nconns;
+	return 0;
+}
+
+void dbpool_close(void)
+{
+	if (!pool.conns)
+		return;
+	for (int i = 0; i < pool.n; i++)
+		if (pool.conns[i].pg)
+			PQfinish(pool.conns[i].pg);
+	pthread_cond_destroy(&pool.freed);
+	free(pool.conns);
+	free(pool.uri);
+	pool.conns = NULL;
+	pool.uri = NULL;
+	pool.n = 0;
+}
+
+/* A free connection to use: an open one if there is one, else a closed one
+ * that may be reopened now; NULL when none is free, or `unreachable` when the
+ * free ones are all closed and backing off. */
+static struct pooled *pick(uint64_t now, bool *unreachable)
+{
+	struct pooled *reopen = NULL;
+	bool any_free = false;
+
+	for (int i = 0; i < pool.n; i++) {
+		struct pooled *p = &pool.conns[i];
+
+		if (p->busy)
+			continue;
+		any_free = true;
+		if (p->pg)
+			return p;
+		if (!reopen && db_backoff_ready(&p->retry, now))
+			reopen = p;
+	}
+	*unreachable = any_free && !reopen;
+	return reopen;
+}
+
+/* Takes a connection, waiting up to DB_WAIT_MS for one to be given back. */
+static struct pooled *take(void)
+{
+	struct timespec until;
+	struct pooled *p = NULL;
+	bool unreachable = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += DB_WAIT_MS / 1000;
+	until.tv_nsec += (DB_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pool.lock);
+	while (pool.conns) {
+		p = pick(dbconn_now_ms(), &unreachable);
+		if (p || unreachable)
+			break;
+		int r = pthread_cond_timedwait(&pool.freed, &pool.lock, &until);
+		if (r == ETIMEDOUT)
+			break;
+	}
+	if (p)
+		p->busy = true;
+	pthread_mutex_unlock(&pool.lock);
+	return p;
+}
+
+static void give_back(struct pooled *p)
+{
+	pthread_mutex_lock(&pool.lock);
+	p->busy = false;
+	pthread_cond_signal(&pool.freed);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* Opens p's connection and prepares the statement; false when the database
+ * cannot be reached (p backs off). */
+static bool open_conn(struct pooled *p)
+{
+	PGresult *res;
+
+	p->pg = dbconn_connect(pool.uri, true);
+	if (p->pg && PQstatus(p->pg) == CONNECTION_OK) {
+		res = PQprepare(p->pg, DB_STATEMENT, DB_SQL, 1, dbconn_param_types);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (ok) {
+			db_backoff_ok(&p->retry);
+			return true;
+		}
+	}
+	PQfinish(p->pg);	/* NULL is fine */
+	p->pg = NULL;
+	db_backoff_failed(&p->retry, dbconn_now_ms());
+	return false;
+}
+
+void dbpool_run(struct db_query *q)
+{
+	struct pooled *p = take();
+
+	q->failed = true;
+	if (!p)
+		return;
+	if (!p->pg && !open_conn(p)) {
+		give_back(p);
+		return;
+	}
+	for (q->answered = 0; q->answered < q->n; q->answered++) {
+		struct db_row *row = &q->rows[q->answered];
+		struct db_param prm;
+		PGresult *res;
+
+		dbconn_param(&prm, row->id);
+		res = PQexecPrepared(p->pg, DB_STATEMENT, 1, prm.values, prm.lengths,
+				     prm.formats, 1);
+		int r = dbconn_row(res, row);
+		PQclear(res);
+		if (r < 0)
+			break;
+	}
+	q->failed = q->answered < q->n;
+	if (q->failed && PQstatus(p->pg) == CONNECTION_BAD) {
+		PQfinish(p->pg);
+		p->pg = NULL;
+		db_backoff_broken(&p->retry, dbconn_now_ms());
+	}
+	give_back(p);
+}
