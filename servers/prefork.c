@@ -60,7 +60,14 @@ static int lfd;
 static pid_t parent;
 
 /* A worker's life: accept, serve until the client leaves, again -- until the
- * drain.  It dies with the parent (PR_SET_PDEATHSIG), whatever kills it. */
+ * drain.  It dies with the parent (PR_SET_PDEATHSIG), whatever kills it.
+ *
+ * It writes its own pid into its place before it looks at `draining` (in
+ * blocking_accept_shared): a drain that comes while the parent is still
+ * forking -- before the parent's own store of the pid -- then either finds
+ * the pid and wakes the worker, or was under way before the worker looked,
+ * which the worker sees.  (With only the parent's store, a worker could serve
+ * a client and sit in recv() through the whole drain, never woken.) */
 static void __attribute__((noreturn)) worker_run(struct worker *me)
 {
 	int fd;
@@ -68,6 +75,7 @@ static void __attribute__((noreturn)) worker_run(struct worker *me)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)	/* the parent died before prctl */
 		_exit(1);
+	atomic_store(&me->pid, getpid());
 	while ((fd = blocking_accept_shared(srv, lfd)) >= 0) {
 		atomic_store(&me->serving, true);
 		blocking_serve(srv, fd);
@@ -168,12 +176,17 @@ int main(int argc, char **argv)
 	parent = getpid();
 	blocking_wake_setup();		/* inherited by every worker */
 	server_on_drain(srv, workers_drain);
-	for (int i = 0; i < srv->opts.procs; i++) {
-		int r = worker_start(&workers[i]);
+	/* A drain that comes during the forks ends them: the workers started so
+	 * far are all it has to wait for. */
+	int started = 0;
+	while (started < srv->opts.procs && !atomic_load(&srv->draining)) {
+		int r = worker_start(&workers[started]);
 		if (r < 0)
-			die("starting worker %d of %d: %s", i + 1, srv->opts.procs, strerror(-r));
+			die("starting worker %d of %d: %s", started + 1, srv->opts.procs,
+			    strerror(-r));
+		started++;
 	}
-	supervise(srv->opts.procs);
+	supervise(started);
 
 	close(lfd);
 	server_finish(srv);
