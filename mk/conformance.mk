@@ -6,7 +6,7 @@
 #                               event models
 #   make test-conformance-san   the same against `make SAN=address,undefined`
 #                               (the C models; node is JavaScript, not instrumented)
-#   make equivalence            ~20 requests to every model, one table
+#   make equivalence            ~33 requests to every model, one table
 #
 # Each runs under a throwaway PostgreSQL of its own (harness/pg: $LOOPBENCH_DB),
 # one cluster per target that every model's /db cases share.
@@ -24,7 +24,9 @@ CONF_OBJS   := $(CONF_COMMON) \
                $(patsubst %.c,$(BUILD)/obj/%.o,tests/conformance/conformance.c \
                  tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/rfc9112_cases.c \
                  tests/conformance/echo_cases.c \
-                 tests/conformance/misc_cases.c tests/conformance/db_cases.c tests/conformance/fail_cases.c)
+                 tests/conformance/misc_cases.c tests/conformance/wait_cases.c \
+                 tests/conformance/resource_cases.c \
+                 tests/conformance/db_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
 $(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)
@@ -99,4 +101,4 @@ prebuild-conformance-san: | deps-ok
 	  $(foreach m,$(filter-out node,$(CONF_PRESENT)),$(CONF_SAN_BUILD)/srv-$(m))
 ## make test-conformance      the conformance suite over every model, both protocols
 ## make test-conformance-san  the same on the ASan/UBSan builds of the C models
-## make equivalence           the same 20 requests to every model, one table
+## make equivalence           the same 32 requests to every model, one table, and a GET / beside a /sleep

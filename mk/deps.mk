@@ -9,12 +9,14 @@
 # mk/deps.sh); PostgreSQL and libpq (/db); liburing (srv-uring); the harness
 # (gnuplot, perf, strace, valgrind, wrk and nginx-light for harness/wrk-compare,
 # iproute2 for network namespaces, openssh-server for the ssh transport's test);
-# the notebooks (Debian's python3 with nbconvert, ipykernel and pandas).
+# netcat-openbsd for the labs' connections made by hand (nc); the notebooks
+# (Debian's python3 with nbconvert, ipykernel and pandas).
 DEB_PACKAGES := gcc make pkg-config clang libclang-rt-14-dev \
                 libuv1-dev libev-dev libcunit1-dev \
                 nodejs postgresql libpq-dev liburing-dev \
                 gnuplot-nox linux-perf strace valgrind curl wrk nginx-light \
-                iproute2 openssh-server \
+                apache2-utils nghttp2-client \
+                iproute2 openssh-server netcat-openbsd \
                 python3 jupyter-nbconvert python3-ipykernel python3-pandas
 
 .PHONY: deps deps-ok

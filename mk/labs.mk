@@ -1,24 +1,33 @@
-# Coursework labs (docs/labs/): starter trees made from the solution, and grading.
-# The parts a student writes are marked in the real sources (/* LAB N BEGIN */ ...
-# /* LAB N END */ around a function body); labs/lab.py says how.
+# Coursework labs (docs/labs/): starters made from the solution, hand-ins, and
+# grading on the instructor's side.  The bodies a student writes are marked in
+# the real sources (/* LAB N BEGIN */ ... /* LAB N END */ around a function
+# body); labs/lab.py and labs/marks.py say how.
 #
-#   make lab-starter LAB=N OUT=DIR   a copy of the project with lab N's bodies stubbed
-#   make grade [LAB=N]               unit tests + conformance against the lab's model,
-#                                    one line per case, then `score: X/Y`
-#                                    (a starter tree knows its lab: labs/LAB)
-#   make labs                        the labs, and what each one asks you to write
-#   make test-labs                   for each lab with code: its starter compiles and
-#                                    scores below full marks; the solution scores full
+#   make lab-starter LAB=N OUT=DIR|FILE.tar.gz   a starter for lab N, to hand out
+#   make grade LAB=N                  grade this tree's own answers (the reference)
+#   make grade HANDIN=FILE [RESULTS=results.json]   grade a student's hand-in in a
+#                                     clean tree made from this project's sources
+#   make labs                         the labs, and what each one asks you to write
+#   make test-labs                    for each code lab: the starter builds, hides
+#                                     every answer and scores <= 10 %; the answers
+#                                     handed in score 100 %; each wrong answer in
+#                                     docs/labs/keys/handins/ loses its category
+# In a starter (labs/LAB says which lab):
+#   make grade                        build and grade it as the instructor will
+#   make handin                       labN-handin.tar.gz: the bodies, nothing else
 
 LAB_PY := /usr/bin/python3 labs/lab.py
 
-.PHONY: lab-starter grade labs test-labs
+.PHONY: lab-starter grade handin labs test-labs
 lab-starter:
-	@[ -n "$(LAB)" ] && [ -n "$(OUT)" ] || { echo 'usage: make lab-starter LAB=N OUT=DIR' >&2; exit 2; }
+	@[ -n "$(LAB)" ] && [ -n "$(OUT)" ] || { echo 'usage: make lab-starter LAB=N OUT=DIR|FILE.tar.gz' >&2; exit 2; }
 	@$(LAB_PY) starter $(LAB) $(OUT)
 
 grade: | deps-ok
-	@$(LAB_PY) grade $(LAB)
+	@$(LAB_PY) grade $(if $(HANDIN),$(HANDIN),$(LAB)) $(if $(RESULTS),--results $(RESULTS))
+
+handin:
+	@$(LAB_PY) handin
 
 labs:
 	@$(LAB_PY) list
@@ -27,6 +36,7 @@ test-labs: | deps-ok
 	@$(LAB_PY) check
 
 TEST_TARGETS += test-labs
-## make labs                  the five labs (docs/labs/) and what each asks you to write
-## make lab-starter LAB=N OUT=DIR   a starter tree for lab N (its bodies stubbed)
-## make grade [LAB=N]         build and grade a lab: a line per case, then score: X/Y
+## make labs                  the six labs (docs/labs/) and what each asks you to write
+## make lab-starter LAB=N OUT=DIR|FILE.tar.gz   a starter for lab N, to hand out
+## make grade [LAB=N | HANDIN=FILE [RESULTS=FILE]]   grade a lab: a line per case, then score
+## make handin                in a starter: labN-handin.tar.gz, the bodies you wrote

@@ -88,7 +88,10 @@ def verdicts(run, df):
                          "provisional": bool((s or {}).get("provisional")), "why": v.get("why")})
     if not rows:
         return pd.DataFrame(columns=["claim", "experiment", "verdict", "provisional", "why"])
-    return pd.DataFrame(rows).sort_values(["claim", "experiment"]).reset_index(drop=True)
+    # C8, the claim the literature leads with, leads here too.
+    t = pd.DataFrame(rows)
+    t["_first"] = t["claim"] != "C8"
+    return t.sort_values(["_first", "claim", "experiment"]).drop(columns="_first").reset_index(drop=True)
 
 
 def show_figures(run, exp, names=None):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the loopbench notebooks (analysis.ipynb, lab1..lab5.ipynb) from the cell
+"""Writes the loopbench notebooks (analysis.ipynb, lab1..lab6.ipynb) from the cell
 lists below.  The .ipynb files are committed; edit this script and rerun it
 (`/usr/bin/python3 notebooks/make_notebooks.py`) rather than editing the JSON.
 Outputs are left empty: `make notebooks` executes them into build/notebooks/*.html.
@@ -18,7 +18,7 @@ import lbnb
 pd.set_option('display.max_rows', 60); pd.set_option('display.width', 160); pd.set_option('display.max_colwidth', 300)
 RUN = lbnb.find_run(%r)      # set LOOPBENCH_RUN=DIR to read another run
 df, meta = lbnb.load(RUN)
-print('run:', RUN)
+print('run:', os.path.relpath(RUN, lbnb.ROOT))
 print('experiments in it:', ', '.join(lbnb.experiments(df)))
 lbnb.machine(meta)"""
 
@@ -45,12 +45,14 @@ ANALYSIS = [
     md("""
 # Does the event loop live up to its reputation? loopbench, measured
 
-The Node.js literature makes seven claims about event-driven servers: an event loop
-handles many connections without slowing down (C1) and without excessive resources
-(C2); a blocking server serves one request at a time and threads fix that at a cost
+The Node.js literature leads with one claim: while a request waits on I/O — a
+database, a disk — an event loop keeps serving others, so one thread holds many waiting
+requests (C8). It goes on to seven more: an event loop handles many connections without
+slowing down (C1) and without excessive resources (C2); a blocking server serves one request at a time and threads fix that at a cost
 (C3); event loops are a poor fit for CPU-heavy work (C4); a blocking call stalls every
 client unless a worker pool takes it (C5); you scale by adding loops (C6); and an error
-in one request does not take the server down (C7).
+in one request does not take the server down (C7). This post takes C8 first, as the
+literature does.
 
 loopbench puts each to a test. The same echo and HTTP/1.1 server is written once per
 concurrency model — `iterative`, `threads`, `pool`, `epoll`, `libev`, `libuv` in C on a
@@ -85,6 +87,35 @@ total). Empty cells in `data.csv` mean *not measured in this run*, never zero.
 """),
     code("""df[df['path'] == '*'].groupby(['experiment', 'model']).size().unstack(fill_value=0)"""),
 ]
+ANALYSIS += claim_cells(
+    "C8", "while a request waits, the loop keeps serving others",
+    """`wait`: N connections each send `GET /sleep?ms=100` and the next as soon as the
+answer is in. The server waits its own way: an event model arms a timer of its loop
+(epoll: a min-heap of deadlines whose nearest one is `epoll_wait`'s timeout) and serves
+other connections meanwhile; a blocking model sleeps in the thread serving the
+connection. Little's law predicts the throughput from how many waits a server holds at
+once: N/D for a server that holds them all, 64/D for the pool's 64 threads, 1/D for the
+iterative server. Look for: the event models on the N/D line with two threads; threads
+on it too, with N threads; the pool flat at 640 requests/s and iterative at 10; node
+leaving the line where its CPU, not its waiting, runs out. Then "moving on to the next
+request": a `GET /` stream's p99 beside 1,000 waiting connections, against alone.""",
+    ["wait", "wait"], [["wait_rps", "wait_cost"], ["wait_beside"]],
+    """t = lbnb.rows(df, 'wait')
+c = t[t['variant'] == 'closed']
+if c.empty:
+    display(Markdown('*Experiment `wait` is not in this run: `harness/run wait` measures it in about 90 s.*'))
+else:
+    d_s = c['work_us'].dropna().iloc[0] / 1e6
+    r = lbnb.median_by(c, ['conns', 'model'], 'rps').round(0)
+    r.insert(0, 'N/D', [round(n / d_s) for n in r.index])
+    display(Markdown('**Requests/s (median over repetitions) by connections, each request waiting %g ms**' % (d_s * 1000)))
+    display(r)
+    display(Markdown('**Threads under load**'))
+    display(lbnb.median_by(c, ['conns', 'model'], 'threads'))
+    b = t[t['variant'].isin(['alone', 'beside'])]
+    if not b.empty:
+        display(Markdown('**GET / p99 (µs), alone and beside the waiting connections**'))
+        display(lbnb.median_by(b, ['variant', 'model'], 'p99_us').round(0))""")
 ANALYSIS += claim_cells(
     "C1", "many connections without slowing down",
     """Closed-loop `GET /` from 1 to 5,000 connections (`concurrency`), and open-loop
@@ -244,7 +275,7 @@ def lab(n, title, intro, cells):
             code(SETUP % "latest")] + cells
 
 
-LAB1 = lab(1, "Blocking servers", "Run `harness/run concurrency --quick --models iterative,threads,pool,epoll` first.", [
+LAB1 = lab(1, "Blocking servers", "Run `harness/run concurrency --quick --models iterative,threads,pool,node` first.", [
     md("## Throughput and latency against connections\n\nWhere does `iterative`'s line stop, and what happens to its errors and timeouts?"),
     code("""lbnb.show_figures(RUN, 'concurrency', ['throughput_conns', 'latency_conns'])
 t = lbnb.rows(df, 'concurrency', variant='closed')
@@ -272,7 +303,7 @@ lbnb.median_by(t, ['conns', 'model'], 'user_us_per_req').round(2).join(
     lbnb.median_by(t, ['conns', 'model'], 'sys_us_per_req').round(2), lsuffix=' user', rsuffix=' sys')"""),
 ])
 
-LAB3 = lab(3, "C10K: memory, threads and the idle timer", "Run `harness/run idle,concurrency --quick --models threads,pool,epoll,libuv,node` first.", [
+LAB3 = lab(3, "C10K: memory, threads and the idle timer", "Run `harness/run idle,concurrency --quick --models threads,pool,epoll,libev,node` first.", [
     md("## Memory against idle connections"),
     code("""lbnb.show_figures(RUN, 'idle', ['idle_memory'])
 t = lbnb.rows(df, 'idle')
@@ -290,7 +321,7 @@ pd.DataFrame(out).set_index('model').round(3) if out else 'no idle rows in this 
     code(HOLD),
 ])
 
-LAB4 = lab(4, "CPU-bound work and head-of-line blocking", "Run `harness/run hol,cpu,blocking --quick` first.", [
+LAB4 = lab(4, "CPU-bound work and head-of-line blocking", "Run `harness/run hol,cpu,blocking --quick --models threads,epoll,libev,node` first.", [
     md("## Cheap requests behind heavy ones (`hol`)\n\nThe rows with path `/` are the cheap requests; `/cpu?us=20000` the heavy ones."),
     code("""lbnb.show_figures(RUN, 'hol')
 h = df[(df['experiment'] == 'hol') & (df['variant'] != 'probe')]
@@ -318,8 +349,40 @@ t = t[t['model'].isin(['epoll', 'libev', 'libuv', 'node'])]
 lbnb.table(t, ['model', 'variant', 'conns', 'rps', 'cpu_us_per_req', 'syscalls_per_req', 'ctx_switches', 'rss_kb'])"""),
 ])
 
+LAB6 = lab(6, "Requests that wait: predict, then measure", "Write down your predictions (Part A of the handout) first; then run `harness/run wait`.", [
+    md("## Your predictions\n\nFill in how many waits each model holds at once; the formula below is Little's law, λ = L / W with W = D."),
+    code("""D_MS, POOL_T = 100, 64
+HELD = {'iterative': lambda n: 1, 'pool': lambda n: min(n, POOL_T)}   # every other model: n
+def predict(model, n, d_ms=D_MS):
+    return HELD.get(model, lambda n: n)(n) * 1000.0 / d_ms
+pd.DataFrame({m: {n: predict(m, n) for n in (1, 10, 100, 1000, 5000)}
+              for m in ('epoll', 'threads', 'pool', 'iterative')})"""),
+    md("## Measured beside predicted (question 1)"),
+    code("""lbnb.show_figures(RUN, 'wait', ['wait_rps'])
+c = lbnb.rows(df, 'wait', variant='closed')
+if c.empty:
+    display(Markdown('*No `wait` rows in this run: run `harness/run wait` first.*'))
+else:
+    m = c.groupby(['model', 'conns'])['rps'].median().reset_index()
+    m['predicted'] = [predict(a, b) for a, b in zip(m['model'], m['conns'])]
+    m['measured / predicted'] = (m['rps'] / m['predicted']).round(3)
+    display(m.round(1))"""),
+    md("## Little's law the other way round (question 2)\n\nRequests/s × the mean latency of the answered requests: how many waits the server held at once."),
+    code("""if not c.empty:
+    c2 = c.copy()
+    c2['waits held (rps x mean)'] = c2['rps'] * c2['mean_us'] / 1e6
+    c2['core busy'] = c2['cpu_s'] / c2['duration_s']
+    display(lbnb.median_by(c2, ['conns', 'model'], 'waits held (rps x mean)').round(0))
+    display(Markdown('**Share of the server core busy (question 6: the rule skips points above 0.8)**'))
+    display(lbnb.median_by(c2, ['conns', 'model'], 'core busy').round(2))"""),
+    md("## What the waits cost (question 4) and the GET / stream beside them (question 5)"),
+    code("""lbnb.show_figures(RUN, 'wait', ['wait_cost', 'wait_beside'])
+t = lbnb.rows(df, 'wait')
+lbnb.table(t[t['variant'] != 'closed'], ['model', 'variant', 'conns', 'idle_conns', 'rate', 'rps', 'p50_us', 'p99_us', 'cpu_us_per_req', 'threads'])"""),
+])
+
 NOTEBOOKS = {"analysis": ANALYSIS, "lab1": LAB1, "lab2": LAB2, "lab3": LAB3, "lab4": LAB4,
-             "lab5": LAB5}
+             "lab5": LAB5, "lab6": LAB6}
 
 
 def main():

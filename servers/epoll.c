@@ -20,6 +20,12 @@
  * rule).  While output is above the session's high-water mark, EPOLLIN is off:
  * that is the back-pressure.
  *
+ * A request that waits (/sleep) runs nothing: its connection takes a timer in the
+ * loop's min-heap of deadlines (common/timerheap.h), whose nearest deadline is
+ * epoll_wait's timeout, and the loop serves every other connection meanwhile.
+ * Ten thousand waiting requests are ten thousand heap entries and one thread
+ * (experiment wait).
+ *
  * A request that waits on the database (/db, /queries) waits on this loop too.
  * The database client (common/dbloop.h) drives libpq without blocking, in
  * pipeline mode, over this loop's share of --db-conns sockets, which sit in the
@@ -53,6 +59,7 @@
 #include "common/reactor.h"
 #include "common/server.h"
 #include "common/session.h"
+#include "common/timerheap.h"
 
 #define MAX_EVENTS	256	/* events taken per epoll_wait */
 
@@ -63,10 +70,12 @@ struct conn {
 	bool blocked;			/* output pending after a short write */
 	bool working;			/* its work is out: on the offload pool, or its
 					 * queries with the database client */
+	bool waiting;			/* its request sleeps: wait is in loop->waits */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct loop *loop;
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
+	struct timer wait;		/* /sleep's deadline */
 	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 	struct reactor_job job;		/* --offload: its work, on the way back */
 };
@@ -81,6 +90,7 @@ struct loop {
 	uint64_t retry_ms;		/* out of descriptors: the listener is out of the set until then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
+	struct timer_heap waits;	/* deadlines of many lengths: one entry per waiting request */
 	struct dbloop *db;		/* NULL without --db */
 	int *dbslot;			/* dbslot[i] == i: database socket i's data.ptr */
 	struct epoll_event events[MAX_EVENTS];
@@ -95,6 +105,7 @@ static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
 static void wait_start(struct loop *l, struct conn *c, struct work *w);
+static void on_waits_due(struct loop *l);
 static bool is_dbsock(const struct loop *l, const void *p);
 static void on_db_ready(struct loop *l, const int *slot, uint32_t ev);
 static void on_db_done(struct loop *l);
@@ -103,7 +114,8 @@ static void conn_watch(struct loop *l, struct conn *c);
 static void conn_close(struct loop *l, struct conn *c);
 static void conn_linger(struct loop *l, struct conn *c);
 static void loop_drain(struct loop *l);
-static void conn_expired(struct idle_entry *e);
+static void loop_expire(struct loop *l);
+static int loop_timeout(const struct loop *l);
 
 /* Handlers called from the event batch touch only their own connection: one
  * closed by someone else could still have an event further down the batch.  So
@@ -115,8 +127,7 @@ static void loop_run(struct reactor *r)
 
 	while (!reactor_finished(r) || dbloop_pending(l->db) > 0) {
 		bool woken = false, drain = false;
-		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS,
-				   reactor_wait_ms(&l->idle, &l->linger, l->retry_ms, l->now_ms));
+		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS, loop_timeout(l));
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -143,7 +154,8 @@ static void loop_run(struct reactor *r)
 		}
 		if (drain)
 			loop_drain(l);
-		reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
+		on_waits_due(l);
+		loop_expire(l);
 		if (l->retry_ms && l->now_ms >= l->retry_ms) {
 			l->retry_ms = 0;
 			reactor_retry(r);
@@ -164,8 +176,10 @@ static void on_conn_event(struct loop *l, struct conn *c, uint32_t ev)
 		conn_advance(l, c);
 	} else if (ev & EPOLLIN) {
 		on_readable(l, c);
-	} else if (ev & (EPOLLERR | EPOLLHUP)) {	/* watching nothing: its work is out */
-		STAT_ADD(&srv.stats, errors, 1);
+	} else if (ev & (EPOLLERR | EPOLLHUP)) {
+		/* Watching nothing -- its work is out, or it waits -- and the
+		 * peer reset: nobody is left to answer. */
+		STAT_ADD(&srv.stats, resets, 1);
 		conn_close(l, c);
 	}
 }
@@ -175,7 +189,10 @@ static void conn_open(struct loop *l, int fd)
 	struct conn *c = calloc(1, sizeof *c);
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
 
+	/* Room in the heap for this connection's wait, now: a timer started
+	 * later never allocates. */
 	if (!c || !(c->s = session_new(&srv)) ||
+	    timer_heap_reserve(&l->waits, (size_t)l->r.nconns + 1) < 0 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		STAT_ADD(&srv.stats, errors, 1);
 		if (c)
@@ -219,7 +236,7 @@ static void on_readable(struct loop *l, struct conn *c)
 	if (n < 0 && errno == EAGAIN)	/* nothing to read after all: wait */
 		return;
 	if (n < 0) {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -243,7 +260,7 @@ static void conn_advance(struct loop *l, struct conn *c)
 
 /* With --offload the connection stops reading and leaves the idle list while
  * a worker runs the work; without, the loop runs it and every other
- * connection waits.  A wait never goes to a worker. */
+ * connection waits.  A wait never goes to a worker: it needs no CPU. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
 	if (work_is_wait(w)) {
@@ -262,6 +279,47 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	session_work_done(c->s);
 }
 
+/* A request that waits runs nothing.  /sleep: a timer in the loop's heap,
+ * counted from now (not from the last epoll_wait: never early), due in
+ * on_waits_due; the room was reserved at accept, so this cannot fail.  /db and
+ * /queries: the queries go to this loop's database client, and come back in
+ * on_db_done; if it cannot take them (no connection up), 503 now.  Either way
+ * the connection reads nothing more (the session wants no input) and leaves
+ * the idle list until its answer. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_SLEEP:
+		l->now_ms = clock_ms();
+		timer_start(&l->waits, &c->wait, l->now_ms, w->ms);
+		c->waiting = true;
+		idle_remove(&c->timer);
+		break;
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			idle_remove(&c->timer);
+			break;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		break;
+	default:
+		break;		/* not a wait */
+	}
+}
+
+/* Output moved: the idle timer restarts from the clock, not from the loop's
+ * time.  That was read when epoll_wait returned, and the loop may have served
+ * other connections, or been descheduled, before this send: a timer counted
+ * from then would fire early.  (A vDSO read, no system call: what Node's
+ * timers pay too, at every refresh.)  Accept and input may keep the loop's
+ * time: the client had acted before epoll_wait returned. */
+static void idle_restart(struct loop *l, struct conn *c)
+{
+	l->now_ms = clock_ms();
+	idle_touch(&l->idle, &c->timer, l->now_ms);
+}
+
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, EPOLLOUT wanted), or the connection failed and is closed
  * (-1).  A short write means the buffer is full: trying again at once would
@@ -278,14 +336,14 @@ static int conn_write(struct loop *l, struct conn *c)
 			w = send(c->fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 			conn_close(l, c);
 			return -1;
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			if (!c->working)
-				idle_touch(&l->idle, &c->timer, l->now_ms);
+			if (!c->working && !c->waiting)
+				idle_restart(l, c);
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;
@@ -297,6 +355,10 @@ static int conn_write(struct loop *l, struct conn *c)
 	/* LAB 2 END */
 }
 
+/* Makes what epoll watches for c match what c can do now: EPOLLIN while it
+ * may read (no worker holds it, no FIN yet, the session wants input: that is
+ * the back-pressure), EPOLLOUT while a write was short.  epoll_ctl only when
+ * that changes; a failure closes c. */
 static void conn_watch(struct loop *l, struct conn *c)
 {
 	/* LAB 2 BEGIN */
@@ -335,30 +397,27 @@ static void work_back(struct loop *l, struct conn *c)
 	conn_advance(l, c);
 }
 
+/* The deadlines that have passed: those requests have waited their time, and
+ * their responses are due. */
+static void on_waits_due(struct loop *l)
+{
+	struct timer *t;
+
+	while ((t = timer_expired(&l->waits, l->now_ms)) != NULL) {
+		struct conn *c = container_of(t, struct conn, wait);
+
+		c->waiting = false;
+		session_work_done(c->s);
+		idle_touch(&l->idle, &c->timer, l->now_ms);
+		conn_advance(l, c);
+	}
+}
+
 static void on_work_done(struct reactor_job *job)
 {
 	struct conn *c = container_of(job, struct conn, job);
 
 	work_back(c->loop, c);
-}
-
-/* A request that waits: its queries go to this loop's database client, and
- * the connection stops reading and leaves the idle list until they are
- * answered.  If the client cannot take them (no connection up), 503 now. */
-static void wait_start(struct loop *l, struct conn *c, struct work *w)
-{
-	switch (w->kind) {
-	case WORK_DB:
-		if (dbloop_submit(l->db, w->db, c)) {
-			c->working = true;
-			idle_remove(&c->timer);
-			return;
-		}
-		session_work_done(c->s);	/* 503: no connection to the database */
-		return;
-	default:
-		return;
-	}
 }
 
 /* The database client's sockets: it says which to watch and for what.  They
@@ -408,10 +467,12 @@ static void on_db_done(struct loop *l)
 }
 
 /* close() also takes fd out of the epoll set (nothing else holds the file).
- * A connection a worker still holds is freed when its work comes back. */
+ * A connection a worker still holds is freed when its work comes back; one
+ * that waits just stops its timer. */
 static void conn_close(struct loop *l, struct conn *c)
 {
 	idle_remove(&c->timer);
+	timer_stop(&l->waits, &c->wait);
 	close(c->fd);
 	c->fd = -1;
 	reactor_conn_closed(&l->r, &c->rc);
@@ -482,6 +543,20 @@ static void conn_expired(struct idle_entry *e)
 	conn_close(c->loop, c);
 }
 
+/* The idle timers and lingering closes that have run out: those connections
+ * close (reactor.c keeps the two lists' walk, which uring's loop shares). */
+static void loop_expire(struct loop *l)
+{
+	reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
+}
+
+/* epoll_wait's timeout: the nearest of the waits', idle, linger and
+ * listener-retry deadlines (-1: none). */
+static int loop_timeout(const struct loop *l)
+{
+	return reactor_wait_ms(&l->idle, &l->linger, &l->waits, l->retry_ms, l->now_ms);
+}
+
 /* From a worker or any loop (this one too): the eventfd is loop_run's. */
 static void loop_wake(struct reactor *r)
 {
@@ -499,6 +574,7 @@ static void loop_init(struct reactor *r)
 		die("epoll/eventfd: %s", strerror(errno));
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
+	timer_heap_init(&l->waits);
 	l->now_ms = clock_ms();
 
 	e.data.ptr = &r->lfd;
@@ -527,6 +603,7 @@ static void loop_fini(struct reactor *r)
 
 	dbloop_free(l->db);
 	free(l->dbslot);
+	timer_heap_free(&l->waits);
 }
 
 int main(int argc, char **argv)

@@ -16,7 +16,8 @@
  * timeout; this file uses the second, one ev_timer per connection re-armed with
  * ev_timer_again, because it is what a libev user writes.  It costs an O(log n)
  * move in libev's 4-ary heap per request where epoll.c's list (common/idle.c,
- * the fourth way) costs O(1).
+ * the fourth way) costs O(1).  A request that waits (/sleep) gets an ev_timer of
+ * its own in the same heap, while the loop serves everyone else.
  *
  * The database (/db, /queries) is waited for on the loop as in epoll.c: an
  * ev_io per socket of the database client (common/dbloop.h), started, changed
@@ -28,7 +29,10 @@
  * libev drops a descriptor from the epoll set lazily: ev_io_stop leaves it
  * there until an unwanted event shows up (one spurious wake-up and an
  * EPOLL_CTL_DEL), so a watcher must be stopped before its descriptor is
- * closed.  libev aborts the process when an allocation fails.  And where epoll
+ * closed.  Nor does a stopped watcher hear of errors: a connection whose
+ * request waits keeps reading (session_reads_ahead), or a client that reset
+ * would hold its descriptor until the wait was over.  libev aborts the process
+ * when an allocation fails.  And where epoll
  * breaks, this breaks: nothing on the loop may block (--offload N moves /cpu and
  * /block to worker threads), one loop uses one core (--reactors N runs N loops,
  * each with its own SO_REUSEPORT listener), and a loop is not thread-safe: only
@@ -51,11 +55,13 @@
 struct conn {
 	ev_io io;			/* first: its callback gets &c->io; fd -1 once closed */
 	ev_timer timer;			/* idle timeout, then NET_LINGER_MS */
+	ev_timer wait;			/* /sleep's deadline */
 	int events;			/* what io waits for now (0: stopped) */
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool blocked;			/* output pending after a short write */
 	bool working;			/* its work is out: on the offload pool, or its
 					 * queries with the database client */
+	bool waiting;			/* its request sleeps: wait is running */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct loop *loop;
@@ -81,6 +87,7 @@ static double idle_s;			/* --idle-timeout-ms; 0: ev_timer_again does nothing */
 
 static void on_readable(struct loop *l, struct conn *c);
 static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents);
+static void on_wait_done(struct ev_loop *ev, ev_timer *w, int revents);
 static void on_work_done(struct reactor_job *job);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
@@ -145,6 +152,7 @@ static void conn_open(struct loop *l, int fd)
 	c->events = EV_READ;
 	ev_init(&c->timer, on_timeout);
 	c->timer.repeat = idle_s;
+	ev_init(&c->wait, on_wait_done);
 	c->loop = l;
 	reactor_conn_opened(&l->r, &c->rc);
 	ev_timer_again(l->ev, &c->timer);
@@ -171,6 +179,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
  * says so next time. */
 static void on_readable(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	size_t cap;
 	char *buf = session_input_buf(c->s, &cap);
 	ssize_t n;
@@ -181,7 +190,7 @@ static void on_readable(struct loop *l, struct conn *c)
 	if (n < 0 && errno == EAGAIN)	/* nothing to read after all: wait */
 		return;
 	if (n < 0) {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -192,6 +201,7 @@ static void on_readable(struct loop *l, struct conn *c)
 		session_input_eof(c->s);
 	}
 	conn_advance(l, c);
+	/* LAB 2 ALSO END */
 }
 
 static const struct reactor_steps steps = { work_start, conn_write, conn_linger, conn_watch };
@@ -204,7 +214,7 @@ static void conn_advance(struct loop *l, struct conn *c)
 
 /* With --offload the connection stops reading and its ev_timer stops while a
  * worker runs the work; without, the loop runs it and every other connection
- * waits.  A wait never goes to a worker. */
+ * waits.  A wait never goes to a worker: it needs no CPU. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
 	if (work_is_wait(w)) {
@@ -223,12 +233,48 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	session_work_done(c->s);
 }
 
+/* A request that waits runs nothing, and its connection's idle timer stops
+ * until the answer.  /sleep: the connection's own ev_timer, counted from now
+ * (ev_now_update: not from the last epoll_wait, so never early), due in
+ * on_wait_done.  /db and /queries: the queries go to this loop's database
+ * client, and come back in on_db_event; if it cannot take them (no connection
+ * up), 503 now. */
+static void wait_start(struct loop *l, struct conn *c, struct work *w)
+{
+	switch (w->kind) {
+	case WORK_SLEEP:
+		ev_now_update(l->ev);
+		ev_timer_set(&c->wait, (double)w->ms / 1000., 0.);
+		ev_timer_start(l->ev, &c->wait);
+		c->waiting = true;
+		ev_timer_stop(l->ev, &c->timer);
+		break;
+	case WORK_DB:
+		if (dbloop_submit(l->db, w->db, c)) {
+			c->working = true;
+			ev_timer_stop(l->ev, &c->timer);
+			break;
+		}
+		session_work_done(c->s);	/* 503: no connection to the database */
+		break;
+	default:
+		break;		/* not a wait */
+	}
+}
+
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, EV_WRITE wanted), or the connection failed and is closed
  * (-1).  A short write means the buffer is full: trying again at once would
- * only return EAGAIN, so wait for EV_WRITE instead. */
+ * only return EAGAIN, so wait for EV_WRITE instead.
+ *
+ * Output that moved restarts the idle timer from the clock (ev_now_update), not
+ * from ev_now: that was read when epoll_wait returned, and the loop may have
+ * run other callbacks, or been descheduled, before this send; a timer counted
+ * from then would fire early.  (A vDSO read, no system call: Node's timers do
+ * the same at every refresh.) */
 static int conn_write(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	const char *p;
 	size_t n;
 	ssize_t w;
@@ -238,14 +284,16 @@ static int conn_write(struct loop *l, struct conn *c)
 			w = send(c->io.fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, errno);	/* a reset, or an error */
 			conn_close(l, c);
 			return -1;
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			if (!c->working)
+			if (!c->working && !c->waiting) {
+				ev_now_update(l->ev);
 				ev_timer_again(l->ev, &c->timer);
+			}
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;
@@ -254,6 +302,7 @@ static int conn_write(struct loop *l, struct conn *c)
 	}
 	c->blocked = false;
 	return 1;
+	/* LAB 2 ALSO END */
 }
 
 /* Changing what a watcher waits for means stopping it; libev turns the stop
@@ -271,13 +320,16 @@ static void conn_want(struct loop *l, struct conn *c, int want)
 
 static void conn_watch(struct loop *l, struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	int want = 0;
 
-	if (!c->working && !c->eof && session_wants_input(c->s))
+	if (!c->working && !c->eof &&
+	    (session_wants_input(c->s) || (c->waiting && session_reads_ahead(c->s))))
 		want |= EV_READ;
 	if (c->blocked)
 		want |= EV_WRITE;
 	conn_want(l, c, want);
+	/* LAB 2 ALSO END */
 }
 
 /* Its work is back, from a worker or from the database; the session takes
@@ -295,30 +347,23 @@ static void work_back(struct loop *l, struct conn *c)
 	conn_advance(l, c);
 }
 
+/* The wait is over: the request has its answer. */
+static void on_wait_done(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, wait);
+
+	(void)revents;
+	c->waiting = false;
+	session_work_done(c->s);
+	ev_timer_again(ev, &c->timer);
+	conn_advance(c->loop, c);
+}
+
 static void on_work_done(struct reactor_job *job)
 {
 	struct conn *c = container_of(job, struct conn, job);
 
 	work_back(c->loop, c);
-}
-
-/* A request that waits: its queries go to this loop's database client, and
- * the connection stops reading and its ev_timer stops until they are
- * answered.  If the client cannot take them (no connection up), 503 now. */
-static void wait_start(struct loop *l, struct conn *c, struct work *w)
-{
-	switch (w->kind) {
-	case WORK_DB:
-		if (dbloop_submit(l->db, w->db, c)) {
-			c->working = true;
-			ev_timer_stop(l->ev, &c->timer);
-			return;
-		}
-		session_work_done(c->s);	/* 503: no connection to the database */
-		return;
-	default:
-		return;
-	}
 }
 
 /* The database client's sockets: an ev_io each, set to what the client asks
@@ -359,6 +404,7 @@ static void on_db_event(struct ev_loop *ev, ev_io *w, int revents)
 static void conn_close(struct loop *l, struct conn *c)
 {
 	ev_timer_stop(l->ev, &c->timer);
+	ev_timer_stop(l->ev, &c->wait);
 	ev_io_stop(l->ev, &c->io);
 	close(c->io.fd);
 	ev_io_set(&c->io, -1, 0);

@@ -9,7 +9,8 @@
  * session_input_buf, so no copy) and reports EOF and errors; uv_try_write is a
  * plain write() with no request; what it leaves goes to uv_write, which waits
  * for POLLOUT itself and calls back when the last byte is out.  Timers
- * (uv_timer_t, a heap), a thread pool whose results come back on the loop
+ * (uv_timer_t, a heap: a request that waits, /sleep, borrows its connection's
+ * idle timer for the wait), a thread pool whose results come back on the loop
  * (uv_queue_work), and the reserve-descriptor trick for EMFILE
  * (uv__emfile_trick, inside uv_listen's accept loop) come with it, on every OS
  * libuv runs on.
@@ -28,7 +29,10 @@
  * uv_write tries write() at once, though uv_try_write has just come back short:
  * one failing syscall per blocked write.  Handles close asynchronously, so a
  * connection is freed only when the close callbacks of both its handles have
- * run; uv_shutdown waits for POLLOUT before calling shutdown(); each
+ * run; a handle that is not read reports no error, so a connection whose
+ * request waits keeps reading (session_reads_ahead), or a client that reset
+ * would hold its descriptor until the wait was over; uv_shutdown waits for
+ * POLLOUT before calling shutdown(); each
  * iteration walks libuv's phases (timers, pending, idle, prepare, poll, check,
  * closing); each request moves the connection's timer in the heap
  * (uv_timer_again: remove and insert).  Its pool is per process and sized once
@@ -63,7 +67,7 @@
 
 struct conn {
 	uv_tcp_t tcp;			/* first: stream callbacks get &c->tcp */
-	uv_timer_t timer;		/* idle timeout, then NET_LINGER_MS */
+	uv_timer_t timer;		/* idle timeout (or, while waiting, the wait), then NET_LINGER_MS */
 	uv_write_t write;		/* the one uv_write in flight */
 	uv_shutdown_t shut;		/* lingering close */
 	uv_work_t work_req;		/* --offload: on libuv's pool */
@@ -74,7 +78,8 @@ struct conn {
 	bool blocked;			/* a uv_write is in flight */
 	bool working;			/* its work is out: on the offload pool, or its
 					 * queries with the database client */
-	bool work_ready;		/* the work came back while blocked */
+	bool waiting;			/* its request sleeps: timer runs on_wait_done */
+	bool work_ready;		/* the work came back, or the wait ended, while blocked */
 	bool lingering;			/* write side shut, draining input */
 	struct session *s;
 	struct work *work;		/* what a worker is running for it */
@@ -241,7 +246,7 @@ static void on_readable(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	} else if (n == 0) {
 		return;
 	} else {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, (int)-n);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
@@ -301,7 +306,7 @@ static void on_work_done(uv_work_t *req, int status)
 
 /* With --offload the connection stops reading and its timer stops while a
  * thread of libuv's pool runs the work; without, the loop runs it and every
- * other connection waits.  A wait never goes to the pool. */
+ * other connection waits.  A wait never goes to the pool: it needs no CPU. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
 	if (work_is_wait(w)) {
@@ -326,22 +331,45 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 	session_work_done(c->s);
 }
 
-/* A request that waits: its queries go to this loop's database client, and
- * the connection stops reading and its timer stops until they are answered.
- * If the client cannot take them (no connection up), 503 now. */
+/* The wait is over.  The idle timer comes back; the session takes the end of
+ * the wait as it takes finished work, once no uv_write owns its output. */
+static void on_wait_done(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	c->waiting = false;
+	if (idle_ms)
+		uv_timer_start(&c->timer, on_timeout, idle_ms, idle_ms);
+	c->work_ready = true;
+	conn_advance(c->loop, c);
+}
+
+/* A request that waits runs nothing.  /sleep: the connection's timer counts
+ * the wait instead of the idle timeout, from now (uv_update_time: not from the
+ * last epoll_wait), plus 1 ms because libuv's clock is in whole milliseconds:
+ * never early.  Without a repeat, uv_timer_again leaves it alone, so output
+ * written meanwhile cannot cut the wait short.  /db and /queries: the queries
+ * go to this loop's database client, the connection stops reading and its
+ * timer stops until they are answered (on_db_event); if the client cannot take
+ * them (no connection up), 503 now. */
 static void wait_start(struct loop *l, struct conn *c, struct work *w)
 {
 	switch (w->kind) {
+	case WORK_SLEEP:
+		uv_update_time(&l->uv);
+		uv_timer_start(&c->timer, on_wait_done, w->ms + 1, 0);
+		c->waiting = true;
+		break;
 	case WORK_DB:
 		if (dbloop_submit(l->db, w->db, c)) {
 			c->working = true;
 			uv_timer_stop(&c->timer);
-			return;
+			break;
 		}
 		session_work_done(c->s);	/* 503: no connection to the database */
-		return;
+		break;
 	default:
-		return;
+		break;		/* not a wait */
 	}
 }
 
@@ -400,6 +428,18 @@ static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
 		die("uv_poll_start on a database socket: %s", uv_strerror(e));
 }
 
+/* Output moved: the idle timer restarts from the clock (uv_update_time), not
+ * from the loop's time.  That was read when epoll_wait returned, and the loop
+ * may have run other callbacks, or been descheduled, before this write: a
+ * timer counted from then would fire early.  Without a repeat (while a request
+ * waits) uv_timer_again leaves the timer alone.  (A vDSO read, no system call:
+ * Node's timers do the same at every refresh.) */
+static void idle_restart(struct loop *l, struct conn *c)
+{
+	uv_update_time(&l->uv);
+	uv_timer_again(&c->timer);
+}
+
 /* Writes until the output is all in the kernel (1), the socket buffer is full
  * (0: output pending, uv_write finishes it), or the connection failed and is
  * closed (-1).  A short write means the buffer is full: what is left goes to
@@ -420,21 +460,21 @@ static int conn_write(struct loop *l, struct conn *c)
 		if (w == UV_EAGAIN)
 			w = 0;
 		if (w < 0) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, -w);	/* a reset, or an error */
 			conn_close(l, c);
 			return -1;
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
 			if (!c->working)
-				uv_timer_again(&c->timer);
+				idle_restart(l, c);
 		}
 		if ((size_t)w < n) {
 			/* session_output_sent may have moved the output. */
 			n = session_output(c->s, &p);
 			b = uv_buf_init((char *)p, (unsigned)n);
-			if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-				STAT_ADD(&srv.stats, errors, 1);
+			if ((w = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written)) < 0) {
+				stats_io_error(&srv.stats, -w);
 				conn_close(l, c);
 				return -1;
 			}
@@ -458,24 +498,26 @@ static void on_written(uv_write_t *req, int status)
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
 	if (status < 0) {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, -status);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
 	c->blocked = false;
 	session_output_sent(c->s, c->writing);
 	if (!c->working)
-		uv_timer_again(&c->timer);
+		idle_restart(l, c);
 	conn_advance(l, c);
 	/* LAB 5 END */
 }
 
 /* Reading stops while the output is above the high-water mark, while work
- * runs, and while a uv_write owns the output (see the top).  Writes need no
+ * runs, and while a uv_write owns the output (see the top); while a request
+ * waits it goes on, to see a reset (session_reads_ahead).  Writes need no
  * interest of ours: uv_write waits for POLLOUT itself. */
 static void conn_watch(struct loop *l, struct conn *c)
 {
-	bool want = !c->working && !c->eof && !c->blocked && session_wants_input(c->s);
+	bool want = !c->working && !c->eof && !c->blocked &&
+		    (session_wants_input(c->s) || (c->waiting && session_reads_ahead(c->s)));
 
 	if (want == c->reading)
 		return;

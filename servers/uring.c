@@ -39,12 +39,18 @@
  * requests it serves.  No SQPOLL kernel thread, no busy polling and no timed
  * batching: each would buy fewer system calls with CPU or latency.
  *
- * A request that waits on the database (/db, /queries) waits on this loop
- * too: the database client (common/dbloop.h) drives libpq without blocking,
- * in pipeline mode, over this loop's share of --db-conns sockets, and says
- * which to watch and for what; each watched socket has a poll request
- * (IORING_OP_POLL_ADD) in the ring, armed again after every completion, so
- * the kernel reports it level-triggered as epoll would.
+ * A request that waits runs nothing.  /sleep: its connection takes a timer in
+ * the loop's min-heap of deadlines (common/timerheap.h), and the nearest
+ * deadline is the timeout of the io_uring_enter that waits for completions --
+ * as epoll_wait's is in epoll.c: no request in the ring per sleep.  /db and
+ * /queries: the database client (common/dbloop.h) drives libpq without
+ * blocking, in pipeline mode, over this loop's share of --db-conns sockets,
+ * and says which to watch and for what; each watched socket has a poll request
+ * (IORING_OP_POLL_ADD) in the ring, armed again after every completion, so the
+ * kernel reports it level-triggered as epoll would.  While a connection waits
+ * (or its work is on a worker) it has no receive in the kernel, so a poll
+ * request watches it for a reset instead, which ends the wait at once -- as
+ * epoll reports an error on a socket it watches for nothing.
  *
  * Kernel features: multishot accept and provided-buffer rings (Linux 5.19),
  * multishot receive (6.0), IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN (6.1:
@@ -79,6 +85,7 @@
 #include "common/reactor.h"
 #include "common/server.h"
 #include "common/session.h"
+#include "common/timerheap.h"
 
 #define SQ_ENTRIES	1024		/* requests queued per loop turn, at most */
 #define CQ_ENTRIES	4096		/* results waiting to be read */
@@ -100,7 +107,7 @@
  * address of the connection or loop it concerns: user space addresses fit in
  * 56 bits).  OP_NONE: a request whose success needs no answer. */
 enum op { OP_NONE, OP_ACCEPT, OP_READY, OP_RECV, OP_SEND, OP_CLOSE, OP_WAKE, OP_DRAIN,
-	  OP_DBPOLL };
+	  OP_DBPOLL, OP_RESET };
 #define OP_SHIFT 56
 #define TAG(p, op) ((uint64_t)(uintptr_t)(p) | (uint64_t)(op) << OP_SHIFT)
 
@@ -109,6 +116,8 @@ struct conn {
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool working;			/* its work is on the offload pool, or its
 					 * queries with the database client */
+	bool waiting;			/* its request sleeps: wait is in loop->waits */
+	bool watching;			/* a poll for a reset is in the kernel */
 	bool lingering;			/* write side shut, draining input */
 	bool receiving;			/* a multishot receive is in the kernel */
 	bool cancelling;		/* ... and its cancel is on the way */
@@ -119,6 +128,7 @@ struct conn {
 	char *out;			/* what the send in flight reads: small or heap */
 	char small[SEND_INLINE];
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
+	struct timer wait;		/* /sleep's deadline */
 	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 	struct reactor_job job;		/* --offload: its work, on the way back */
 };
@@ -157,6 +167,7 @@ struct loop {
 	uint64_t retry_ms;		/* out of descriptors: accept again then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
+	struct timer_heap waits;	/* deadlines of many lengths: one entry per sleeping request */
 };
 
 static struct server srv;
@@ -171,6 +182,9 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static void on_db_poll(struct loop *l, struct dbwatch *w, int res);
 static void db_poll_arm(struct loop *l, struct dbwatch *w);
 static void on_db_done(struct loop *l);
+static void on_waits_due(struct loop *l);
+static void on_reset_poll(struct loop *l, struct conn *c, int res);
+static void idle_restart(struct loop *l, struct conn *c);
 static void conn_advance(struct loop *l, struct conn *c);
 static void work_start(struct loop *l, struct conn *c, struct work *w);
 static int conn_write(struct loop *l, struct conn *c);
@@ -228,6 +242,7 @@ static void loop_run(struct reactor *r)
 			l->drain = false;
 			loop_drain(l);
 		}
+		on_waits_due(l);
 		reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
 		if (l->retry_ms && l->now_ms >= l->retry_ms) {
 			l->retry_ms = 0;
@@ -267,6 +282,9 @@ static void on_completion(struct loop *l, const struct io_uring_cqe *cqe)
 	case OP_DBPOLL:
 		on_db_poll(l, p, cqe->res);
 		break;
+	case OP_RESET:
+		on_reset_poll(l, p, cqe->res);
+		break;
 	case OP_NONE:		/* a cancel that found nothing, a failed shutdown */
 		break;
 	}
@@ -290,8 +308,11 @@ static void conn_open(struct loop *l, int fd)
 	struct conn *c = calloc(1, sizeof *c);
 	struct session *s = c ? session_new(&srv) : NULL;
 
-	if (!s) {		/* out of memory: this client is turned away */
-		STAT_ADD(&srv.stats, errors, 1);
+	/* Room in the heap for this connection's wait, now: a timer started
+	 * later never allocates. */
+	if (!s || timer_heap_reserve(&l->waits, (size_t)l->r.nconns + 1) < 0) {
+		STAT_ADD(&srv.stats, errors, 1);	/* out of memory: turned away */
+		session_free(s);
 		free(c);
 		close(fd);
 		reactor_slot_release(&l->r);
@@ -363,7 +384,7 @@ static void on_received(struct loop *l, struct conn *c, int res, unsigned flags)
 		conn_release(l, c);
 	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
 		if (!c->lingering)
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, -res);	/* a reset, or an error */
 		conn_close(l, c);
 	} else if (c->lingering) {	/* what it sends now is dropped: wait for its FIN */
 		if (res == 0)
@@ -436,8 +457,8 @@ static int conn_write(struct loop *l, struct conn *c)
 	/* The send reaches the kernel at the next io_uring_enter, before this
 	 * turn's timers could see a stale deadline (epoll's write is done by
 	 * then): output is on its way, so the idle timer restarts now too. */
-	if (!c->working)
-		idle_touch(&l->idle, &c->timer, l->now_ms);
+	if (!c->working && !c->waiting)
+		idle_restart(l, c);
 	return 0;
 }
 
@@ -462,12 +483,12 @@ static void on_sent(struct loop *l, struct conn *c, int res)
 		return;
 	}
 	if (res <= 0) {		/* -EPIPE, -ECONNRESET: the peer is gone */
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, res < 0 ? -res : EIO);	/* a reset, or an error */
 		conn_close(l, c);
 		return;
 	}
-	if (!c->working)
-		idle_touch(&l->idle, &c->timer, l->now_ms);
+	if (!c->working && !c->waiting)
+		idle_restart(l, c);
 	conn_advance(l, c);
 }
 
@@ -483,6 +504,33 @@ static void conn_watch(struct loop *l, struct conn *c)
 	} else if (!want && c->receiving && !c->cancelling) {
 		io_uring_prep_cancel64(sqe_get(l, NULL, OP_NONE), TAG(c, OP_RECV), 0);
 		c->cancelling = true;
+	}
+	if ((c->working || c->waiting) && !c->watching) {
+		/* No receive while it waits: a poll reports the peer's reset (the
+		 * kernel adds POLLERR and POLLHUP to any mask).  It stays in the
+		 * kernel after the wait, until the socket reports something or
+		 * closes, so a keep-alive client's next wait needs no new one. */
+		io_uring_prep_poll_add(sqe_get(l, c, OP_RESET), c->fd, POLLERR | POLLHUP);
+		c->watching = true;
+	}
+}
+
+/* The reset poll completed.  An error or hang-up while the connection waits
+ * ends it: the client is gone, so its wait stops (a timer) or its answer is
+ * dropped when it comes (work, queries); counted as the client's doing.  At
+ * any other time the receive or the send will meet it.  The poll is not armed
+ * again here: a socket that reported its peer's FIN (POLLRDHUP, which the
+ * kernel also adds) would complete it again at once. */
+static void on_reset_poll(struct loop *l, struct conn *c, int res)
+{
+	c->watching = false;
+	if (c->fd < 0) {
+		conn_release(l, c);
+		return;
+	}
+	if (res > 0 && (res & (POLLERR | POLLHUP)) && (c->working || c->waiting)) {
+		STAT_ADD(&srv.stats, resets, 1);
+		conn_close(l, c);
 	}
 }
 
@@ -514,17 +562,48 @@ static void on_work_done(struct reactor_job *job)
 static void wait_start(struct loop *l, struct conn *c, struct work *w)
 {
 	switch (w->kind) {
+	case WORK_SLEEP:
+		l->now_ms = clock_ms();
+		timer_start(&l->waits, &c->wait, l->now_ms, w->ms);
+		c->waiting = true;
+		idle_remove(&c->timer);
+		break;
 	case WORK_DB:
 		if (dbloop_submit(l->db, w->db, c)) {
 			c->working = true;
 			idle_remove(&c->timer);
-			return;
+			break;
 		}
 		session_work_done(c->s);	/* 503: no connection to the database */
-		return;
+		break;
 	default:
-		return;
+		break;		/* not a wait */
 	}
+}
+
+/* The deadlines that have passed: those requests have waited their time, and
+ * their responses are due. */
+static void on_waits_due(struct loop *l)
+{
+	struct timer *t;
+
+	while ((t = timer_expired(&l->waits, l->now_ms)) != NULL) {
+		struct conn *c = container_of(t, struct conn, wait);
+
+		c->waiting = false;
+		session_work_done(c->s);
+		idle_touch(&l->idle, &c->timer, l->now_ms);
+		conn_advance(l, c);
+	}
+}
+
+/* Output moved: the idle timer restarts from the clock, not from the loop's
+ * time, which was read when io_uring_enter returned -- the loop may have
+ * served other connections since (a vDSO read, no system call). */
+static void idle_restart(struct loop *l, struct conn *c)
+{
+	l->now_ms = clock_ms();
+	idle_touch(&l->idle, &c->timer, l->now_ms);
 }
 
 /* The database client's sockets.  It says which to watch and for what (maybe
@@ -588,10 +667,10 @@ static void on_db_done(struct loop *l)
 	}
 }
 
-/* Closing is a request too: the connection's receive and send are cancelled
- * first (a request holds the socket open), then the descriptor is closed.
- * The connection and its session are freed when the last of them has
- * completed (conn_release).  Every request naming this descriptor is queued
+/* Closing is a request too: the connection's receive, send and reset poll
+ * are cancelled first (a request holds the socket open), then the descriptor
+ * is closed.  The connection and its session are freed when the last of them
+ * has completed (conn_release).  Every request naming this descriptor is queued
  * before the close and runs in order, at once (a socket has no flush method,
  * so its close is never handed to a kernel worker): the number is free for
  * the next client only once nothing here refers to it. */
@@ -600,8 +679,10 @@ static void conn_close(struct loop *l, struct conn *c)
 	struct io_uring_sqe *sqe;
 
 	idle_remove(&c->timer);
+	timer_stop(&l->waits, &c->wait);	/* a sleep stops here; its session is freed later */
+	c->waiting = false;
 	reactor_conn_closed(&l->r, &c->rc);
-	if (c->receiving || c->sending) {
+	if (c->receiving || c->sending || c->watching) {
 		sqe = sqe_get(l, NULL, OP_NONE);
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
 		sqe->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
@@ -616,7 +697,8 @@ static void conn_close(struct loop *l, struct conn *c)
  * refers to it. */
 static void conn_release(struct loop *l, struct conn *c)
 {
-	if (c->fd >= 0 || c->receiving || c->sending || c->closing || c->working)
+	if (c->fd >= 0 || c->receiving || c->sending || c->watching || c->closing ||
+	    c->working)
 		return;
 	session_free(c->s);
 	free(c);
@@ -746,7 +828,7 @@ static void conn_expired(struct idle_entry *e)
 /* The wait's timeout, passed with io_uring_enter itself (NULL: none). */
 static struct __kernel_timespec *loop_timeout(const struct loop *l, struct __kernel_timespec *ts)
 {
-	int t = reactor_wait_ms(&l->idle, &l->linger, l->retry_ms, l->now_ms);
+	int t = reactor_wait_ms(&l->idle, &l->linger, &l->waits, l->retry_ms, l->now_ms);
 
 	if (t < 0)
 		return NULL;
@@ -869,6 +951,7 @@ static void loop_init(struct reactor *r)
 		die("eventfd: %s", strerror(errno));
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
+	timer_heap_init(&l->waits);
 	l->now_ms = clock_ms();
 	/* Accepted sockets inherit it: small responses leave at once, not after
 	 * Nagle's 40 ms, without a setsockopt per client. */
@@ -887,6 +970,7 @@ static void loop_fini(struct reactor *r)
 	dbloop_free(l->db);	/* its last watch changes queue nothing the ring will run */
 	ring_teardown(&l->ring, l->bufs, l->bufs_size);
 	free(l->dbw);
+	timer_heap_free(&l->waits);
 	close(l->wake_fd);
 	free(l->parked);
 	while (l->nspare > 0)

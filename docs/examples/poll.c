@@ -5,7 +5,8 @@
  * O(connections) per call, in the kernel and here, where epoll keeps the interest
  * set in the kernel and returns only what is ready.  Fine for a hundred
  * connections, wasteful for ten thousand.  Work runs on the loop (no --offload),
- * one loop (no --reactors).
+ * one loop (no --reactors); a /sleep waits on a timer of the loop, in the same
+ * min-heap of deadlines as epoll.c's (common/timerheap.h).
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,26 +20,30 @@
 #include "common/net.h"
 #include "common/server.h"
 #include "common/session.h"
+#include "common/timerheap.h"
 
 struct conn {
 	int fd;
-	bool eof, blocked, lingering;
+	bool eof, blocked, lingering, waiting;
 	struct session *s;
 	struct idle_entry timer;	/* in idle, or in linger */
+	struct timer wait;		/* in waits while its request waits (/sleep) */
 };
 
-#define conn_of(e) ((struct conn *)((char *)(e) - offsetof(struct conn, timer)))
+#define conn_of(p, member) ((struct conn *)((char *)(p) - offsetof(struct conn, member)))
 
 static struct server srv;
 static struct conn **conns;		/* conns[i] is polled at pfd[i + 2] */
 static int nconns, cap;
 static struct idle_list idle, linger;
+static struct timer_heap waits;
 static uint64_t now_ms;
 static char discard[16384];
 
 static void conn_close(struct conn *c)
 {
 	idle_remove(&c->timer);
+	timer_stop(&waits, &c->wait);
 	close(c->fd);
 	c->fd = -1;			/* swept out of conns after the batch */
 	stats_conn_closed(&srv.stats);
@@ -58,7 +63,8 @@ static void conn_open(int fd)
 			cap = cap ? 2 * cap : 64;
 		}
 	}
-	if (!c || nconns == cap || !(c->s = session_new(&srv))) {
+	if (!c || nconns == cap || !(c->s = session_new(&srv)) ||
+	    timer_heap_reserve(&waits, (size_t)nconns + 1) < 0) {
 		STAT_ADD(&srv.stats, errors, 1);
 		free(c);
 		close(fd);
@@ -73,6 +79,7 @@ static void conn_open(int fd)
 /* 1: all written, 0: pending (POLLOUT wanted), -1: closed. */
 static int conn_write(struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	const char *p;
 	size_t n;
 	ssize_t w;
@@ -82,13 +89,16 @@ static int conn_write(struct conn *c)
 			w = send(c->fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN) {
-			STAT_ADD(&srv.stats, errors, 1);
+			stats_io_error(&srv.stats, errno);
 			conn_close(c);
 			return -1;
 		}
 		if (w > 0) {
 			session_output_sent(c->s, (size_t)w);
-			idle_touch(&idle, &c->timer, now_ms);
+			if (!c->waiting) {	/* from the clock: see epoll.c's idle_restart */
+				now_ms = clock_ms();
+				idle_touch(&idle, &c->timer, now_ms);
+			}
 		}
 		if (w < (ssize_t)n) {
 			c->blocked = true;
@@ -97,15 +107,23 @@ static int conn_write(struct conn *c)
 	}
 	c->blocked = false;
 	return 1;
+	/* LAB 2 ALSO END */
 }
 
-/* Work runs here, on the loop: every other connection waits (experiment hol). */
+/* Work runs here, on the loop: every other connection waits (experiment hol).
+ * A /sleep runs nothing: a timer of the loop, counted from now, and the
+ * connection waits without holding anyone up (on_waits_due ends it). */
 static void conn_advance(struct conn *c)
 {
 	struct work *w = session_work(c->s);	/* handed out once: keep it */
 
 	for (;;) {
-		if (w) {
+		if (w && w->kind == WORK_SLEEP) {
+			now_ms = clock_ms();
+			timer_start(&waits, &c->wait, now_ms, w->ms);
+			c->waiting = true;
+			idle_remove(&c->timer);
+		} else if (w) {
 			work_run(w);
 			if (atomic_load(&srv.draining))	/* SIGTERM came meanwhile */
 				session_drain(c->s);
@@ -132,6 +150,7 @@ static void conn_advance(struct conn *c)
 
 static void on_readable(struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	size_t room;
 	char *buf = c->lingering ? discard : session_input_buf(c->s, &room);
 	ssize_t n;
@@ -155,21 +174,38 @@ static void on_readable(struct conn *c)
 	} else if (errno == EAGAIN) {
 		return;
 	} else {
-		STAT_ADD(&srv.stats, errors, 1);
+		stats_io_error(&srv.stats, errno);
 		conn_close(c);
 		return;
 	}
 	conn_advance(c);
+	/* LAB 2 ALSO END */
+}
+
+static void on_waits_due(void)
+{
+	struct timer *t;
+
+	while ((t = timer_expired(&waits, now_ms)) != NULL) {
+		struct conn *c = conn_of(t, wait);
+
+		c->waiting = false;
+		session_work_done(c->s);
+		idle_touch(&idle, &c->timer, now_ms);
+		conn_advance(c);
+	}
 }
 
 /* What poll should wait for: the same rule as epoll.c's conn_watch, recomputed
  * every iteration instead of kept in the kernel. */
 static short conn_events(const struct conn *c)
 {
+	/* LAB 2 ALSO BEGIN */
 	if (c->lingering)
 		return POLLIN;
 	return (short)((!c->eof && session_wants_input(c->s) ? POLLIN : 0) |
 		       (c->blocked ? POLLOUT : 0));
+	/* LAB 2 ALSO END */
 }
 
 static void loop_run(int lfd)
@@ -181,6 +217,9 @@ static void loop_run(int lfd)
 		struct idle_entry *e;
 		int a = idle_wait_ms(&idle, now_ms), b = idle_wait_ms(&linger, now_ms);
 		int timeout = a < 0 ? b : b < 0 ? a : a < b ? a : b;
+		int t = timer_wait_ms(&waits, now_ms);
+
+		timeout = timeout < 0 ? t : t < 0 ? timeout : t < timeout ? t : timeout;
 		bool room = srv.opts.max_conns == 0 || nconns < srv.opts.max_conns;
 		struct pollfd *np = realloc(pfd, (size_t)(nconns + 2) * sizeof *pfd);
 
@@ -208,8 +247,10 @@ static void loop_run(int lfd)
 				conn_advance(c);
 			else if (re & POLLIN)
 				on_readable(c);
-			else if (re & (POLLERR | POLLHUP | POLLNVAL))
+			else if (re & (POLLERR | POLLHUP | POLLNVAL)) {
+				STAT_ADD(&srv.stats, resets, 1);	/* waiting, and reset */
 				conn_close(c);
+			}
 		}
 		if (n > 0 && pfd[0].revents) {
 			int fd;
@@ -226,12 +267,13 @@ static void loop_run(int lfd)
 					conn_advance(conns[i]);
 				}
 		}
+		on_waits_due();
 		while ((e = idle_expired(&idle, now_ms)) != NULL) {
 			STAT_ADD(&srv.stats, timeouts, 1);
-			conn_close(conn_of(e));
+			conn_close(conn_of(e, timer));
 		}
 		while ((e = idle_expired(&linger, now_ms)) != NULL)
-			conn_close(conn_of(e));
+			conn_close(conn_of(e, timer));
 		int k = 0;			/* sweep the closed ones out */
 		for (int i = 0; i < nconns; i++) {
 			if (conns[i]->fd >= 0)
@@ -252,8 +294,10 @@ int main(int argc, char **argv)
 	server_listen(&srv, &lfd, 1, true);
 	idle_init(&idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&linger, NET_LINGER_MS);
+	timer_heap_init(&waits);
 	now_ms = clock_ms();
 	loop_run(lfd);
+	timer_heap_free(&waits);
 	server_finish(&srv);
 	return 0;
 }

@@ -1,7 +1,7 @@
 """One module per experiment; ORDER is the order `harness/run all` runs them."""
 import importlib
 
-ORDER = ["concurrency", "idle", "cpu", "hol", "blocking", "scale", "latency", "rtt", "echo",
+ORDER = ["wait", "concurrency", "idle", "cpu", "hol", "blocking", "scale", "latency", "rtt", "echo",
          "faults", "instr"]
 
 

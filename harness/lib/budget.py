@@ -16,7 +16,7 @@ TOTAL_S = 20 * 60
 # Quick-mode budgets of experiments that are announced but not written yet.  An
 # experiment of that name, once in experiments.ORDER, declares its own budget and
 # its reservation here stops counting.
-RESERVED_S = {"wait": 90, "db": 120, "idlefds": 90}
+RESERVED_S = {"db": 120, "idlefds": 90}
 # The run's own costs outside the points: meta.json (steal and busy samples, tool
 # versions, perf probes: about 5 s), the calibration of K (five server starts), and
 # the figures and reports (about 20 s of gnuplot for every experiment).

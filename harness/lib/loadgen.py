@@ -45,6 +45,25 @@ def argv(build, point, port, json_path, target="127.0.0.1", start_at=None, binar
     return a
 
 
+def waiting_argv(build, point, port, json_path, target="127.0.0.1", binary=None):
+    """The generator of a point's waiting connections (Point.wait_conns): closed
+    loop on wait_path, from before the point's generator starts (WAIT_WARMUP_S)
+    until WAIT_MARGIN_S after its window ends."""
+    from .plan import WAIT_MARGIN_S, WAIT_WARMUP_S
+    # At the lowest priority on the generator's core: only the point's own
+    # generator is timed, and its answers must not queue behind this one's.
+    a = ["taskset", "-c", point.gen_cpus, "nice", "-n", "19",
+         binary or os.path.join(build, "loadgen"),
+         "--proto", "http", "--target", "%s:%d" % (target, port),
+         "-c", str(point.wait_conns), "-t", "1", "--path", point.wait_path,
+         "--timeout-ms", str(point.timeout_ms), "--json", json_path,
+         "--warmup", "%g" % WAIT_WARMUP_S,
+         "-d", "%g" % ((point.warmup or 0) + point.duration + WAIT_MARGIN_S)]
+    if not hosts.is_loopback(target):
+        a += ["--allow-remote"]
+    return a
+
+
 class Loadgen:
     """One loadgen process on a host.  Its `measure start`/`measure end` lines
     and its end become events (name, monotonic time) on `events` (its own queue,

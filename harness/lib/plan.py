@@ -24,6 +24,11 @@ START_EXTRA_S = {"node": 0.15, "nginx": 0.05}
 CONNECTS_PER_S = 10000.0      # the generator's connect ramp (1,000 connections: +0.05 s)
 CONNECTS_IN_FLIGHT = 256      # loadgen's connects at once (docs/loadgen.md, Phases)
 IDLE_OPENS_PER_S = 3000.0     # the harness's idle connections, as threads and node take them
+# Waiting connections beside the load (Point.wait_conns): their own generator starts
+# first, connects, and warms up this long before the point's generator starts; it
+# runs this much past the point's window, then drains (at most one wait).
+WAIT_WARMUP_S = 0.3
+WAIT_MARGIN_S = 0.2
 CALLGRIND_START_S = 0.25      # valgrind's start-up, beyond the point's overhead
 CALLGRIND_REQS_PER_S = 10000.0
 # A crash point: the crash client, and a server the harness starts again when it
@@ -43,6 +48,17 @@ class Point:
     pool_threads: Optional[int] = None
     conns: int = 1
     idle_conns: int = 0
+    # Connections beside the load, each keeping one request to wait_path
+    # outstanding (a second load generator, closed loop): experiment `wait`.
+    wait_conns: int = 0
+    wait_path: Optional[str] = None
+    # What the generator's drain after the window costs: a point whose requests
+    # wait declares it (the wait, or the timeout of a client the server starves).
+    drain_s: float = 0.0
+    # The generator's loop lag (p99, µs) this point tolerates before it counts as
+    # generator-bound; None: loadgen's own rule (1 ms).  Only a point whose measure
+    # cannot be moved by more says so (experiment wait: requests that wait 100 ms).
+    gen_lag_tolerance_us: Optional[int] = None
     pipeline: Optional[int] = None
     size: Optional[int] = None
     rate: Optional[float] = None
@@ -80,6 +96,8 @@ class Point:
         s = "%s %s c=%d" % (self.series, self.variant, self.conns)
         if self.idle_conns:
             s += " idle=%d" % self.idle_conns
+        if self.wait_conns:
+            s += " waiting=%d" % self.wait_conns
         if self.pipeline and self.pipeline > 1:
             s += " pipe=%d" % self.pipeline
         if self.size is not None:
@@ -102,7 +120,10 @@ class Point:
         if self.capture == "callgrind":
             return start + CALLGRIND_START_S + (self.requests or 0) / CALLGRIND_REQS_PER_S
         t = start + (self.warmup or 0) + (self.duration if self.requests is None else 1.0)
+        t += self.drain_s
         t += self.conns / CONNECTS_PER_S + self.idle_conns / IDLE_OPENS_PER_S
+        if self.wait_conns:
+            t += self.wait_conns / CONNECTS_PER_S + WAIT_WARMUP_S + WAIT_MARGIN_S
         if self.rtt_ms:
             # Each batch of the generator's connects waits a round trip, and so does
             # the drain's last answer.

@@ -127,7 +127,7 @@ def run_point(env, p, raw_base):
     sys0 = sm.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
                         extra=server_extra(p), host=pl.server, bind=pl.server_bind())
-    idle = perf = strace = fault = lg = gens = wired = crash = None
+    idle = perf = strace = fault = lg = gens = wired = crash = waiting = None
     fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
@@ -155,6 +155,8 @@ def run_point(env, p, raw_base):
                 time.sleep(0.1)
             info["idle"] = idle.summary()
             info["idle"]["server_fds_added"] = sm.fd_count(srv.pid) - fds0
+        if p.wait_conns:
+            waiting = _start_waiting(env, p, srv, raw_base)
         if p.capture in ("syscalls", "strace") and not here:
             env.unsupported_add("perf and strace on %s" % pl.server.spec,
                                 "they run on the machine of the harness, not on a server host "
@@ -198,6 +200,7 @@ def run_point(env, p, raw_base):
         # time is not "someone else" when the point's CPUs are accounted for (on
         # the server's machine only: elsewhere they use other CPUs).
         ours = (lg.pids() + ([fault.pid] if fault and fault_host.kind != "ssh" else [])
+                + ([waiting.proc.pid] if waiting and waiting.host.kind != "ssh" else [])
                 + pl.wire_pids()) if here else []
         budget = ((p.warmup or 0) + (p.duration if p.requests is None else 120)
                   + p.timeout_ms / 1000.0 + 20 + (p.conns + p.idle_conns) / 500.0 + lg.lead_s)
@@ -260,6 +263,13 @@ def run_point(env, p, raw_base):
         lg = None
         if rc != 0:
             raise PointFailed("loadgen exited with code %s: %s" % (rc, server._tail(raw_base + ".loadgen.log", 3)))
+        if waiting is not None:
+            from .plan import WAIT_MARGIN_S
+            rc = waiting.finish(grace=WAIT_MARGIN_S + p.timeout_ms / 1000.0 + 5.0)
+            waiting = None
+            if rc != 0:
+                raise PointFailed("the waiting connections' loadgen exited with code %s: %s"
+                                  % (rc, server._tail(raw_base + ".waiting.loadgen.log", 3)))
         if s0 is None or s1 is None:
             raise PointFailed("loadgen never printed 'measure start'/'measure end'")
         if not s1["alive"]:
@@ -278,6 +288,8 @@ def run_point(env, p, raw_base):
     finally:
         if lg is not None:
             lg.stop()
+        if waiting is not None:
+            waiting.stop()
         if wired is not None:
             try:
                 net = pl.network() or {}
@@ -330,15 +342,23 @@ def run_point(env, p, raw_base):
         alive = alive and not info["crash"]["harness_restarted"]
         s0 = s1 = s_pre = None
         mid = {}
+    wj = None
+    if p.wait_conns:
+        pl.clients[0].fetch([raw_base + ".waiting.loadgen.json"])
+        wj = loadgen.read_json(raw_base + ".waiting.loadgen.json")
+        if wj is None:
+            raise PointFailed("the waiting connections' loadgen wrote no JSON result")
+        info["waiting"] = {k: wj.get(k) for k in ("rps", "requests", "warmup_requests", "abandoned",
+                                                   "errors", "conns_at_window", "latency_us")}
     # The point's CPUs: the server's, and the generators' when they share its machine.
     cpus = set(cpu_list(p.server_cpus))
     if not pl.generators_apart():
         cpus |= set(cpu_list(p.gen_cpus))
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
-           "idle": idle.summary() if idle else None, "cpus": sorted(cpus),
+           "idle": idle.summary() if idle else None, "cpus": sorted(cpus), "waiting": wj,
            "rtt_ms": pl.shaping_now.rtt_ms if wired is not None and pl.shaping_now else None}
     rows = make_rows(p, j, ctx, counts, calls, stats)
-    _check_counts(env, p, j, stats, info, idle)
+    _check_counts(env, p, j, stats, info, idle, wj)
     if p.probe_key and rows and rows[0].get("rps"):
         env.capacity[p.probe_key] = rows[0]["rps"]
     info["invalid"] = rows[0].get("invalid") if rows else None
@@ -358,6 +378,41 @@ def generators_for(env, p, port, raw_base):
                             start_at=start_at,
                             binary=sh.host.path(os.path.join(env.build, "loadgen")))
     return generators.Generators(shares, argv_for, raw_base)
+
+
+def _start_waiting(env, p, srv, raw_base):
+    """Starts the generator of the point's waiting connections, on the first client
+    host, and returns it once they are all open and each has a request outstanding
+    (its `measure start`)."""
+    host = env.placement.clients[0]
+    lgw = loadgen.Loadgen(loadgen.waiting_argv(env.build, p, srv.port,
+                                               host.path(raw_base + ".waiting.loadgen.json"),
+                                               target=env.placement.target(host),
+                                               binary=host.path(os.path.join(env.build, "loadgen"))),
+                          raw_base + ".waiting.loadgen.log", host=host)
+    try:
+        lgw.start()
+    except procs.ChildError as e:
+        raise PointFailed(str(e)) from None
+    deadline = time.monotonic() + 10.0 + p.wait_conns / 1000.0
+    while time.monotonic() < deadline:
+        ev = lgw.next_event(0.25)
+        if ev and ev[0] == "measure start":
+            return lgw
+        if ev and ev[0] == "eof":
+            break
+    lgw.stop()
+    raise PointFailed("the waiting connections' loadgen never began its window")
+
+
+def _waiting_counts(wj):
+    """(answered, may also have been answered) of the waiting connections'
+    generator, for the counting rule."""
+    if not wj:
+        return 0, 0
+    errs = sum((wj.get("errors") or {}).values()) + sum((wj.get("warmup_errors") or {}).values())
+    return (wj.get("warmup_requests", 0) + wj.get("requests", 0),
+            wj.get("abandoned", 0) + errs)
 
 
 def idle_origin(pl):
@@ -427,29 +482,53 @@ class Crash:
                 "exit_status": self.exit_status, "error": self.error, "client": cl}
 
 
-def _check_counts(env, p, j, stats, info, idle):
+def _check_counts(env, p, j, stats, info, idle, wj=None):
     """The contract's counting rule: server.requests >= warmup + measured requests and
-    <= that + abandoned + errors.  A broken rule is reported, never fixed up."""
+    <= that + abandoned + errors (the waiting connections' requests added to both).
+    A broken rule is reported, never fixed up."""
     if p.proto != "http" or p.faults or p.crash or not stats or "requests" not in stats:
         return
     # Each idle connection sent one request: answered while the harness watched, or
     # (the pool, once a worker frees up) maybe later.
     extra = idle.answered if idle else 0
     late_idle = (idle.connected - idle.answered) if idle else 0
-    lo = j.get("warmup_requests", 0) + j.get("requests", 0) + extra
+    w_done, w_maybe = _waiting_counts(wj)
+    lo = j.get("warmup_requests", 0) + j.get("requests", 0) + extra + w_done
     # A request the generator gave up on (a timeout, in the window or the warm-up)
     # may still be answered, and counted, by the server.
     errs = sum((j.get("errors") or {}).values()) + sum((j.get("warmup_errors") or {}).values())
-    hi = lo + j.get("abandoned", 0) + errs + late_idle
+    hi = lo + j.get("abandoned", 0) + errs + late_idle + w_maybe
     got = stats["requests"]
     if not (lo <= got <= hi):
         env.checks.append("%s %s: server counted %d requests, loadgen says %d..%d"
                           % (p.experiment, p.describe(), got, lo, hi))
 
 
-def invalid_reasons(p, j, idle):
+# loadgen's own bound on its threads' busy share (docs/loadgen.md).
+GEN_BUSY_MAX = 0.9
+
+
+def _generator_bound(p, selfc):
+    """loadgen's generator_bound, or with the point's own tolerance for its loop
+    lag (Point.gen_lag_tolerance_us): busy >= 90 % still counts whatever it is."""
+    if p.gen_lag_tolerance_us is None:
+        return bool(selfc.get("generator_bound"))
+    lag = (selfc.get("loop_lag_us") or {}).get("p99")
+    return (any(b >= GEN_BUSY_MAX for b in selfc.get("busy") or [])
+            or (lag is not None and lag >= p.gen_lag_tolerance_us))
+
+
+def invalid_reasons(p, j, idle, wj=None):
     """Why the generator failed to offer what the point says (empty: it did)."""
     out = []
+    if wj is not None:
+        wat = wj.get("conns_at_window") or {}
+        if wat.get("waiting") or wj.get("connect_local_errors"):
+            out.append("the waiting connections were not all open (%s of %d not attempted, %s "
+                       "connects failed on the client's side)"
+                       % (wat.get("waiting", 0), p.wait_conns, wj.get("connect_local_errors", 0)))
+        if (wj.get("self") or {}).get("generator_bound"):
+            out.append("the waiting connections' generator was the bottleneck")
     at = j.get("conns_at_window") or {}
     if at.get("waiting"):
         out.append("connect ramp unfinished: %d of %d connections not yet attempted when "
@@ -464,7 +543,7 @@ def invalid_reasons(p, j, idle):
     if skew:
         out.append(skew)
     selfc = j.get("self") or {}
-    if selfc.get("generator_bound"):
+    if _generator_bound(p, selfc):
         busy = selfc.get("busy") or []
         out.append("generator-bound (busy %s, loop lag p99 %s µs)"
                    % ("/".join("%.0f%%" % (100 * b) for b in busy) or "?",
@@ -489,13 +568,13 @@ def make_rows(p, j, ctx, counts, calls, stats):
     duration = j.get("duration_s")
     reqs = j.get("requests")
     event_like = models.supports(p.model, "offload")
-    bad = invalid_reasons(p, j, ctx.get("idle"))
+    bad = invalid_reasons(p, j, ctx.get("idle"), ctx.get("waiting"))
     base = {
         "schema": SCHEMA, "experiment": p.experiment, "model": p.model,
         "variant": p.variant, "proto": p.proto,
         "offload": (p.offload or 0) if event_like else None,
         "reactors": (p.reactors or 1) if event_like else None,
-        "conns": p.conns, "idle_conns": p.idle_conns,
+        "conns": p.conns, "idle_conns": p.idle_conns + p.wait_conns,
         "pipeline": (p.pipeline or 1) if p.proto == "http" else None,
         "size": p.size if p.proto == "echo" else None,
         "rate": round(p.resolved_rate) if p.resolved_rate else None,
@@ -540,6 +619,8 @@ def make_rows(p, j, ctx, counts, calls, stats):
             # the server's view of the window's throughput, answers the client
             # gave up on included.
             before = (j.get("warmup_requests") or 0) + ((ctx.get("idle") or {}).get("answered") or 0)
+            # The waiting connections' requests are not the window's load.
+            before += _waiting_counts(ctx.get("waiting"))[0]
             total["server_rps"] = max(0.0, stats["requests"] - before) / duration
     if s0 and s1:
         u = s1["cpu_user_s"] - s0["cpu_user_s"]

@@ -259,7 +259,17 @@ static int rcvtimeo_arm(int fd, uint64_t deadline_ns, uint64_t timeout_ns)
 	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ? -errno : 0;
 }
 
-enum end { END_DONE, END_TIMEOUT, END_ERROR };
+/* How a connection ended.  END_RESET: the peer reset it -- a blocking server
+ * finds that out only at its next recv or send, for instance after a /sleep
+ * whose client left meanwhile; it is the client's doing, not a server error. */
+enum end { END_DONE, END_TIMEOUT, END_RESET, END_ERROR };
+
+static enum end io_failed(int err)
+{
+	if (err == EAGAIN)
+		return END_TIMEOUT;
+	return err == ECONNRESET || err == EPIPE ? END_RESET : END_ERROR;
+}
 
 static enum end serve(struct server *srv, struct session *s, int fd)
 {
@@ -288,7 +298,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				return errno == EAGAIN ? END_TIMEOUT : END_ERROR;
+				return io_failed(errno);
 			session_output_sent(s, (size_t)n);
 			deadline = clock_ns() + timeout_ns;
 			continue;
@@ -315,7 +325,7 @@ static enum end serve(struct server *srv, struct session *s, int fd)
 		} else if (n == 0) {
 			session_input_eof(s);
 		} else if (errno != EAGAIN && errno != EINTR) {
-			return END_ERROR;
+			return io_failed(errno);
 		}
 		/* EAGAIN: the timeout, or the wake-up's tick; rcvtimeo_arm tells
 		 * which.  EINTR: the wake-up. */
@@ -347,6 +357,10 @@ void blocking_serve(struct server *srv, int fd)
 		break;
 	case END_TIMEOUT:
 		STAT_ADD(&srv->stats, timeouts, 1);
+		close(fd);
+		break;
+	case END_RESET:
+		STAT_ADD(&srv->stats, resets, 1);
 		close(fd);
 		break;
 	case END_ERROR:

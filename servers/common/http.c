@@ -37,7 +37,10 @@
  *   field section, checked like the head.
  * - on_message_complete: so that a pipelined request is dispatched (and its
  *   response queued, or its work started) before the next one is parsed.
- *   Responses therefore leave in request order.
+ *   Responses therefore leave in request order.  Work and waits hold the
+ *   parser too: a request pipelined behind /sleep?ms=N is parsed, and its own
+ *   wait begins, only once the sleep's response is queued, so the waits of one
+ *   connection run one after another (docs/contract.md says so).
  *
  * Header-block limit: the request line, the header fields and the empty line
  * that ends them, CRLFs included, plus any empty lines before the request line
@@ -71,6 +74,7 @@ static const char CT_JSON[] = "application/json";
 static const char CONTINUE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 #define MAX_WORK_US	10000000ULL
+#define MAX_SLEEP_MS	60000ULL
 #define MAX_BYTES_N	67108864ULL
 
 static const char *reason(int code)
@@ -423,6 +427,13 @@ static void route(struct session *s)
 			route_status(r, 400, NULL);
 		else
 			r->act = plen == 4 ? ACT_CPU : ACT_BLOCK;
+	} else if (path_is(path, plen, "/sleep")) {
+		if (method != HTTP_GET)
+			route_status(r, 405, "GET");
+		else if (query_u64(query, qlen, "ms", MAX_SLEEP_MS, &r->arg) < 0)
+			route_status(r, 400, NULL);
+		else
+			r->act = ACT_SLEEP;
 	} else if (path_is(path, plen, "/bytes")) {
 		if (method != HTTP_GET)
 			route_status(r, 405, "GET");
@@ -938,6 +949,11 @@ static void message_done(struct session *s)
 		s->work.checksum = 0;
 		s->work_pending = true;
 		break;
+	case ACT_SLEEP:
+		s->work.kind = WORK_SLEEP;
+		s->work.ms = r->arg;
+		s->work_pending = true;
+		break;
 	case ACT_BYTES:
 		respond_bytes(s, r->arg);
 		break;
@@ -1074,6 +1090,7 @@ void http_work_done(struct session *s)
 		respond(s, 200, CT_TEXT, b, 8);
 		break;
 	case WORK_BLOCK:
+	case WORK_SLEEP:
 		respond(s, 200, CT_TEXT, "ok", 2);
 		break;
 	case WORK_DB:

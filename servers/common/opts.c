@@ -10,7 +10,7 @@
 
 enum {
 	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_PROCS, O_OFFLOAD, O_REACTORS,
-	O_STACK_KB, O_IDLE, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
+	O_STACK_KB, O_IDLE, O_DRAIN, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
 	O_DB, O_DB_CONNS, O_ENABLE_FAIL, O_HELP,
 };
 
@@ -25,6 +25,7 @@ static const struct option long_opts[] = {
 	{ "reactors",		required_argument, NULL, O_REACTORS },
 	{ "stack-kb",		required_argument, NULL, O_STACK_KB },
 	{ "idle-timeout-ms",	required_argument, NULL, O_IDLE },
+	{ "drain-timeout-ms",	required_argument, NULL, O_DRAIN },
 	{ "max-conns",		required_argument, NULL, O_MAX_CONNS },
 	{ "max-body",		required_argument, NULL, O_MAX_BODY },
 	{ "cpu-iters-per-us",	required_argument, NULL, O_CPU_K },
@@ -88,6 +89,7 @@ static const struct num_opt num_opts[] = {
 	{ O_REACTORS,  OPT_REACTORS, "--reactors",         1, 256,             "1..256" },
 	{ O_STACK_KB,  OPT_STACK_KB, "--stack-kb",         16, 1048576,        "16..1048576" },
 	{ O_IDLE,      0,            "--idle-timeout-ms",  0, 86400000,        "0..86400000" },
+	{ O_DRAIN,     0,            "--drain-timeout-ms", 1, 86400000,        "1..86400000" },
 	{ O_MAX_CONNS, 0,            "--max-conns",        0, 10000000,        "0..10000000" },
 	{ O_MAX_BODY,  0,            "--max-body",         0, 4294967296ULL,   "0..4294967296" },
 	{ O_CPU_K,     0,            "--cpu-iters-per-us", 1, 1000000,         "1..1000000" },
@@ -105,6 +107,7 @@ static void set_num(struct srv_opts *o, int id, uint64_t v)
 	case O_REACTORS:  o->reactors = (int)v; break;
 	case O_STACK_KB:  o->stack_kb = (int)v; break;
 	case O_IDLE:      o->idle_timeout_ms = (int)v; break;
+	case O_DRAIN:     o->drain_timeout_ms = (int)v; break;
 	case O_MAX_CONNS: o->max_conns = (int)v; break;
 	case O_MAX_BODY:  o->max_body = v; break;
 	case O_CPU_K:     o->cpu_iters_per_us = v; break;
@@ -129,6 +132,7 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.reactors = 1,
 		.stack_kb = 0,
 		.idle_timeout_ms = 10000,
+		.drain_timeout_ms = 15000,	/* SERVER_DRAIN_MS */
 		.max_conns = 0,
 		.max_body = 67108864,
 		.cpu_iters_per_us = 0,
@@ -229,9 +233,9 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		fprintf(f, "[--reactors 1] ");
 	if (supported & OPT_STACK_KB)
 		fprintf(f, "[--stack-kb K] ");
-	fprintf(f, "[--idle-timeout-ms 10000] [--max-conns 0]\n"
-		"       [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]\n"
-		"       [--db URI] [--db-conns 4] [--enable-fail]\n"
+	fprintf(f, "[--idle-timeout-ms 10000] [--drain-timeout-ms 15000]\n"
+		"       [--max-conns 0] [--max-body 67108864] [--cpu-iters-per-us K]\n"
+		"       [--stats-file PATH] [--quiet] [--db URI] [--db-conns 4] [--enable-fail]\n"
 		"\n"
 		"  --proto            echo: every byte back; http: the loopbench routes\n"
 		"  --host, --port     address to listen on (--port 0: an ephemeral port)\n"
@@ -248,6 +252,7 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		fprintf(f, "  --stack-kb         thread stack size in KiB (default: the system's)\n");
 	fprintf(f,
 		"  --idle-timeout-ms  close connections idle this long (0: never)\n"
+		"  --drain-timeout-ms at SIGTERM, wait this long for requests in progress, then exit 1\n"
 		"  --max-conns        stop accepting at this many open connections (0: no limit)\n"
 		"  --max-body         largest request body accepted (413 beyond)\n"
 		"  --cpu-iters-per-us work units per microsecond of /cpu (default: calibrate)\n"

@@ -30,6 +30,7 @@ struct srv_opts {
 	int reactors;			/* 1 */
 	int stack_kb;			/* 0 = the system's default */
 	int idle_timeout_ms;		/* 10000; 0 = off */
+	int drain_timeout_ms;		/* 15000: SIGTERM's drain, then exit anyway */
 	int max_conns;			/* 0 = no limit */
 	uint64_t max_body;		/* 67108864 */
 	uint64_t cpu_iters_per_us;	/* 0 = calibrate at start-up */

@@ -234,9 +234,12 @@ static int sooner(int a, int b)
 }
 
 int reactor_wait_ms(const struct idle_list *idle, const struct idle_list *linger,
-		    uint64_t retry_ms, uint64_t now_ms)
+		    const struct timer_heap *waits, uint64_t retry_ms, uint64_t now_ms)
 {
 	int t = sooner(idle_wait_ms(idle, now_ms), idle_wait_ms(linger, now_ms));
+
+	if (waits)
+		t = sooner(t, timer_wait_ms(waits, now_ms));
 
 	if (retry_ms)
 		t = sooner(t, retry_ms > now_ms ? (int)(retry_ms - now_ms) : 0);

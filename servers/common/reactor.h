@@ -18,8 +18,9 @@
  *   - reactor_advance, the driver of session.h's loop over the model's own
  *     steps (struct reactor_steps: work, write, linger, watch);
  *   - reactor_discard, the read that drops what a lingering connection sends;
- *   - for a loop that keeps its timers on idle lists (idle.h), reactor_expire
- *     and reactor_wait_ms;
+ *   - for a loop that keeps its timers itself -- idle lists (idle.h), and a
+ *     heap of the waits' deadlines (timerheap.h) -- reactor_expire and
+ *     reactor_wait_ms;
  *   - container_of.
  *
  * Everything here runs on the loop's own thread, except ops->wake and the
@@ -36,6 +37,7 @@
 #include "doneq.h"
 #include "idle.h"
 #include "session.h"
+#include "timerheap.h"
 #include "work.h"
 
 struct server;
@@ -186,8 +188,9 @@ void reactor_expire(struct idle_list *idle, struct idle_list *linger, uint64_t n
 		    void (*close)(struct idle_entry *e));
 
 /* How long such a loop may wait: milliseconds from now_ms to the nearest of
- * the two lists' deadlines and retry_ms (0: none), or -1 when there is none. */
+ * the two lists' deadlines, the waits' heap's (timerheap.h; NULL: none) and
+ * retry_ms (0: none), or -1 when there is none. */
 int reactor_wait_ms(const struct idle_list *idle, const struct idle_list *linger,
-		    uint64_t retry_ms, uint64_t now_ms);
+		    const struct timer_heap *waits, uint64_t retry_ms, uint64_t now_ms);
 
 #endif

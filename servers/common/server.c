@@ -99,8 +99,10 @@ static void *signal_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	while (sigwait(&set, &sig) != 0)
 		;
-	note(srv, "%s: draining (a second signal, or %d s, forces the exit)",
-	     strsignal(sig), SERVER_DRAIN_MS / 1000);
+	int limit_ms = srv->opts.drain_timeout_ms;
+
+	note(srv, "%s: draining (a second signal, or %d ms, forces the exit)",
+	     strsignal(sig), limit_ms);
 	atomic_store(&srv->draining, true);
 	/* Cannot fail: the counter is nowhere near overflowing. */
 	uint64_t one = 1;
@@ -111,14 +113,15 @@ static void *signal_thread(void *arg)
 		wake();
 
 	struct timespec limit = {
-		.tv_sec = SERVER_DRAIN_MS / 1000,
-		.tv_nsec = (SERVER_DRAIN_MS % 1000) * 1000000L,
+		.tv_sec = limit_ms / 1000,
+		.tv_nsec = (limit_ms % 1000) * 1000000L,
 	};
 	int again;
 	while ((again = sigtimedwait(&set, NULL, &limit)) < 0 && errno == EINTR)
 		;	/* an unrelated signal restarts the wait; harmless */
-	fprintf(stderr, "%s: %s, exiting without finishing the drain\n", prog,
-		again > 0 ? "second signal" : "drain took too long");
+	fprintf(stderr, "%s: %s, exiting without finishing the drain (%llu waits cut)\n",
+		prog, again > 0 ? "second signal" : "drain took too long",
+		(unsigned long long)atomic_load(&srv->stats.waiting));
 	write_stats(srv);
 	_exit(1);
 	return NULL;

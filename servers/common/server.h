@@ -26,12 +26,15 @@ struct server {
  * is absent, and starts the signal thread: SIGINT/SIGTERM are blocked in the
  * calling thread (and so in every thread it creates later); the first one sets
  * `draining` and makes `shutdown_fd` readable, a second one or a drain longer
- * than SERVER_DRAIN_MS writes the stats and exits 1.  Every event loop waits
- * on shutdown_fd beside its sockets; a thread blocked on one socket is woken
- * through server_on_drain. */
+ * than --drain-timeout-ms (SERVER_DRAIN_MS by default) writes the stats -- with
+ * the waits it cut short -- and exits 1.  Every event loop waits on shutdown_fd
+ * beside its sockets; a thread blocked on one socket is woken through
+ * server_on_drain. */
 void server_init(struct server *srv, int argc, char **argv, const char *model,
 		 unsigned supported);
 
+/* The default of --drain-timeout-ms (opts.c): long enough for any /block or
+ * /cpu, shorter than the longest /sleep, which the drain then cuts. */
 #define SERVER_DRAIN_MS 15000
 
 /* For threads that wait where shutdown_fd cannot reach them (a blocking recv):

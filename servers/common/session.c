@@ -85,10 +85,21 @@ struct session *session_new(struct server *srv)
 	return s;
 }
 
+/* A wait (/sleep, /db, /queries) counts in stats.waiting from the moment it is handed out
+ * until it is done or its connection is freed: what is still counted when the
+ * drain limit forces the exit is what the exit cut short. */
+static void wait_end(struct session *s)
+{
+	if (s->work_taken && work_is_wait(&s->work))
+		atomic_fetch_sub_explicit(&s->st->waiting, 1, memory_order_relaxed);
+}
+
 void session_free(struct session *s)
 {
 	if (!s)
 		return;
+	if (s->work_pending)
+		wait_end(s);
 	if (s->proto == PROTO_HTTP)
 		http_free(s);
 	db_query_release(&s->db);
@@ -297,6 +308,12 @@ bool session_wants_input(const struct session *s)
 	return !have_leftover(s) && http_can_parse(s);
 }
 
+bool session_reads_ahead(const struct session *s)
+{
+	return s->proto == PROTO_HTTP && s->work_taken && work_is_wait(&s->work) &&
+	       !s->closing && !s->eof && s->in_len - s->in_off < READ_AHEAD_MAX;
+}
+
 void session_output_sent(struct session *s, size_t n)
 {
 	size_t buffered = s->out_len - s->out_off;
@@ -332,6 +349,8 @@ struct work *session_work(struct session *s)
 	if (!s->work_pending || s->work_taken)
 		return NULL;
 	s->work_taken = true;
+	if (work_is_wait(&s->work))
+		STAT_ADD(s->st, waiting, 1);
 	return &s->work;
 }
 
@@ -339,6 +358,7 @@ void session_work_done(struct session *s)
 {
 	if (!s->work_pending)
 		return;
+	wait_end(s);
 	s->work_pending = false;
 	s->work_taken = false;
 	http_work_done(s);

@@ -7,6 +7,10 @@
  *           session_input(n); on EOF session_input_eof().
  *   work    when session_work() is not NULL: run it (work_run, inline or on a
  *           pool) and call session_work_done() back on the connection's thread.
+ *           An event model first checks work_is_wait(): a wait is not run but
+ *           waited for on its own loop (a timer for WORK_SLEEP, the loop's
+ *           database client for WORK_DB), and
+ *           session_work_done() is called when the wait is over.
  *   write   while session_output() has bytes: write them, session_output_sent(n).
  *   close   when session_done(): lingering close (shut down the write side,
  *           drain input briefly, close), then session_free().
@@ -16,11 +20,13 @@
  * path, or touches a socket.
  *
  * Idle timer (docs/contract.md, --idle-timeout-ms): the model (re)starts it at accept,
- * whenever session_output_sent() is called with n > 0, and whenever
+ * whenever session_output_sent() is called with n > 0 (from the clock, not from a
+ * time the loop read when its wait returned: it may have been busy since), and whenever
  * session_input() returns true (echo: any byte received); it stops it while work
- * is running off the connection's thread.  Those rules give both halves of the
- * contract: an incomplete HTTP request never restarts the timer, and output that
- * makes no progress for T lets it fire.  On expiry the model closes the
+ * is running off the connection's thread and while a wait is pending (a /sleep
+ * of 60 s is a request in progress, not an idle client).  Those rules give both
+ * halves of the contract: an incomplete HTTP request never restarts the timer,
+ * and output that makes no progress for T lets it fire.  On expiry the model closes the
  * connection and counts a timeout.
  */
 #ifndef LB_SESSION_H
@@ -55,6 +61,15 @@ void session_input_eof(struct session *s);
 /* False while reading would only add to what cannot be handled yet: output above
  * its high-water mark, work in progress, or the session is closing. */
 bool session_wants_input(const struct session *s);
+
+/* While the current request waits (session_work() handed out a wait), may the
+ * model go on reading?  Reading is how libev and libuv see a client that resets
+ * meanwhile: neither reports a socket's errors unless it is being read (epoll
+ * does, with no interest at all).  True until READ_AHEAD_MAX bytes have been
+ * read ahead; they are kept, unparsed, for the requests that follow, so a
+ * client that pipelines while it waits gets back-pressure, not unbounded
+ * memory. */
+bool session_reads_ahead(const struct session *s);
 
 /* The next bytes to write: returns their count (0: nothing pending) and sets *p. */
 size_t session_output(struct session *s, const char **p);

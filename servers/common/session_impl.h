@@ -21,6 +21,7 @@
 #define URL_INLINE	64		/* URLs up to this long need no allocation */
 #define BYTES_INLINE	(16 * 1024)	/* /bytes bodies up to this size are copied */
 #define XPAGE_SIZE	(64 * 1024)	/* the static page of 'x' larger bodies come from */
+#define READ_AHEAD_MAX	(16 * 1024)	/* bytes read while a request waits (session_reads_ahead) */
 
 enum http_phase {
 	PH_IDLE,	/* between requests */
@@ -35,6 +36,7 @@ enum http_action {
 	ACT_HELLO,
 	ACT_CPU,
 	ACT_BLOCK,
+	ACT_SLEEP,
 	ACT_BYTES,
 	ACT_ECHO,		/* Content-Length body: streamed back as it arrives */
 	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
@@ -57,7 +59,7 @@ struct http_req {
 	enum http_action act;
 	int status;			/* ACT_STATUS */
 	const char *allow;		/* 405 */
-	uint64_t arg;			/* us= or n= (/queries: already clamped) */
+	uint64_t arg;			/* us=, ms= or n= (/queries: already clamped) */
 	bool head;			/* HEAD: never a body in the response */
 	bool keep_alive;		/* the client lets us keep the connection */
 	bool ka_header;			/* HTTP/1.0 that asked for keep-alive: say so */

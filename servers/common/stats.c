@@ -16,6 +16,14 @@ void stats_conn_opened(struct srv_stats *st)
 		;
 }
 
+void stats_io_error(struct srv_stats *st, int err)
+{
+	if (err == ECONNRESET || err == EPIPE)
+		STAT_ADD(st, resets, 1);
+	else
+		STAT_ADD(st, errors, 1);
+}
+
 void stats_conn_closed(struct srv_stats *st)
 {
 	atomic_fetch_sub_explicit(&st->conns, 1, memory_order_relaxed);
@@ -47,10 +55,11 @@ int stats_write_json(const struct srv_stats *st, FILE *f, const char *model,
 	put_json_str(f, proto);
 	fprintf(f, ",\"accepted\":%llu,\"requests\":%llu,\"bytes_in\":%llu,"
 		"\"bytes_out\":%llu,\"errors\":%llu,\"peak_conns\":%llu,"
-		"\"cpu_iters_per_us\":%llu,\"timeouts\":%llu,\"restarts\":%llu}\n",
+		"\"cpu_iters_per_us\":%llu,\"timeouts\":%llu,\"resets\":%llu,"
+		"\"waits_cut\":%llu,\"restarts\":%llu}\n",
 		LOAD(accepted), LOAD(requests), LOAD(bytes_in), LOAD(bytes_out),
 		LOAD(errors), LOAD(peak_conns), (unsigned long long)cpu_iters_per_us,
-		LOAD(timeouts), LOAD(restarts));
+		LOAD(timeouts), LOAD(resets), LOAD(waiting), LOAD(restarts));
 	if (fflush(f) != 0 || ferror(f))
 		return -(errno ? errno : EIO);
 	return 0;

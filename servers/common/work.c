@@ -62,6 +62,11 @@ void work_run(struct work *w)
 	case WORK_BLOCK:
 		work_block_us(w->us);
 		break;
+	case WORK_SLEEP:
+		/* A blocking model waits the way it does everything: its thread
+		 * sleeps, and nobody else is held up but this connection. */
+		work_block_us(w->ms * 1000);
+		break;
 	case WORK_DB:
 		dbpool_run(w->db);
 		break;

@@ -10,6 +10,12 @@
 // Where Node and the C models differ by design, and what this file does about it:
 // - Work (/cpu, /block) runs on the event loop unless --offload N is given; then it
 //   runs on N worker_threads (a small pool with a queue, message passing).
+// - /sleep is a wait, not work: a setTimeout on the event loop, never offloaded.
+//   Node's http module hands every pipelined request over at once (and keeps the
+//   responses in order), so the sleeps of one connection run together, where the C
+//   models run them one after another (docs/contract.md, "Waits and pipelining").
+//   Node counts timers in whole milliseconds of libuv's loop clock, so a sleep may
+//   end up to 1 ms early; the C models never end one early.
 // - --reactors N uses `cluster` with Node's default scheduling on Linux: the
 //   primary accepts and hands each connection to a worker (round robin).  The C
 //   models use one SO_REUSEPORT listener per loop instead; Node 20 has no
@@ -102,8 +108,9 @@ if (!wt.isMainThread && wt.workerData && wt.workerData.lbOffload) {
 
 const USAGE =
 `usage: srv-node --proto echo|http [--host 127.0.0.1] [--port 8080] [--backlog 4096]
-                [--offload N] [--reactors N] [--idle-timeout-ms 10000] [--max-conns 0]
-                [--max-body 67108864] [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]
+                [--offload N] [--reactors N] [--idle-timeout-ms 10000]
+                [--drain-timeout-ms 15000] [--max-conns 0] [--max-body 67108864]
+                [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]
                 [--db URI] [--db-conns 4] [--enable-fail]
   --offload N     run /cpu and /block on N worker_threads (0: on the event loop)
   --reactors N    N processes (cluster) sharing the port
@@ -126,6 +133,7 @@ const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--offload': ['offload', 0, 1024],
 	'--reactors': ['reactors', 1, 256],
 	'--idle-timeout-ms': ['idleTimeoutMs', 0, 86400000],
+	'--drain-timeout-ms': ['drainTimeoutMs', 1, 86400000],
 	'--max-conns': ['maxConns', 0, 10000000],
 	'--max-body': ['maxBody', 0, 4294967296],
 	'--cpu-iters-per-us': ['cpuItersPerUs', 1, 1000000],
@@ -136,7 +144,7 @@ const UNSUPPORTED = new Set(['--threads', '--stack-kb', '--procs']);
 function parseArgs(argv) {
 	const o = {
 		proto: null, host: '127.0.0.1', port: 8080, backlog: 4096, offload: 0,
-		reactors: 1, idleTimeoutMs: 10000, maxConns: 0, maxBody: 67108864,
+		reactors: 1, idleTimeoutMs: 10000, drainTimeoutMs: 15000, maxConns: 0, maxBody: 67108864,
 		cpuItersPerUs: 0, statsFile: null, quiet: false, db: null, dbConns: 4, enableFail: false,
 	};
 	for (let i = 0; i < argv.length; i++) {
@@ -207,10 +215,11 @@ function note(msg) {
 
 // --- counters --------------------------------------------------------------------
 
-const STAT_KEYS = ['accepted', 'requests', 'bytes_in', 'bytes_out', 'errors', 'timeouts', 'peak_conns',
-	'restarts'];
-const stats = { accepted: 0, requests: 0, bytes_in: 0, bytes_out: 0, errors: 0, timeouts: 0, peak_conns: 0,
-	restarts: 0 };
+// waiting: sleeps and database queries pending now, written as "waits_cut" (0 after a complete drain).
+const STAT_KEYS = ['accepted', 'requests', 'bytes_in', 'bytes_out', 'errors', 'timeouts', 'resets',
+	'peak_conns', 'waiting', 'restarts'];
+const stats = { accepted: 0, requests: 0, bytes_in: 0, bytes_out: 0, errors: 0, timeouts: 0, resets: 0,
+	peak_conns: 0, waiting: 0, restarts: 0 };
 let conns = 0;
 const sockets = new Set();
 
@@ -219,7 +228,8 @@ function statsJson(st, K) {
 		schema: 1, model: 'node', proto: opts.proto,
 		accepted: st.accepted, requests: st.requests, bytes_in: st.bytes_in,
 		bytes_out: st.bytes_out, errors: st.errors, peak_conns: st.peak_conns,
-		cpu_iters_per_us: K, timeouts: st.timeouts, restarts: st.restarts,
+		cpu_iters_per_us: K, timeouts: st.timeouts, resets: st.resets, waits_cut: st.waiting,
+		restarts: st.restarts,
 	}) + '\n';
 }
 
@@ -237,14 +247,14 @@ function writeStats(st, K) {
 
 // --- cluster primary: --reactors N ------------------------------------------------
 
-const DRAIN_MS = 15000;	/* SERVER_DRAIN_MS of the C models */
+const DRAIN_MS = opts.drainTimeoutMs;
 
 if (opts.reactors > 1 && cluster.isPrimary) {
 	const K = opts.cpuItersPerUs || calibrate();
 	if (!opts.cpuItersPerUs)
 		note(`calibrated --cpu-iters-per-us ${K}`);
 	const total = Object.assign({}, stats);
-	let listening = 0, draining = false, announced = false;
+	let listening = 0, draining = false, announced = false, cut = false;
 	const live = new Set();
 	// Each worker has an index for its share of --db-conns; a replacement
 	// takes over the index of the worker it replaces.
@@ -271,9 +281,12 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 			total.restarts++;
 			note(`worker ${w.process.pid} died (${signal || code}); starting another`);
 			fork(w.lbIndex);
-		} else if (live.size === 0) {
-			writeStats(total, K);
-			process.exit(0);
+		} else {
+			cut = cut || code !== 0;
+			if (live.size === 0) {
+				writeStats(total, K);
+				process.exit(cut ? 1 : 0);
+			}
 		}
 	});
 	const drain = () => {
@@ -284,12 +297,14 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 		draining = true;
 		for (const w of live)
 			w.send({ lbDrain: true });
+		// Each worker stops at the limit itself and reports what it cut; this
+		// is the backstop for one that does not.
 		setTimeout(() => {
 			for (const w of live)
 				w.process.kill('SIGKILL');
 			writeStats(total, K);
 			process.exit(1);
-		}, DRAIN_MS).unref();
+		}, DRAIN_MS + 2000).unref();
 	};
 	process.on('SIGINT', drain);
 	process.on('SIGTERM', drain);
@@ -379,11 +394,18 @@ function socketOpened(socket) {
 	if (conns > stats.peak_conns)
 		stats.peak_conns = conns;
 	sockets.add(socket);
-	socket.on('error', () => { stats.errors++; });
+	socket.lbSleeps = null;
+	socket.on('error', (e) => {
+		if (e.code === 'ECONNRESET' || e.code === 'EPIPE')
+			stats.resets++;
+		else
+			stats.errors++;
+	});
 	socket.once('close', () => {
 		conns--;
 		sockets.delete(socket);
 		clearIdle(socket);
+		cancelSleeps(socket);
 		stats.bytes_in += socket.bytesRead;
 		stats.bytes_out += socket.bytesWritten;
 		socketClosed();
@@ -417,7 +439,7 @@ function clearIdle(socket) {
 }
 
 function onIdle(socket) {
-	if (socket.lbInflight > 0) {
+	if (socket.lbInflight > 0) {	/* lbWork: work on the pool, a sleep or queries */
 		const mark = socket.bytesWritten + socket.bytesRead;
 		if (socket.lbWork > 0 || mark !== socket.lbMark) {
 			armIdle(socket);
@@ -505,6 +527,33 @@ function runWork(req, res, task, reply) {
 	});
 }
 
+// /sleep?ms=N: a timer of this loop.  A socket that closes while it sleeps
+// cancels its timers (cancelSleeps), so a client that left costs nothing more.
+function sleepThen(req, res, ms) {
+	const socket = req.socket;
+	if (!socket.lbSleeps)
+		socket.lbSleeps = new Set();
+	socket.lbWork = (socket.lbWork || 0) + 1;
+	stats.waiting++;
+	const t = setTimeout(() => {
+		socket.lbSleeps.delete(t);
+		socket.lbWork--;
+		stats.waiting--;
+		send(res, 200, 'text/plain', 'ok');
+	}, ms);
+	socket.lbSleeps.add(t);
+}
+
+function cancelSleeps(socket) {
+	if (!socket.lbSleeps)
+		return;
+	for (const t of socket.lbSleeps) {
+		clearTimeout(t);
+		stats.waiting--;
+	}
+	socket.lbSleeps.clear();
+}
+
 // --- /db and /queries (TechEmpower) ----------------------------------------------------
 
 const DB_ROWS = 10000;
@@ -575,9 +624,11 @@ function answerDb(req, res, n, array) {
 	for (let i = 0; i < n; i++)
 		rows.push(worldRow());
 	socket.lbWork++;	/* waiting, not idle: like offloaded work */
+	stats.waiting++;
 	Promise.all(rows).then((r) => [200, JSON.stringify(array ? r : r[0])], () => [503, null])
 		.then(([code, body]) => {
 			socket.lbWork--;
+			stats.waiting--;
 			if (res.destroyed || socket.destroyed)
 				return;
 			if (code === 200)
@@ -809,6 +860,14 @@ function route(req, res, path, query, method) {
 			return sendError(res, 400);
 		return runWork(req, res, { kind: 'block', us },
 			() => send(res, 200, 'text/plain', 'ok'));
+	}
+	case '/sleep': {
+		if (method !== 'GET')
+			return sendError(res, 405, { Allow: 'GET' });
+		const ms = queryValue(query, 'ms', 60000);
+		if (ms < 0)
+			return sendError(res, 400);
+		return sleepThen(req, res, ms);
 	}
 	case '/bytes': {
 		if (method !== 'GET')

@@ -2,14 +2,18 @@
  * protocols, so that "the models are equivalent" is checked, not claimed.
  *
  *   test-conformance --server build/srv-epoll [--server-arg --offload --server-arg 2]
- *                    [--model epoll] [--proto http|echo|both] [--exact|--loose] [--verbose]
+ *                    [--model epoll] [--proto http|echo|both] [--suite NAME] [--exact|--loose]
+ *                    [--verbose] [--list]
  *
  * Each group of cases starts its own server instance as a child process on
  * --port 0 (the options it needs, e.g. a small --idle-timeout-ms), and stops it
  * with SIGTERM: a server that does not exit 0 fails the group.  Where a case
  * cannot apply to a model the suite prints "NOT APPLICABLE to <model>: ..." and
  * counts it; nothing is skipped silently.  --exact/--loose override the model
- * table's comparison rule; --verbose lists every case.  The last line is a
+ * table's comparison rule; --suite runs one suite ("resources", "echo", ...);
+ * --verbose lists every case as it runs; --list prints the cases ("suite:
+ * case", one a line) without starting a server.  stdout is unbuffered, so a
+ * case's name comes before what it says on stderr when both go to one file.  The last line is a
  * summary that mk/conformance.mk collects. */
 #include "suite.h"
 
@@ -141,14 +145,16 @@ bool check_error(const char *what, const struct hresp *r, int status, const char
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-conformance --server PATH [--server-arg ARG]... [--model NAME]\n"
-		   "                        [--proto http|echo|both] [--exact|--loose] [--verbose]\n");
+		   "                        [--proto http|echo|both] [--suite NAME] [--exact|--loose] [--verbose]\n"
+		   "                        [--list]\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *proto = "both";
+	const char *only = NULL;
 	int exact = -1;
-	bool verbose = false;
+	bool verbose = false, list = false;
 	CU_pRunSummary sum;
 	unsigned failed;
 	struct rlimit rl;
@@ -169,6 +175,10 @@ int main(int argc, char **argv)
 			exact = 0;
 		else if (strcmp(argv[i], "--verbose") == 0)
 			verbose = true;
+		else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc)
+			only = argv[++i];
+		else if (strcmp(argv[i], "--list") == 0)
+			list = true;
 		else if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -218,6 +228,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, child_on_fatal);
 	signal(SIGTERM, child_on_fatal);
@@ -225,10 +236,11 @@ int main(int argc, char **argv)
 	signal(SIGABRT, child_on_fatal);
 	atexit(child_stop_all);
 
-	printf("conformance: %s (%s)%s%s, %s comparison\n", cfg.model, cfg.server,
-	       extra[0] ? " with " : "", extra, cfg.exact ? "byte-for-byte" :
-	       "status/Content-Type/body (node's rule)");
-	if (!cfg.known)
+	if (!list)
+		printf("conformance: %s (%s)%s%s, %s comparison\n", cfg.model, cfg.server,
+		       extra[0] ? " with " : "", extra, cfg.exact ? "byte-for-byte" :
+		       "status/Content-Type/body (node's rule)");
+	if (!cfg.known && !list)
 		printf("conformance: model '%s' is not in the suite's table: its option support is unknown\n",
 		       cfg.model);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -237,15 +249,35 @@ int main(int argc, char **argv)
 		register_http_suites();
 		register_http_limit_suites();
 		register_rfc9112_suites();
+		register_wait_suites();
 		register_db_suites();
 	}
 	if (strcmp(proto, "http") != 0)
 		register_echo_suites();
 	register_misc_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
+	register_resource_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
 	if (strcmp(proto, "echo") != 0)
 		register_fail_suites();
+	if (list) {	/* "suite: case", one a line: what a run would report */
+		for (CU_pSuite s = CU_get_registry()->pSuite; s != NULL; s = s->pNext)
+			for (CU_pTest t = s->pTest; t != NULL; t = t->pNext)
+				printf("%s: %s\n", s->pName, t->pName);
+		CU_cleanup_registry();
+		return 0;
+	}
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
-	CU_basic_run_tests();
+	if (only == NULL) {
+		CU_basic_run_tests();
+	} else {
+		CU_pSuite s = CU_get_suite(only);
+
+		if (s == NULL) {
+			fprintf(stderr, "test-conformance: no suite '%s' (for this --proto)\n", only);
+			CU_cleanup_registry();
+			return 2;
+		}
+		CU_basic_run_suite(s);
+	}
 	sum = CU_get_run_summary();
 	failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed() +
 		 CU_get_number_of_failures() ? 1 : 0;

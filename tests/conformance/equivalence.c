@@ -12,9 +12,15 @@
  * /db and /queries return random rows: their answers are compared by shape,
  * with every run of digits (ids, numbers, Content-Length) read as one '#'.
  * They need the database in $LOOPBENCH_DB (make equivalence runs this under
- * harness/pg); the 503 probe runs on a second instance without --db. */
+ * harness/pg); the 503 probe runs on a second instance without --db.
+ *
+ * One more row is about waiting, not bytes: a GET / sent 20 ms after another
+ * connection's GET /sleep?ms=500.  Every model that serves connections at once
+ * answers the GET / first ("first"); iterative, which serves one connection at
+ * a time, makes it wait ("after").  Any other outcome is DIFF. */
 #include "conf.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,9 @@ static const struct probe probes[] = {
 	{ "GET /cpu?us=1000", "GET /cpu?us=1000 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
 	{ "GET /cpu?us=12345", "GET /cpu?us=12345 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
 	{ "GET /block?us=1000", "GET /block?us=1000 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /sleep?ms=10", "GET /sleep?ms=10 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "GET /sleep?ms=60001 (400)", "GET /sleep?ms=60001 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
+	{ "POST /sleep (405)", "POST /sleep?ms=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", false, false },
 	{ "GET /bytes?n=16", "GET /bytes?n=16 HTTP/1.1\r\nHost: t\r\n\r\n", false, false },
 	{ "POST /echo (length)", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world", false, false },
 	{ "POST /echo (chunked)", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -101,6 +110,9 @@ struct answer {
 
 static struct answer answers[MAX_MODELS][NPROBES];
 
+/* The waiting row: 1 the GET / came first, 0 after the sleep, -1 no answer. */
+static int hello_first[MAX_MODELS];
+
 static char *big_header_request(size_t *len)
 {
 	char *req = malloc(16384);
@@ -154,6 +166,45 @@ static void ask(int port, const struct probe *p, struct answer *a)
 out:
 	hconn_close(&h);
 	free(big);
+}
+
+/* GET /sleep?ms=500 on one connection, GET / on another 20 ms later: which
+ * is answered first?  (Iterative answers the second only once the first
+ * closes, so the first is closed after its answer.) */
+static int ask_ordering(int port)
+{
+	static const char sleep_req[] = "GET /sleep?ms=500 HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct hconn a, b;
+	struct hresp r;
+	int first = -1;
+
+	if (hconn_open(&a, port, IO_MS) < 0)
+		return -1;
+	if (hconn_open(&b, port, IO_MS) < 0) {
+		hconn_close(&a);
+		return -1;
+	}
+	if (cl_send_all(a.fd, sleep_req, strlen(sleep_req), IO_MS) == 0) {
+		sleep_ms(20);
+		if (cl_send_all(b.fd, get, strlen(get), IO_MS) == 0) {
+			struct pollfd p[2] = { { .fd = a.fd, .events = POLLIN }, { .fd = b.fd, .events = POLLIN } };
+
+			/* Both ready when poll returns: the sleep's answer is in,
+			 * so the GET / did not come first. */
+			if (poll(p, 2, IO_MS) > 0)
+				first = p[1].revents && !p[0].revents ? 1 : 0;
+		}
+	}
+	if (hconn_read(&a, &r, false, IO_MS) == 0)
+		hresp_free(&r);
+	hconn_close(&a);
+	if (hconn_read(&b, &r, false, IO_MS) == 0)
+		hresp_free(&r);
+	else
+		first = -1;
+	hconn_close(&b);
+	return first;
 }
 
 /* p[0, n) with every run of digits made one '#' (malloc'd, *len set). */
@@ -227,6 +278,8 @@ static void ask_all(const char *bin, const char *k, const char *db, int m)
 		if (nodb == (db == NULL))
 			ask(c.port, pr, &answers[m][p]);
 	}
+	if (db != NULL)
+		hello_first[m] = ask_ordering(c.port);
 	if (child_stop(&c, 20000) != 0)
 		fprintf(stderr, "equivalence: %s did not exit 0 after SIGTERM\n", bin);
 }
@@ -267,6 +320,7 @@ int main(int argc, char **argv)
 	for (int m = 0; m < nbins; m++) {
 		if (ref < 0 && strcmp(model_name(bins[m]), "node") != 0)
 			ref = m;
+		hello_first[m] = -1;	/* no answer, unless the instance starts */
 		ask_all(bins[m], k, db, m);
 		ask_all(bins[m], k, NULL, m);
 	}
@@ -337,6 +391,22 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
+	printf("%-26s %-14s", "GET / beside a /sleep", "(see below)");
+	for (int m = 0; m < nbins; m++) {
+		bool serial = strcmp(model_name(bins[m]), "iterative") == 0;
+		int want = serial ? 0 : 1;
+		const char *cell = hello_first[m] < 0 ? "-" : hello_first[m] == want ?
+				   (want ? "first" : "after") : "DIFF";
+
+		if (hello_first[m] != want)
+			diffs++;
+		printf(" %-9s", cell);
+	}
+	printf("\n\nGET / beside a /sleep: a GET / sent 20 ms after another connection's\n"
+	       "GET /sleep?ms=500 is answered first on every model that serves connections at\n"
+	       "once (an event loop keeps serving while a request waits; threads and pool give\n"
+	       "it a thread of its own); iterative makes it wait until the first connection\n"
+	       "closes.  Anything else is DIFF.\n");
 	printf("\n%s\n", diffs ? "equivalence: models DIFFER (see the cells marked DIFF or -)" :
 	       "equivalence: every model answers as the contract allows");
 	if (diffs) {

@@ -64,7 +64,7 @@ static void test_fail_error(void)
 	hresp_free(&r);
 	hconn_close(&h);
 	CU_ASSERT(stop_server(&c, "/fail?kind=error") == 0);
-	json = read_file(c.stats_path);
+	json = read_stats_file(c.stats_path);
 	REQUIRE(json != NULL);
 	CU_ASSERT(json_num(json, "requests") == 3);
 	CU_ASSERT(json_num(json, "errors") == 2);
@@ -226,7 +226,7 @@ static void test_fail_crash(void)
 		CU_ASSERT_EQUAL(ok, 0);
 	}
 	CU_ASSERT(stop_server(&c, "/fail?kind=crash, supervised") == 0);
-	json = read_file(c.stats_path);
+	json = read_stats_file(c.stats_path);
 	REQUIRE(json != NULL);
 	printf("\n    /fail?kind=crash: a worker died and was replaced (restarts %lld)",
 	       json_num(json, "restarts"));

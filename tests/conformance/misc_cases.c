@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-char *read_file(const char *path)
+char *read_stats_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char *buf;
@@ -152,7 +152,7 @@ static void test_stats_http(void)
 	if (code != 0)
 		fprintf(stderr, "\n    %s: exit status %d after SIGTERM, expected 0\n", cfg.model, code);
 	CU_ASSERT(code == 0);
-	json = read_file(c.stats_path);
+	json = read_stats_file(c.stats_path);
 	check_stats_common(json, "http");
 	if (json != NULL) {
 		expect_stat(json, "requests", responses);
@@ -197,7 +197,7 @@ static void test_stats_echo(void)
 	if (code != 0)
 		fprintf(stderr, "\n    %s: exit status %d after SIGTERM, expected 0\n", cfg.model, code);
 	CU_ASSERT(code == 0);
-	json = read_file(c.stats_path);
+	json = read_stats_file(c.stats_path);
 	check_stats_common(json, "echo");
 	if (json != NULL) {
 		expect_stat(json, "accepted", 3);
@@ -259,7 +259,7 @@ static void test_max_conns(void)
 	hconn_close(&h[1]);
 	hconn_close(&h[2]);
 	CU_ASSERT(child_stop(&c, STOP_MS) == 0);
-	json = read_file(c.stats_path);
+	json = read_stats_file(c.stats_path);
 	CU_ASSERT(json != NULL && json_num(json, "peak_conns") <= 2 && json_num(json, "peak_conns") >= 1);
 out:
 	for (int i = 0; i < 3; i++)

@@ -64,20 +64,22 @@ bool check_resp(const char *what, const struct hresp *r, int status, const char 
 bool check_error(const char *what, const struct hresp *r, int status, const char *allow,
 		 const char *conn, bool malformed_input);
 
-/* A stats file's contents (malloc'd), or NULL; the unsigned number after
- * "key": in a flat JSON object, -1 if absent (misc_cases.c). */
-char *read_file(const char *path);
-long long json_num(const char *json, const char *key);
-
 /* Sends req on h and reads one response into r. */
 int xfer(struct hconn *h, const char *req, size_t len, struct hresp *r, bool head);
 #define XFER(h, req, r) xfer((h), (req), strlen(req), (r), false)
+
+/* The stats file a server wrote at exit (malloc'd), or NULL; the unsigned
+ * number after "key": in that flat JSON object, -1 if absent. */
+char *read_stats_file(const char *path);
+long long json_num(const char *json, const char *key);
 
 void register_http_suites(void);
 void register_http_limit_suites(void);
 void register_rfc9112_suites(void);
 void register_echo_suites(void);
+void register_wait_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
+void register_resource_suites(bool want_http, bool want_echo);
 void register_db_suites(void);	/* db_cases.c: /db and /queries, on $LOOPBENCH_DB */
 void register_fail_suites(void);
 

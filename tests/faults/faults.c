@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 		strncat(extra, fcfg.extra[i], sizeof extra - strlen(extra) - 1);
 	}
 
-	/* 200 client sockets, plus the server's. */
+	/* 1,000 client sockets, plus the server's. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -357,6 +357,7 @@ int main(int argc, char **argv)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	register_fault_suites();
+	register_wait_fault_suites();
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
 	CU_basic_run_tests();
 	CU_pRunSummary sum = CU_get_run_summary();

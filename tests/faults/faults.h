@@ -66,7 +66,13 @@ long long json_sum_object(const char *json, const char *key);
  * -errno / -EPROTO. */
 int get_status(int port, const char *path, int want_status, int timeout_ms);
 
+/* The server's descriptors once it is fully up: "listening on" comes before
+ * a loop has made its epoll set, eventfds and the like, so this serves one
+ * request first (GET /, counted by the server) and lets that connection
+ * close.  -1 on failure. */
+int settled_fds(const struct child *c);
 
 void register_fault_suites(void);
+void register_wait_fault_suites(void);
 
 #endif

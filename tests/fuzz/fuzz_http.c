@@ -6,7 +6,8 @@
  * size, at any split point), writes part of the pending output, takes the
  * work the session asks for, finishes work taken earlier, sends EOF once all
  * bytes are in, or (flag) starts a SIGTERM drain.  Work runs "instantly": no
- * sleep for /block, and /cpu computes its checksum only when it is cheap.
+ * sleep for /block or /sleep, and /cpu computes its checksum only when it is
+ * cheap.
  *
  * What must hold, beyond ASan/UBSan/LSan:
  * - the output is a sequence of well-formed HTTP/1.1 responses, one per
@@ -42,7 +43,7 @@
 #define HDR_LIMIT	8192
 #define BODY_CHECK_MAX	(1u << 20)	/* body bytes compared per response */
 
-enum route { R_HELLO, R_CPU, R_BLOCK, R_BYTES, R_ECHO, R_OTHER };
+enum route { R_HELLO, R_CPU, R_BLOCK, R_SLEEP, R_BYTES, R_ECHO, R_OTHER };
 
 /* What the contract says the response to one request is. */
 struct expect {
@@ -216,6 +217,12 @@ static void route_of(struct tracker *t, struct expect *e, unsigned method)
 		if (method != HTTP_GET)
 			e->status = 405, e->allow = "GET";
 		else if (query_u64(query, qlen, "us", 10000000, &e->arg) < 0)
+			e->status = 400;
+	} else if (IS("/sleep")) {
+		e->route = R_SLEEP;
+		if (method != HTTP_GET)
+			e->status = 405, e->allow = "GET";
+		else if (query_u64(query, qlen, "ms", 60000, &e->arg) < 0)
 			e->status = 400;
 	} else if (IS("/bytes")) {
 		e->route = R_BYTES;
@@ -641,8 +648,8 @@ static int ck_headers(llhttp_t *p)
 			   "error body length %llu", (unsigned long long)clen);
 	else if (e->route == R_HELLO)
 		FUZZ_CHECK(clen == 13, "hello length %llu", (unsigned long long)clen);
-	else if (e->route == R_BLOCK)
-		FUZZ_CHECK(clen == 2, "block length");
+	else if (e->route == R_BLOCK || e->route == R_SLEEP)
+		FUZZ_CHECK(clen == 2, "block/sleep length");
 	else if (e->route == R_CPU)
 		FUZZ_CHECK(clen == 8, "cpu length");
 	else if (e->route == R_BYTES)
@@ -699,8 +706,8 @@ static int ck_complete(llhttp_t *p)
 	if (e->status == 200 && !e->head) {
 		if (e->route == R_HELLO)
 			FUZZ_CHECK(memcmp(c->body_start, "Hello, World!", 13) == 0, "hello body");
-		else if (e->route == R_BLOCK)
-			FUZZ_CHECK(memcmp(c->body_start, "ok", 2) == 0, "block body");
+		else if (e->route == R_BLOCK || e->route == R_SLEEP)
+			FUZZ_CHECK(memcmp(c->body_start, "ok", 2) == 0, "block/sleep body");
 		else if (e->route == R_CPU) {
 			FUZZ_CHECK(is_hex8(c->body_start), "cpu body not 8 hex digits");
 			uint64_t units = e->arg * K;
@@ -892,6 +899,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(c.finals == complete, "%d complete requests, %d responses", complete, c.finals);
 	}
 	session_free(s);
+	FUZZ_CHECK(srv.stats.waiting == 0, "%llu waits still counted after the session is freed",
+		   (unsigned long long)srv.stats.waiting);
 	for (int i = 0; i < t.n; i++)
 		free(t.exp[i].body);
 	return 0;

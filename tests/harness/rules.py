@@ -202,6 +202,32 @@ def faults_rows(scn):
 
 # --- cases --------------------------------------------------------------------
 
+def wait_rows(scn, node_cpu_us=10, node_cpu_bound_at=()):
+    """Closed-loop /sleep?ms=100 points (N/D = 10 N req/s) and the GET / stream alone
+    and beside 1,000 waits.  node_cpu_bound_at: the Ns at which node keeps its core
+    busy (over CPU_BOUND)."""
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for m in ("epoll", "node"):
+            for n in (1, 1000, 5000):
+                busy = 0.97 if (m == "node" and n in node_cpu_bound_at) else n * 1e-4
+                rows.append(row("wait", m, rep, conns=n, rps=(n * 4 if b("held") else n * 9.9),
+                                requests=n * 5, unanswered=0, cpu_s=busy * 0.5, duration_s=0.5,
+                                cpu_us_per_req=node_cpu_us if m == "node" else 10,
+                                threads=(n + 1 if b("threads") else 2), rss_kb=2000))
+            rows += [row("wait", m, rep, variant="alone", conns=50, rate=5000, rps=5000,
+                         p99_us=500, unanswered=0),
+                     row("wait", m, rep, variant="beside", conns=50, rate=5000, rps=5000,
+                         idle_conns=1000, p99_us=50000 if b("beside") else 700, unanswered=0)]
+        rows += [row("wait", "iterative", rep, conns=1, rps=10, unanswered=0, threads=2),
+                 row("wait", "iterative", rep, conns=100, rps=1000 if b("iter") else 10,
+                     unanswered=0 if b("iter") else 198, threads=2),
+                 row("wait", "pool", rep, conns=5000, rps=50000 if b("pool") else 640,
+                     unanswered=0 if b("pool") else 4000, threads=66)]
+    return rows
+
+
 CASES = []
 
 
@@ -351,6 +377,55 @@ def rules_faults():
     rows, pts = faults_rows({"crash"})
     ctx = " ".join(mod.context(data("faults", rows, points=pts)))
     expect("isolated: none; survived: none; died: threads, epoll" in ctx, "faults context: %s" % ctx)
+
+
+@case
+def rules_wait():
+    five_outcomes("wait", ["C8"], wait_rows, {"C8": {"beside"}})
+
+
+@case
+def rules_wait_cpu_bound():
+    """Where a model's CPU, not its waiting, limits it, the check moves to the largest
+    N below CPU_BOUND; with none at MANY_WAITS or more, it is not decided."""
+    wait = get("wait")
+    vs = wait.verdicts(data("wait", wait_rows("confirmed", node_cpu_bound_at=(5000,))))
+    texts = [c[0] for v in vs for c in v.checks if c[0].startswith("node holds")]
+    expect(texts and "node holds 1000 waiting" in texts[0] and "at 5000 connections its CPU"
+           in texts[0], "node CPU-bound at 5000: checked at 1000: %s" % texts)
+    expect(verdict_of(vs, "C8") == [CONFIRMED], "and it holds there: %s" % verdict_of(vs, "C8"))
+    vs = wait.verdicts(data("wait", wait_rows("confirmed", node_cpu_bound_at=(1000, 5000))))
+    nd = [c for v in vs for c in v.checks if c[0].startswith("node holds")]
+    expect(nd and nd[0][1] is None and nd[0][2] == V.UNMEASURED,
+           "node CPU-bound at every N >= 1000: not decided: %s" % nd)
+    # A loop that slept on its waits is not excused by its CPU: it uses none.
+    rows = wait_rows("confirmed")
+    for r in rows:
+        if r["model"] == "epoll" and r["variant"] == "closed" and r["conns"] == "5000":
+            r["rps"], r["cpu_us_per_req"], r["cpu_s"] = "10", "2000", "0.01"
+    vs = wait.verdicts(data("wait", rows))
+    ep = [c for v in vs for c in v.checks if c[0].startswith("epoll holds 5000")]
+    expect(ep and ep[0][1] is False, "epoll answering 1/D at 5000 fails: %s" % ep)
+
+
+@case
+def generator_lag_tolerance():
+    """A point may tolerate more generator loop lag than loadgen's 1 ms (wait's
+    closed-loop points: D/10); a busy generator stays invalid whatever the lag."""
+    from lib import runner
+    from lib.plan import Point
+    slow = {"self": {"generator_bound": True, "busy": [0.3], "loop_lag_us": {"p99": 4000}}}
+    busy = {"self": {"generator_bound": True, "busy": [0.95], "loop_lag_us": {"p99": 400}}}
+    lagged = {"self": {"generator_bound": True, "busy": [0.3], "loop_lag_us": {"p99": 20000}}}
+    pts = [p for p in get("wait").plan(exp.Ctx("quick", ["epoll"], None, 2, 1, "wait"))]
+    closed = next(p for p in pts if p.variant == "closed")
+    beside = next(p for p in pts if p.variant == "beside")
+    expect(not runner.invalid_reasons(closed, slow, None), "4 ms of lag under wait's 10 ms tolerance")
+    expect(runner.invalid_reasons(closed, lagged, None), "20 ms of lag is over it")
+    expect(runner.invalid_reasons(closed, busy, None), "a busy generator stays invalid")
+    expect(runner.invalid_reasons(beside, slow, None), "the GET / stream keeps loadgen's 1 ms")
+    expect(runner.invalid_reasons(Point(experiment="x", model="epoll"), slow, None),
+           "other points keep loadgen's rule")
 
 
 @case

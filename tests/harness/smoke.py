@@ -10,7 +10,9 @@
    has the fields docs/contract.md asks for; `latest` points at the run.
 2. Interrupts a second run with SIGINT in the middle of a point and checks that it
    exits 130 and leaves no server or load generator behind.
-3. Runs against a server that cannot start and checks the harness says why, records
+3. Runs `harness/run wait --smoke` on epoll: the waiting connections a point keeps
+   beside its own load (a second load generator) are counted as the contract says.
+4. Runs against a server that cannot start and checks the harness says why, records
    the failed points in the report, and still finishes.
 
 No timing assertions: a slow machine passes, a broken harness does not.
@@ -222,6 +224,42 @@ def interrupted(tmp, ms):
             pass
 
 
+def waiting_beside(tmp):
+    """The runner's waiting connections (experiment wait): a second generator keeps
+    1,000 /sleep requests outstanding beside a point's own load; its requests count in
+    the counting rule, and the row says how many waited (idle_conns)."""
+    print("harness/run wait --smoke --models epoll")
+    r = subprocess.run([RUN, "wait", "--smoke", "--models", "epoll", "--out", tmp],
+                       capture_output=True, text=True, timeout=180)
+    if not check(r.returncode == 0, "wait: harness/run exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        return
+    run = os.path.realpath(os.path.join(tmp, "latest"))
+    with open(os.path.join(run, "data.csv"), newline="") as f:
+        recs = [r for r in csv.DictReader(f) if r["path"] == "*"]
+    check({r["variant"] for r in recs} == {"closed", "alone", "beside"},
+          "wait: closed, alone and beside rows (%s)" % sorted({r["variant"] for r in recs}))
+    beside = [r for r in recs if r["variant"] == "beside"]
+    check(beside and all(r["idle_conns"] == "1000" for r in beside),
+          "wait: a beside row counts its 1,000 waiting connections in idle_conns")
+    check(all(float(r["rps"] or 0) > 0 for r in beside), "wait: the GET / stream was answered beside them")
+    raw = os.path.join(run, "wait", "raw")
+    wj = [f for f in os.listdir(raw) if f.endswith(".waiting.loadgen.json")]
+    check(len(wj) == len(beside), "wait: one waiting generator's JSON per beside point (%d)" % len(wj))
+    for f in wj:
+        with open(os.path.join(raw, f)) as fh:
+            j = json.load(fh)
+        check(j.get("requests", 0) > 0 and sum(j["errors"].values()) == 0,
+              "wait: the waiting connections' requests were answered, without errors (%s)" % f)
+    with open(os.path.join(run, "meta.json")) as f:
+        meta = json.load(f)
+    check(not meta.get("checks"), "wait: the counting rule holds with the waiting connections' "
+          "requests counted (%s)" % (meta.get("checks") or "")[:2])
+    with open(os.path.join(run, "report.md")) as f:
+        md = f.read()
+    check(re.search(r"^\| C8 \|", md, re.M) is not None, "wait: the run report gives C8 a row")
+
+
 def broken_server(tmp):
     print("harness/run with a server that cannot start")
     build = os.path.join(tmp, "build")
@@ -257,6 +295,7 @@ def main():
     try:
         end_to_end(tmp, ms)
         interrupted(os.path.join(tmp, "int"), ms)
+        waiting_beside(os.path.join(tmp, "wait"))
         broken_server(os.path.join(tmp, "broken"))
     finally:
         for x in leftovers(tmp):

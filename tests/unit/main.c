@@ -105,7 +105,7 @@ size_t feed(struct session *s, struct capture *c, const char *data, size_t n, si
 int main(void)
 {
 	int (*suites[])(void) = {
-		suite_http, suite_echo, suite_opts, suite_work, suite_idle,
+		suite_http, suite_echo, suite_opts, suite_work, suite_idle, suite_timerheap,
 		suite_workq, suite_stats, suite_net, suite_slots, suite_doneq,
 		suite_regress,
 		suite_db, suite_dbclients,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/session_impl.h"
 #include "unit.h"
 
 #define HDR_TEXT(len) "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " len "\r\n"
@@ -57,6 +58,17 @@ static const struct http_case cases[] = {
 	{ "cpu, other pairs first", GET("/cpu?a=b&x=&us=5&us=7"), CPU("8d1126b8"), false, 0 },
 	{ "block", GET("/block?us=0"), BLOCK_OK, false, 0 },
 	{ "block max", "GET /block?us=000001 HTTP/1.1\r\nHost: t\r\n\r\n", BLOCK_OK, false, 0 },
+	{ "sleep 0", GET("/sleep?ms=0"), BLOCK_OK, false, 0 },
+	{ "sleep 1, other pairs", GET("/sleep?x=1&ms=1&ms=99999"), BLOCK_OK, false, 0 },
+	{ "sleep missing", GET("/sleep"), E400, false, 0 },
+	{ "sleep empty", GET("/sleep?ms="), E400, false, 0 },
+	{ "sleep non-numeric", GET("/sleep?ms=1s"), E400, false, 0 },
+	{ "sleep negative", GET("/sleep?ms=-1"), E400, false, 0 },
+	{ "sleep out of range", GET("/sleep?ms=60001"), E400, false, 0 },
+	{ "sleep wrong key", GET("/sleep?us=5"), E400, false, 0 },
+	{ "405 POST /sleep", "POST /sleep?ms=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", E405_GET, false, 0 },
+	{ "HEAD /sleep", "HEAD /sleep?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n", E405_HEAD "Allow: GET\r\n\r\n", false, 0 },
+	{ "404 /sleep/", GET("/sleep/?ms=1"), E404, false, 0 },
 	{ "bytes 0", GET("/bytes?n=0"), HDR_OCTET("0") "\r\n", false, 0 },
 	{ "bytes 5", GET("/bytes?n=5"), HDR_OCTET("5") "\r\nxxxxx", false, 0 },
 	{ "echo content-length",
@@ -794,6 +806,117 @@ static void test_work_handed_out_once(void)
 	session_free(s);
 }
 
+/* /sleep is a wait: handed out like work, counted in stats.waiting until it
+ * is done or its session is freed (a client that left), and a request
+ * pipelined behind it waits its turn. */
+static void test_sleep_is_a_wait(void)
+{
+	struct server srv;
+	const char *req = GET("/sleep?ms=60000") GET("/");
+	const struct work cpu = { .kind = WORK_CPU }, block = { .kind = WORK_BLOCK };
+	const struct work sleep = { .kind = WORK_SLEEP }, db = { .kind = WORK_DB };
+
+	CU_ASSERT(!work_is_wait(&cpu) && !work_is_wait(&block));
+	CU_ASSERT(work_is_wait(&sleep) && work_is_wait(&db));
+
+	test_server(&srv, PROTO_HTTP);
+	struct session *s = session_new(&srv);
+	size_t cap;
+	char *buf = session_input_buf(s, &cap);
+	memcpy(buf, req, strlen(req));
+	session_input(s, strlen(req));
+	CU_ASSERT_EQUAL(srv.stats.waiting, 0);	/* not until it is handed out */
+
+	const char *p;
+	struct work *w = session_work(s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	CU_ASSERT(w->kind == WORK_SLEEP && w->ms == 60000);
+	CU_ASSERT_EQUAL(srv.stats.waiting, 1);
+	CU_ASSERT_PTR_NULL(session_work(s));
+	CU_ASSERT(!session_wants_input(s));
+	CU_ASSERT_EQUAL(session_output(s, &p), 0);
+	session_work_done(s);		/* the timer fired (the test does not wait) */
+	CU_ASSERT_EQUAL(srv.stats.waiting, 0);
+	size_t n = session_output(s, &p);
+	CU_ASSERT(n == strlen(BLOCK_OK HELLO) && memcmp(p, BLOCK_OK HELLO, n) == 0);
+	session_free(s);
+
+	/* The client leaves while it sleeps: freeing the session ends the wait. */
+	s = session_new(&srv);
+	buf = session_input_buf(s, &cap);
+	memcpy(buf, req, strlen(req));
+	session_input(s, strlen(req));
+	CU_ASSERT_PTR_NOT_NULL(session_work(s));
+	CU_ASSERT_EQUAL(srv.stats.waiting, 1);
+	session_input_eof(s);
+	CU_ASSERT(!session_done(s));	/* a half-close still gets its answer */
+	session_free(s);
+	CU_ASSERT_EQUAL(srv.stats.waiting, 0);
+
+	/* Work that is not a wait never counts. */
+	s = session_new(&srv);
+	buf = session_input_buf(s, &cap);
+	memcpy(buf, GET("/block?us=0"), strlen(GET("/block?us=0")));
+	session_input(s, strlen(GET("/block?us=0")));
+	CU_ASSERT_PTR_NOT_NULL(session_work(s));
+	CU_ASSERT_EQUAL(srv.stats.waiting, 0);
+	session_free(s);
+	CU_ASSERT_EQUAL(srv.stats.waiting, 0);
+}
+
+/* While a request waits, a model may read ahead (to see a reset): the bytes
+ * are kept for the next requests, and READ_AHEAD_MAX bounds them. */
+static void test_read_ahead_while_waiting(void)
+{
+	struct server srv;
+	struct capture c;
+	const char *req = GET("/sleep?ms=1000");
+	char *more = malloc(40 * 1024);
+	size_t cap, fed = 0, n = strlen(GET("/"));
+
+	CU_ASSERT_FATAL(more != NULL);
+	for (size_t i = 0; i + n <= 40 * 1024; i += n)
+		memcpy(more + i, GET("/"), n);
+	test_server(&srv, PROTO_HTTP);
+	struct session *s = session_new(&srv);
+	capture_init(&c, true);
+	char *buf = session_input_buf(s, &cap);
+	memcpy(buf, req, strlen(req));
+	session_input(s, strlen(req));
+	CU_ASSERT(!session_reads_ahead(s));		/* not handed out yet */
+	struct work *w = session_work(s);
+	CU_ASSERT_FATAL(w != NULL && work_is_wait(w));
+	CU_ASSERT(!session_wants_input(s));
+	CU_ASSERT(session_reads_ahead(s));
+	while (session_reads_ahead(s) && fed < 40 * 1024 - 4096) {
+		buf = session_input_buf(s, &cap);
+		size_t k = cap < 4096 ? cap : 4096;
+		memcpy(buf, more + fed, k);
+		session_input(s, k);
+		fed += k;
+	}
+	CU_ASSERT(!session_reads_ahead(s));		/* the bound stopped it */
+	CU_ASSERT(fed >= READ_AHEAD_MAX && fed <= READ_AHEAD_MAX + 4096);
+	CU_ASSERT_EQUAL(srv.stats.requests, 0);		/* nothing parsed meanwhile */
+	session_work_done(s);				/* the wait is over */
+	drive(s, &c);
+	/* The sleep's answer, then one per complete GET / read ahead. */
+	CU_ASSERT(c.len >= strlen(BLOCK_OK HELLO) && memcmp(c.buf, BLOCK_OK HELLO, strlen(BLOCK_OK HELLO)) == 0);
+	CU_ASSERT_EQUAL(srv.stats.requests, 1 + fed / n);
+	session_free(s);
+	capture_free(&c);
+	free(more);
+
+	/* Work that is not a wait: no reading ahead (a worker may hold it). */
+	s = session_new(&srv);
+	buf = session_input_buf(s, &cap);
+	memcpy(buf, GET("/cpu?us=1"), strlen(GET("/cpu?us=1")));
+	session_input(s, strlen(GET("/cpu?us=1")));
+	CU_ASSERT_PTR_NOT_NULL(session_work(s));
+	CU_ASSERT(!session_reads_ahead(s));
+	session_free(s);
+}
+
 /* A model that reads while the session does not want input (against the
  * contract, but it must not lose or reorder bytes): the bytes join the
  * held-up input. */
@@ -1069,6 +1192,8 @@ int suite_http(void)
 		{ "requests counted when fully sent", test_requests_counted_when_sent },
 		{ "at most 32 responses in flight", test_inflight_limit },
 		{ "work handed out once, in order", test_work_handed_out_once },
+		{ "/sleep is a wait, counted until done or freed", test_sleep_is_a_wait },
+		{ "reading ahead while a request waits, bounded", test_read_ahead_while_waiting },
 		{ "input read while held up joins the queue", test_read_while_held_up },
 		{ "drain: now, mid-request, during work", test_drain },
 		{ "EOF after complete requests", test_eof_after_requests },

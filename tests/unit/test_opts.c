@@ -59,7 +59,7 @@ static void test_every_option(void)
 	const char *more[] = {
 		"--proto=http", "--max-conns", "100", "--max-body", "4294967296",
 		"--cpu-iters-per-us", "1000000", "--stats-file", "/tmp/x.json", "--quiet",
-		"--db", "postgresql://u@127.0.0.1:5/d?sslmode=disable", "--db-conns=16", NULL,
+		"--db", "postgresql://u@127.0.0.1:5/d?sslmode=disable", "--db-conns=16",
 		"--enable-fail", NULL,
 	};
 	const char *procs[] = { "--proto", "http", "--procs", "10000", NULL };

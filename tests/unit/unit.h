@@ -16,6 +16,7 @@ int suite_echo(void);
 int suite_opts(void);
 int suite_work(void);
 int suite_idle(void);
+int suite_timerheap(void);
 int suite_workq(void);
 int suite_stats(void);
 int suite_net(void);
