@@ -290,13 +290,22 @@ static void on_completion(struct loop *l, const struct io_uring_cqe *cqe)
 	}
 }
 
-/* The connection's multishot receive: bytes land in a buffer the kernel picks
- * from the ring, and keep landing until it is cancelled or fails. */
+/* The connection's receive: bytes land in a buffer the kernel picks from the
+ * ring.  A multishot receive keeps them landing until it is cancelled or
+ * fails -- while the connection sends nothing.  With output on its way
+ * (pipelined requests, an echo or a streamed body) each receive takes one
+ * buffer and is armed again after it: a multishot receive runs on until its
+ * cancel reaches the kernel, so when the session stops reading for
+ * back-pressure it could have handed it as much as the whole ring. */
 static void recv_arm(struct loop *l, struct conn *c)
 {
 	struct io_uring_sqe *sqe = sqe_get(l, c, OP_RECV);
+	const char *p;
 
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (c->sending || (c->s && session_output(c->s, &p) > 0))
+		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BUF_GROUP;
 	c->receiving = true;
@@ -902,7 +911,11 @@ static int ring_setup(struct io_uring *ring, struct io_uring_buf_ring **bufs, ch
 		return ret;
 	*what = "a provided-buffer ring (io_uring_register_buf_ring, Linux 5.19)";
 	*size = BUF_COUNT * (sizeof(struct io_uring_buf) + BUF_SIZE);
-	void *mem = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	/* Populated now: the kernel fills every buffer in turn, so all of them
+	 * are resident soon anyway -- memory the loop has from its start, not
+	 * memory that grows with what a client sends. */
+	void *mem = mmap(NULL, *size, PROT_READ | PROT_WRITE,
+			 MAP_ANONYMOUS | MAP_PRIVATE | MAP_POPULATE, -1, 0);
 	if (mem == MAP_FAILED) {
 		ret = -errno;
 		io_uring_queue_exit(ring);
