@@ -1,11 +1,15 @@
 # Fault tests (tests/faults/, docs/reliability.md): slowloris, resets, clients
 # that vanish during /block, more connections than descriptors, --max-conns,
-# SIGTERM under load -- against every model whose source exists, each case
-# with a server of its own.  The client plumbing is the conformance suite's
-# (tests/conformance/child.c, client.c); SIGTERM under load uses build/loadgen.
+# SIGTERM under load, and the database restarted or stopped under load
+# (tests/faults/db_cases.c) -- against every model whose source exists, each
+# case with a server of its own.  The client plumbing is the conformance
+# suite's (tests/conformance/child.c, client.c); the loads are build/loadgen's.
+# Each model and variant runs under a throwaway PostgreSQL of its own
+# (harness/pg run), which its database cases stop and start.
 #
 #   make test-faults                 every model, plain build
 #   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
+#   harness/pg run -- build/test-faults --server build/srv-epoll   (with the database cases)
 
 FAULT_MODELS := iterative threads pool prefork epoll libev libuv uring node
 # Run again with --reactors 2: several threads accepting at once share one
@@ -38,7 +42,7 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 	  for v in $$variants; do \
 	    $(VARIANT_ARGS); \
 	    start=$$(date +%s); \
-	    timeout -k 10 600 $(BUILD)/test-faults --server $(BUILD)/srv-$$m $$args --loadgen $(BUILD)/loadgen >$$log 2>&1; r=$$?; \
+	    timeout -k 10 600 harness/pg run -- $(BUILD)/test-faults --server $(BUILD)/srv-$$m $$args --loadgen $(BUILD)/loadgen >$$log 2>&1; r=$$?; \
 	    cat $$log; \
 	    line=$$(grep '^faults summary:' $$log | tail -1); \
 	    [ -n "$$line" ] || line="faults summary: model=$$m args='$$args' crashed or timed out (exit $$r)"; \
@@ -51,4 +55,4 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 
 TEST_TARGETS += test-faults
 TEST_PREBUILD += $(BUILD)/test-faults
-## make test-faults  fault tests against every model: slowloris, resets, vanishing clients, EMFILE, --max-conns, SIGTERM under load
+## make test-faults  fault tests against every model: slowloris, resets, vanishing clients, EMFILE, --max-conns, SIGTERM under load, the database restarted or stopped

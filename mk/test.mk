@@ -14,7 +14,7 @@
 # that none is left there and no server started from one (test-pg-left,
 # mk/db.mk) -- other runs on the machine have clusters of their own elsewhere.
 TEST_JOBS  ?= 3
-TEST_ORDER := test-tsan test-conformance-san test-conformance test-faults test-labs \
+TEST_ORDER := test-faults test-tsan test-conformance-san test-conformance test-labs \
               test-fuzz-smoke test-loads-integration test-db-rows test-notebooks test-harness-smoke \
               test-harness-rules test-loads test-unit test-model-repeats test-build
 

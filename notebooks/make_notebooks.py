@@ -117,6 +117,22 @@ else:
         display(Markdown('**GET / p99 (µs), alone and beside the waiting connections**'))
         display(lbnb.median_by(b, ['variant', 'model'], 'p99_us').round(0))""")
 ANALYSIS += claim_cells(
+    "C8", "while a request waits on a real database, a loop keeps serving others",
+    """`db`: closed loop `GET /db` (one query) and `GET /queries?n=20` (twenty, one after
+another) on a real PostgreSQL the run starts, every model with the same 4 database
+connections. The blocking models lend a thread one connection at a time; the event
+models pipeline many requests' queries on each of the 4 from their loop; node uses
+`pg`'s Pool of 4, one query per connection at a time. The database shares the server's
+core, and its CPU per request is measured beside the server's: where it is the larger
+user of a busy core (`bottleneck` = `database`), the models differ only by how well
+they keep its 4 connections busy and by what their own CPU leaves it. That is the
+honest reading of "the event loop is made for querying a database": the loop wins
+where it waits on many queries with few connections and little CPU, not because the
+database gets faster.""",
+    ["db"], [["db_conns_1", "db_conns_2", "db_cpu"]],
+    """t = lbnb.rows(df, 'db')
+lbnb.table(t, ['model', 'work_path', 'conns', 'db_conns', 'rps', 'p99_us', 'cpu_us_per_req', 'db_cpu_us_per_req', 'threads', 'errors'])""")
+ANALYSIS += claim_cells(
     "C1", "many connections without slowing down",
     """Closed-loop `GET /` from 1 to 5,000 connections (`concurrency`), and open-loop
 points at a fixed rate, because a closed loop adds *load* as it adds connections

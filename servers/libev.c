@@ -534,10 +534,10 @@ static void loop_init(struct reactor *r)
 	l->shutdown.data = l;
 	ev_io_start(l->ev, &l->shutdown);
 	if (srv.opts.db) {
-		l->dbio = calloc((size_t)srv.opts.db_conns, sizeof *l->dbio);
+		l->dbio = calloc(DBLOOP_SLOTS((size_t)srv.opts.db_conns), sizeof *l->dbio);
 		if (!l->dbio)
 			die("out of memory");
-		for (int i = 0; i < srv.opts.db_conns; i++) {
+		for (int i = 0; i < DBLOOP_SLOTS(srv.opts.db_conns); i++) {
 			ev_init(&l->dbio[i], on_db_event);
 			l->dbio[i].data = l;
 		}

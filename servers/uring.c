@@ -44,8 +44,9 @@
  * deadline is the timeout of the io_uring_enter that waits for completions --
  * as epoll_wait's is in epoll.c: no request in the ring per sleep.  /db and
  * /queries: the database client (common/dbloop.h) drives libpq without
- * blocking, in pipeline mode, over this loop's share of --db-conns sockets,
- * and says which to watch and for what; each watched socket has a poll request
+ * blocking, in pipeline mode, over this loop's share of --db-conns sockets
+ * (and a timerfd, its deadline for a database gone silent), and says which to
+ * watch and for what; each watched descriptor has a poll request
  * (IORING_OP_POLL_ADD) in the ring, armed again after every completion, so the
  * kernel reports it level-triggered as epoll would.  While a connection waits
  * (or its work is on a worker) it has no receive in the kernel, so a poll
@@ -133,7 +134,8 @@ struct conn {
 	struct reactor_job job;		/* --offload: its work, on the way back */
 };
 
-/* A database socket the client asked this loop to watch, and its poll. */
+/* A descriptor the database client asked this loop to watch -- one of its
+ * sockets, or its timer (a timerfd: DB_SILENT_MS) -- and its poll. */
 struct dbwatch {
 	int fd;
 	unsigned events;		/* DBLOOP_READ | DBLOOP_WRITE; 0: not watched */
@@ -162,7 +164,8 @@ struct loop {
 	int nspare;
 	bool ring_up;			/* ring_open has run: requests can be queued */
 	struct dbloop *db;		/* NULL without --db */
-	struct dbwatch *dbw;		/* one per database connection of this loop */
+	struct dbwatch *dbw;		/* one per descriptor of the database client: its
+					 * connections' sockets, then its timer */
 	uint64_t now_ms;		/* read once per iteration */
 	uint64_t retry_ms;		/* out of descriptors: accept again then */
 	struct idle_list idle;		/* --idle-timeout-ms */
@@ -217,7 +220,7 @@ static void loop_run(struct reactor *r)
 	listener_arm(l);
 	wake_arm(l);
 	drain_arm(l);
-	for (int i = 0; l->dbw && i < srv.opts.db_conns; i++)
+	for (int i = 0; l->dbw && i < DBLOOP_SLOTS(srv.opts.db_conns); i++)
 		db_poll_arm(l, &l->dbw[i]);	/* what the client asked for before */
 	while (!reactor_finished(r) || l->zombies > 0 || dbloop_pending(l->db) > 0) {
 		struct __kernel_timespec ts;
@@ -615,7 +618,7 @@ static void idle_restart(struct loop *l, struct conn *c)
 	idle_touch(&l->idle, &c->timer, l->now_ms);
 }
 
-/* The database client's sockets.  It says which to watch and for what (maybe
+/* The database client's descriptors.  It says which to watch and for what (maybe
  * before this loop's ring exists: then ring_open arms them); a poll armed for
  * what it watched before is cancelled, and its answer ignored. */
 static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
@@ -970,7 +973,7 @@ static void loop_init(struct reactor *r)
 	 * Nagle's 40 ms, without a setsockopt per client. */
 	setsockopt(r->lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (srv.opts.db) {
-		if (!(l->dbw = calloc((size_t)srv.opts.db_conns, sizeof *l->dbw)))
+		if (!(l->dbw = calloc(DBLOOP_SLOTS((size_t)srv.opts.db_conns), sizeof *l->dbw)))
 			die("out of memory");
 		l->db = dbloop_for_loop(&srv, db_watch, l);
 	}

@@ -1,8 +1,8 @@
 """One module per experiment; ORDER is the order `harness/run all` runs them."""
 import importlib
 
-ORDER = ["wait", "concurrency", "idle", "cpu", "hol", "blocking", "scale", "latency", "rtt", "echo",
-         "faults", "instr"]
+ORDER = ["wait", "db", "concurrency", "idle", "cpu", "hol", "blocking", "scale", "latency", "rtt",
+         "echo", "faults", "instr"]
 
 
 def get(name):

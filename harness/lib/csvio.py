@@ -6,11 +6,12 @@ the empty string, never a zero made up to fill the cell.
 import csv
 import os
 
-SCHEMA = 3
+SCHEMA = 4
 
 # Schema 1's columns, then what schema 2 added (a point's own checks, the server's
 # count, CPU in nanoseconds, what else ran on the CPUs), then schema 3's (the
-# round-trip time on the wire).  New columns go at the end, so a reader that picks
+# round-trip time on the wire), then schema 4's (the database behind /db and
+# /queries: the server's --db-conns, the database's own CPU).  New columns go at the end, so a reader that picks
 # columns by name reads them all.
 COLUMNS_V1 = (
     "schema,experiment,model,variant,proto,offload,reactors,conns,idle_conns,pipeline,size,rate,"
@@ -23,7 +24,8 @@ COLUMNS_V2 = COLUMNS_V1 + (
     "reconnects,conns_gen,conns_kernel,conns_server,server_requests,server_rps,server_alive,"
     "cpu_s,busy_pct,steal_pct,others_pct,disturbed"
 ).split(",")
-COLUMNS = COLUMNS_V2 + ["rtt_ms"]
+COLUMNS_V3 = COLUMNS_V2 + ["rtt_ms"]
+COLUMNS = COLUMNS_V3 + ["db_conns", "db_cpu_s", "db_cpu_us_per_req"]
 
 
 def fmt(v):
@@ -65,11 +67,11 @@ class Writer:
 
 def read(path):
     """Rows of a data.csv as dicts of strings; checks the header is the contract's
-    (schema 3, or 2 or 1, whose rows get the later columns empty)."""
+    (schema 4, or 3, 2 or 1, whose rows get the later columns empty)."""
     with open(path, newline="") as f:
         r = csv.reader(f)
         header = next(r, None)
-        if header not in (COLUMNS, COLUMNS_V2, COLUMNS_V1):
+        if header not in (COLUMNS, COLUMNS_V3, COLUMNS_V2, COLUMNS_V1):
             raise ValueError("%s: header is not the contract's data.csv columns" % path)
         rows = [dict(zip(header, rec)) for rec in r if rec]
     for row in rows:

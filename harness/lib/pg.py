@@ -8,8 +8,13 @@ nothing of a run survives it and nothing outside it is touched:
 
 - settings for benchmarking, not for keeping data: fsync, synchronous_commit and
   full_page_writes off (the table is rebuilt at every start anyway);
-- it listens on 127.0.0.1 only, at a free port, plus a Unix socket in its
-  directory; authentication is `trust`, for loopback only;
+- it listens on 127.0.0.1 only (or on the one address given as `listen`, the
+  one a server in another network namespace reaches it at), at a free port,
+  plus a Unix socket in its directory; authentication is `trust`, for loopback
+  and the client addresses given as `clients` only;
+- `cpus` pins the server and every backend it forks (taskset), and `wrap`
+  runs the server's start inside another network namespace (a host's
+  command(), lib/hosts.py);
 - as root, initdb and the server run as Debian's `postgres` user (initdb refuses
   to run as root); otherwise as the calling user;
 - the directory holds `owner.pid`, the PID and start time of the process
@@ -55,6 +60,17 @@ def bindir():
         raise PgError("PostgreSQL's server is not installed (make deps installs "
                       "Debian's postgresql)")
     return os.path.dirname(dirs[-1])
+
+
+def version():
+    """The server's version ("15.10"), or None.  `postgres --version` prints
+    "postgres (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)"."""
+    try:
+        out = subprocess.run([os.path.join(bindir(), "postgres"), "--version"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+    except (PgError, OSError, subprocess.TimeoutExpired):
+        return None
+    return out[2] if len(out) > 2 else None
 
 
 def default_parent():
@@ -116,10 +132,14 @@ def _read_int(path):
 
 class Cluster:
     def __init__(self, max_connections=200, port=None, parent=None, keep_log=None,
-                 quiet=True):
+                 quiet=True, listen="127.0.0.1", clients=(), cpus=None, wrap=None):
         self.max_connections = max_connections
         self.port = port
         self.pick_port = port is None
+        self.listen = listen
+        self.clients = list(clients)
+        self.cpus = cpus
+        self.wrap = wrap
         self.parent = parent or default_parent()
         self.keep_log = keep_log
         self.quiet = quiet
@@ -142,8 +162,8 @@ class Cluster:
         """For libpq and node's pg alike; sslmode=disable because the cluster has
         no certificate and a client that tries SSL first would only waste a round
         trip."""
-        return "postgresql://%s@127.0.0.1:%d/%s?sslmode=disable" % (
-            DB_USER, self.port, DB_NAME)
+        return "postgresql://%s@%s:%d/%s?sslmode=disable" % (
+            DB_USER, self.listen, self.port, DB_NAME)
 
     # ---- running commands as the cluster's owner ----
 
@@ -152,16 +172,17 @@ class Cluster:
             return ["runuser", "-u", "postgres", "--"] + argv
         return argv
 
-    def _run(self, argv, stdin=None):
-        r = subprocess.run(self._cmd(argv), input=stdin, stdout=subprocess.PIPE,
+    def _run(self, argv, stdin=None, wrap=None):
+        r = subprocess.run((wrap or list)(self._cmd(argv)), input=stdin, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             raise PgError("%s failed (exit %d): %s" % (
                 os.path.basename(argv[0]), r.returncode, r.stdout.strip()[-800:]))
         return r.stdout
 
-    def _pg_ctl(self, *args):
-        return self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data] + list(args))
+    def _pg_ctl(self, *args, wrap=None):
+        return self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data] + list(args),
+                         wrap=wrap)
 
     # ---- life cycle ----
 
@@ -172,6 +193,10 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix=DIR_PREFIX, dir=self.parent)
         with open(os.path.join(self.dir, "owner.pid"), "w") as f:
             f.write("%d %s\n" % (os.getpid(), _start_time(os.getpid())))
+        if self.cpus:
+            # For attach(): a server restarted by another process stays pinned.
+            with open(os.path.join(self.dir, "cpus"), "w") as f:
+                f.write(self.cpus + "\n")
         if self.as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
             if not os.stat(self.parent).st_mode & 0o001:
@@ -192,7 +217,7 @@ class Cluster:
         if self.port is None:
             self.port = free_port()
         self._conf({
-            "listen_addresses": "'127.0.0.1'",
+            "listen_addresses": "'%s'" % self.listen,
             "port": str(self.port),
             "unix_socket_directories": "'%s'" % self.dir,
             "max_connections": str(self.max_connections),
@@ -203,6 +228,10 @@ class Cluster:
             "logging_collector": "off",
             "log_min_messages": "warning",
         })
+        if self.clients:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                for a in self.clients:
+                    f.write("host all all %s/%d trust\n" % (a, 128 if ":" in a else 32))
 
     def _conf(self, settings):
         """Appends settings; where a name repeats, the server takes the last."""
@@ -231,8 +260,24 @@ class Cluster:
             return False
 
     def start_server(self, timeout=START_TIMEOUT_S):
-        """Starts the server of an existing cluster (also after stop_server())."""
-        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", self.log_path)
+        """Starts the server of an existing cluster (also after stop_server()),
+        on its CPUs and in its namespace."""
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+
+        def wrap(argv):
+            # runuser first (it resets the environment, not the namespace or the
+            # affinity), then taskset, which pg_ctl and the postmaster inherit.
+            if self.as_postgres:
+                argv = argv[:4] + pin + argv[4:]
+            else:
+                argv = pin + argv
+            return self.wrap(argv) if self.wrap else argv
+        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", self.log_path, wrap=wrap)
+
+    def running(self):
+        """True while the cluster's server runs."""
+        pm = _read_int(os.path.join(self.data, "postmaster.pid")) if self.dir else None
+        return bool(pm) and _alive(pm)
 
     def stop_server(self, mode="fast"):
         """Stops the server and keeps the cluster: `fast` ends every session
@@ -243,6 +288,25 @@ class Cluster:
     def restart(self, mode="fast"):
         self.stop_server(mode)
         self.start_server()
+
+    def pause(self):
+        """SIGSTOP to the postmaster and every backend: a database that hangs
+        without closing anything.  Its kernel still completes TCP handshakes
+        (into the listen backlog) and acknowledges what clients send, so a
+        client sees a database that accepts and then says nothing."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self):
+        """SIGCONT to the same processes (and to any the postmaster had
+        forked before it stopped): it carries on where it was."""
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig):
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass            # a backend that exited meanwhile
 
     def _fill(self):
         self.psql("CREATE DATABASE %s;" % DB_NAME, db="postgres")
@@ -272,6 +336,56 @@ class Cluster:
                 table[int(i)] = int(r)
         return table
 
+    @classmethod
+    def attach(cls, path):
+        """The cluster made by another process in directory `path` (harness/pg
+        ctl): to stop and start its server.  Its port and listening address are
+        the last ones its configuration names."""
+        c = cls(quiet=True)
+        c.dir = os.path.abspath(path)
+        conf = {}
+        try:
+            with open(os.path.join(c.data, "postgresql.auto.conf")) as f:
+                for line in f:
+                    k, sep, v = line.partition("=")
+                    if sep:
+                        conf[k.strip()] = v.strip().strip("'")
+        except OSError as e:
+            raise PgError("%s is not a cluster of harness/pg: %s" % (path, e.strerror)) from None
+        if "port" not in conf:
+            raise PgError("%s: no port in its configuration" % path)
+        c.port = int(conf["port"])
+        c.listen = conf.get("listen_addresses", c.listen)
+        try:
+            with open(os.path.join(c.dir, "cpus")) as f:
+                c.cpus = f.read().strip() or None
+        except OSError:
+            pass
+        return c
+
+    def cpu_ns(self):
+        """CPU time the database has used so far, in ns: the postmaster's own,
+        its live children's (backends, helpers), and what its children that
+        already exited used (the kernel adds a reaped child's time to its
+        parent's cutime/cstime).  So the difference between two readings counts
+        a backend that came or went in between.  None when the server is not
+        running."""
+        pids = self.pids()
+        if not pids:
+            return None
+        tick = 1e9 / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for i, pid in enumerate(pids):
+            st = _stat(pid)
+            if not st or len(st) < 15:
+                continue
+            # utime, stime (fields 14, 15); cutime, cstime (16, 17) for the postmaster
+            n = int(st[11]) + int(st[12])
+            if i == 0:
+                n += int(st[13]) + int(st[14])
+            total += n
+        return total * tick
+
     def pids(self):
         """The postmaster and every backend and helper process: the database's
         CPU is the sum over these."""
@@ -287,6 +401,7 @@ class Cluster:
         if not self.dir:
             return
         try:
+            self.resume()       # a paused server cannot stop
             self.stop_server("fast")
         except PgError:
             kill_postmaster(self.data)

@@ -81,6 +81,7 @@ class Point:
     probe_key: Optional[str] = None
     fault_rate: float = 30.0
     rtt_ms: Optional[float] = None   # a round trip of the point's own on the client links
+    db_conns: Optional[int] = None   # the server gets the run's database: --db URI --db-conns N
     seq: int = 0                   # position in its experiment's run order (1-based)
     resolved_rate: Optional[float] = field(default=None, repr=False)
 
@@ -112,6 +113,8 @@ class Point:
             s += " n=%d" % self.requests
         if self.rtt_ms is not None:
             s += " rtt=%gms" % self.rtt_ms
+        if self.db_conns is not None:
+            s += " %s db-conns=%d" % (self.path, self.db_conns)
         return s + " rep %d" % self.rep
 
     def est_seconds(self):

@@ -62,14 +62,20 @@ class Env:
         self.unsupported = {}
         self.checks = []
         self.failures = []
+        # The database of an experiment that uses one (lib/pg.Cluster, started by
+        # the suite for its points), or why there is none.
+        self.db = None
+        self.db_why = None
         self.harness_dir = os.path.join(root, "harness")
 
     def unsupported_add(self, what, why):
         self.unsupported.setdefault(what, why)
 
 
-def server_extra(p):
+def server_extra(p, db_uri=None):
     a = []
+    if p.db_conns is not None and db_uri:
+        a += ["--db", db_uri, "--db-conns", str(p.db_conns)]
     if p.offload and models.supports(p.model, "offload"):
         a += ["--offload", str(p.offload)]
     if p.reactors and p.reactors > 1 and models.supports(p.model, "reactors"):
@@ -120,13 +126,18 @@ def run_point(env, p, raw_base):
         return run_callgrind_point(env, p, raw_base)
     _resolve_rate(env, p)
     _shape(env, p)
+    if p.db_conns is not None and env.db is None:
+        raise PointSkipped("no database: %s" % (env.db_why or "none was started"))
+    db = env.db if p.db_conns is not None else None
     pl, sm = env.placement, env.sampler
     # Whether the server shares this machine (its /proc, its CPUs) with the harness
     # and the generators: true for local and namespace hosts.
     here = pl.server.machine == hosts.LocalHost().machine
     sys0 = sm.system()
     srv = server.Server(env.build, p.model, p.proto, p.server_cpus, raw_base, k=env.k,
-                        extra=server_extra(p), host=pl.server, bind=pl.server_bind())
+                        extra=server_extra(p, db.uri if db else None), host=pl.server,
+                        bind=pl.server_bind())
+    db_ns = {}
     idle = perf = strace = fault = lg = gens = wired = crash = waiting = None
     fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
@@ -221,8 +232,14 @@ def run_point(env, p, raw_base):
                 if name == "measure start" and s0 is None:
                     if perf and perf.error is None:
                         perf.enable()
+                    if db and here:
+                        # The database is part of the point too; its backends
+                        # are all connected by the end of the warm-up.
+                        ours = ours + db.pids()
                     s0 = sm.snapshot(srv.pid, others=ours)
                     s0["line_t"] = t
+                    if db:
+                        db_ns["start"] = db.cpu_ns()
                     last_sample = now
                     if crash:
                         crash.start()
@@ -237,6 +254,8 @@ def run_point(env, p, raw_base):
                         perf.disable()
                     s1 = sm.snapshot(srv.pid, others=ours)
                     s1["line_t"] = t
+                    if db:
+                        db_ns["end"] = db.cpu_ns()
                 elif name == "eof":
                     break
             now = time.monotonic()
@@ -356,7 +375,9 @@ def run_point(env, p, raw_base):
         cpus |= set(cpu_list(p.gen_cpus))
     ctx = {"s0": s0, "s1": s1, "s_pre": s_pre, "sys0": sys0, "mid": mid, "alive": alive,
            "idle": idle.summary() if idle else None, "cpus": sorted(cpus), "waiting": wj,
-           "rtt_ms": pl.shaping_now.rtt_ms if wired is not None and pl.shaping_now else None}
+           "rtt_ms": pl.shaping_now.rtt_ms if wired is not None and pl.shaping_now else None,
+           "db_cpu_ns": (db_ns["end"] - db_ns["start"])
+           if db_ns.get("start") is not None and db_ns.get("end") is not None else None}
     rows = make_rows(p, j, ctx, counts, calls, stats)
     _check_counts(env, p, j, stats, info, idle, wj)
     if p.probe_key and rows and rows[0].get("rps"):
@@ -581,6 +602,7 @@ def make_rows(p, j, ctx, counts, calls, stats):
         "work_path": p.work_path, "work_us": p.work_us, "rep": p.rep,
         "duration_s": duration, "seq": p.seq, "timeout_ms": p.timeout_ms,
         "valid": not bad, "invalid": "; ".join(bad) or None, "rtt_ms": ctx.get("rtt_ms"),
+        "db_conns": p.db_conns,
     }
     timeout_us = p.timeout_ms * 1000
     unanswered = (errs.get("timeout") or 0) + (j.get("abandoned") or 0) + (j.get("unsent") or 0)
@@ -607,6 +629,12 @@ def make_rows(p, j, ctx, counts, calls, stats):
         "conns_server": (ctx.get("mid") or {}).get("conns_server"),
         "server_alive": ctx.get("alive"),
     })
+    if ctx.get("db_cpu_ns") is not None:
+        # The database's CPU over the same window (the postmaster, its backends,
+        # and those that exited in it: lib/pg.Cluster.cpu_ns), beside the server's.
+        total["db_cpu_s"] = round(ctx["db_cpu_ns"] / 1e9, 6)
+        if reqs:
+            total["db_cpu_us_per_req"] = ctx["db_cpu_ns"] / 1e3 / reqs
     selfc = j.get("self") or {}
     total["gen_cpu_us_per_req"] = selfc.get("cpu_us_per_request")
     gb = selfc.get("generator_bound")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
-               models, placement, procs, progress, report, runner)
+               models, pg, placement, procs, progress, report, runner)
 from .plan import cpu_list
 from .sampler import SamplerError, Sampler
 
@@ -105,7 +105,7 @@ def main(argv):
             p.seq = i
         plans.append((m, pts))
     total = sum(len(p) for _, p in plans)
-    est = {m.NAME: sum(p.est_seconds() for p in pts) for m, pts in plans}
+    est = {m.NAME: budget.own_seconds(m) + sum(p.est_seconds() for p in pts) for m, pts in plans}
     if a.list:
         for m, pts in plans:
             print("%s (%d points, about %.0f s here):" % (m.NAME, len(pts), est[m.NAME]))
@@ -236,8 +236,10 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
             t_exp = time.monotonic()
             wired = _WiredHosts(env, m, pts, meta, build, run_dir)
+            database = _Database(env, m, meta, exp_dir)
             try:
                 wired.open()
+                database.open()
                 for i, p in enumerate(pts, 1):
                     base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
                     prog.begin(m.NAME, p.describe())
@@ -267,6 +269,7 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
                     index.write(json.dumps(rec) + "\n")
                     index.flush()
             finally:
+                database.close()
                 wired.close()
             index.close()
             hist_out.close()
@@ -381,6 +384,52 @@ class _WiredHosts:
                 self.env.placement.drop_wires()
             except (hosts.HostError, OSError, RuntimeError) as err:
                 print("hosts: taking the wires off: %s" % err, file=sys.stderr)
+
+
+class _Database:
+    """The database of an experiment that uses one (its module says USES_DB =
+    True): a throwaway PostgreSQL (lib/pg.py) on this machine, its server and
+    backends pinned to the module's DB_CPUS, made and filled before the
+    experiment's first point and stopped and removed after its last, whatever
+    happened (an interrupt included); its log stays in the experiment's raw/.
+    Its start counts in the experiment's time (lib/budget.py, DB_START_S).  A
+    database on another host (--db-host), or one a server in a namespace or on
+    another machine could reach, is not made: the points are skipped and say
+    why."""
+
+    def __init__(self, env, m, meta, exp_dir):
+        self.env, self.m, self.meta, self.exp_dir = env, m, meta, exp_dir
+
+    def open(self):
+        if not getattr(self.m, "USES_DB", False):
+            return
+        env, e = self.env, self.meta["experiments"][self.m.NAME]
+        if not env.placement.is_local():
+            env.db_why = ("not testable here: %s starts its database on this machine, next to "
+                          "a server on this machine only (the run's hosts: %s)"
+                          % (self.m.NAME, ", ".join(h.spec for h in env.placement.hosts())))
+            print("hosts: " + env.db_why, flush=True)
+            return
+        t0 = time.monotonic()
+        db = pg.Cluster(max_connections=self.m.DB_MAX_CONNECTIONS, cpus=self.m.DB_CPUS,
+                        keep_log=os.path.join(self.exp_dir, "raw", "postgres.log"))
+        try:
+            db.start()
+        except pg.PgError as err:
+            env.db_why = "PostgreSQL did not start: %s" % err
+            print("harness/run: %s: %s" % (self.m.NAME, env.db_why), file=sys.stderr)
+            return
+        env.db = db
+        e["database"] = {"cpus": self.m.DB_CPUS, "start_s": round(time.monotonic() - t0, 2),
+                         "max_connections": self.m.DB_MAX_CONNECTIONS, "rows": pg.ROWS,
+                         "postgres": pg.version()}
+        print("database: PostgreSQL %s on cpus %s, %d rows, started in %.1f s"
+              % (pg.version() or "?", self.m.DB_CPUS, pg.ROWS, e["database"]["start_s"]), flush=True)
+
+    def close(self):
+        if self.env.db is not None:
+            self.env.db.stop()
+        self.env.db = self.env.db_why = None
 
 
 def _estimate_lines(a, mods, est):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 # C8 first: the claim the literature leads with leads the report.
 CLAIMS = {
     "C8": ("while a request waits on I/O, an event loop keeps serving others; one thread "
-           "holds many waiting requests", ["wait"]),
+           "holds many waiting requests", ["wait", "db"]),
     "C1": ("an event loop handles many connections at once without slowing down",
            ["concurrency", "latency"]),
     "C2": ("it does so without consuming excessive resources (memory, threads)", ["idle", "rtt"]),

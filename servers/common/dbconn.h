@@ -20,10 +20,23 @@
 /* libpq's connect_timeout unless --db sets its own (libpq's minimum is 2 s). */
 #define DB_CONNECT_TIMEOUT_S	2
 
+/* A connection with a query in flight that has heard nothing from the
+ * database for this long is given up on, its requests answered 503: the
+ * database stopped or hung without closing (the kernel keeps such a TCP
+ * connection open for many minutes).  A query here is a one-row index lookup,
+ * answered in well under a millisecond, and a busy database still sends
+ * something every few; so 2 s of silence is a database that is not working,
+ * not a slow one -- the same bound libpq's connect_timeout puts on a connect. */
+#define DB_SILENT_MS		2000
+
 /* Back-off between attempts to reach the database: the first attempt after a
- * connection broke is immediate, each failed one doubles the wait. */
+ * connection broke is immediate, each failed one doubles the wait, up to half
+ * a second -- so a server is back within a second of the database's return
+ * however long it was away (tests/faults: a restart, a 10 s stop), and an
+ * attempt against a database that refuses at once costs a connect every half
+ * second per connection while it is down. */
 #define DB_RETRY_MIN_MS		100
-#define DB_RETRY_MAX_MS		2000
+#define DB_RETRY_MAX_MS		500
 
 /* Checks that uri parses as a libpq connection string or URI.  0, or -EINVAL
  * with libpq's reason in err. */

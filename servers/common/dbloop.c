@@ -31,9 +31,14 @@
  * dbconn.h).  A socket whose connect fails or times out backs off the same
  * way.
  *
- * Not bounded yet: queries on a connection to a database that stopped
- * answering without closing wait as long as the kernel keeps the TCP
- * connection.
+ * SILENT: a database that stops answering without closing (stopped, hung,
+ * its host gone) leaves the kernel's TCP connection open, and keepalives or
+ * TCP_USER_TIMEOUT do not help while its kernel still acknowledges.  So a
+ * connection with something in flight that has read nothing for
+ * DB_SILENT_MS is treated as broken.  The deadline is a timerfd watched by
+ * the model like the sockets; it is armed only when nothing is armed yet
+ * (deadlines only move later while the database answers), so under load it
+ * costs a timerfd_settime every DB_SILENT_MS, not one per request.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "dbconn.h"
@@ -62,6 +68,7 @@ struct dbconn {
 	unsigned watching;	/* DBLOOP_READ | DBLOOP_WRITE as told to the model */
 	unsigned connect_wants;	/* CONNECTING: what PQconnectPoll asked for */
 	uint64_t deadline_ms;	/* CONNECTING: give up then */
+	uint64_t heard_ms;	/* UP: when the database was last heard from */
 	struct db_backoff retry;
 
 	bool broken;		/* a send failed: fail everything at the next event */
@@ -78,6 +85,8 @@ struct dbloop {
 	int pending;		/* submitted, not yet returned */
 	struct db_query *done;	/* finished, for dbloop_finished */
 	struct db_query **done_tail;
+	int timer_fd;		/* the silence deadline (slot n); -1: none */
+	uint64_t armed_ms;	/* when it fires; 0: disarmed */
 	int n;
 	struct dbconn conns[];
 };
@@ -189,6 +198,61 @@ static void connect_start(struct dbloop *dl, struct dbconn *c)
 	set_watch(dl, c, DBLOOP_WRITE);
 }
 
+/* ---- a database that goes silent ---- */
+
+static bool waiting(const struct dbconn *c)
+{
+	return c->state == UP && (c->head || c->preparing);
+}
+
+/* Arms the timer for the earliest silence deadline, unless it is armed
+ * already: an armed deadline is never later than the earliest (a connection's
+ * heard_ms only moves forward), and when it fires the connections are looked
+ * at again (on_silence_timer). */
+static void arm_silence(struct dbloop *dl)
+{
+	uint64_t first = UINT64_MAX, now;
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (dl->timer_fd < 0 || dl->armed_ms)
+		return;
+	for (int i = 0; i < dl->n; i++)
+		if (waiting(&dl->conns[i]) && dl->conns[i].heard_ms + DB_SILENT_MS < first)
+			first = dl->conns[i].heard_ms + DB_SILENT_MS;
+	if (first == UINT64_MAX)
+		return;
+	now = dbconn_now_ms();
+	uint64_t in = first > now ? first - now : 1;
+	its.it_value.tv_sec = (time_t)(in / 1000);
+	its.it_value.tv_nsec = (long)(in % 1000) * 1000000L;
+	if (timerfd_settime(dl->timer_fd, 0, &its, NULL) == 0)
+		dl->armed_ms = first;
+}
+
+static void conn_broken(struct dbloop *dl, struct dbconn *c);
+
+/* The timer fired: connections silent for DB_SILENT_MS are broken (their
+ * queries fail: 503); then the next deadline. */
+static void on_silence_timer(struct dbloop *dl)
+{
+	uint64_t expirations, now = dbconn_now_ms();
+
+	if (read(dl->timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		return;
+	dl->armed_ms = 0;
+	for (int i = 0; i < dl->n; i++) {
+		struct dbconn *c = &dl->conns[i];
+
+		if (waiting(c) && now >= c->heard_ms + DB_SILENT_MS) {
+			conn_broken(dl, c);
+			/* A silent database is likely silent still: wait before
+			 * trying it again, as after a failed connect. */
+			db_backoff_failed(&c->retry, now);
+		}
+	}
+	arm_silence(dl);
+}
+
 /* Read always; write while libpq holds output the kernel did not take. */
 static int watch_up(struct dbloop *dl, struct dbconn *c)
 {
@@ -211,9 +275,12 @@ static void connected(struct dbloop *dl, struct dbconn *c)
 	c->state = UP;
 	c->preparing = true;
 	c->expect = EXPECT_RESULT;
+	c->heard_ms = dbconn_now_ms();
 	db_backoff_ok(&c->retry);
 	if (watch_up(dl, c) < 0)
 		connect_failed(dl, c);
+	else
+		arm_silence(dl);
 }
 
 /* PQconnectPoll assumes the socket is ready for what it asked: called early
@@ -303,6 +370,11 @@ struct dbloop *dbloop_new(const char *uri, int nconns, dbloop_watch_fn *watch, v
 		dl->conns[i].fd = -1;
 		dl->conns[i].pq_fd = -1;
 	}
+	/* Without a timer (out of descriptors) a silent database is noticed
+	 * only when it closes: the rest works the same. */
+	dl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dl->timer_fd >= 0)
+		dl->watch(dl->arg, nconns, dl->timer_fd, 0, DBLOOP_READ);
 	for (int i = 0; i < nconns; i++)
 		connect_start(dl, &dl->conns[i]);
 	wait_connected(dl);
@@ -330,6 +402,10 @@ void dbloop_free(struct dbloop *dl)
 		return;
 	for (int i = 0; i < dl->n; i++)
 		close_conn(dl, &dl->conns[i]);
+	if (dl->timer_fd >= 0) {
+		dl->watch(dl->arg, dl->n, dl->timer_fd, DBLOOP_READ, 0);
+		close(dl->timer_fd);
+	}
 	free(dl->uri);
 	free(dl);
 }
@@ -397,6 +473,8 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner)
 		return false;
 	}
 	q->failed = false;
+	if (!waiting(best))
+		best->heard_ms = dbconn_now_ms();	/* silence counts from now */
 	if (best->tail)
 		best->tail->next = q;
 	else
@@ -404,6 +482,7 @@ bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner)
 	best->tail = q;
 	best->inflight++;
 	dl->pending++;
+	arm_silence(dl);
 	return true;
 }
 
@@ -484,6 +563,10 @@ void dbloop_ready(struct dbloop *dl, int slot, unsigned events)
 	struct dbconn *c;
 	bool ok;
 
+	if (slot == dl->n && dl->timer_fd >= 0) {
+		on_silence_timer(dl);
+		return;
+	}
 	if (slot < 0 || slot >= dl->n)
 		return;
 	c = &dl->conns[slot];
@@ -494,6 +577,8 @@ void dbloop_ready(struct dbloop *dl, int slot, unsigned events)
 	}
 	if (c->state != UP)
 		return;			/* a stale event for a closed socket */
+	if (events & DBLOOP_READ)
+		c->heard_ms = dbconn_now_ms();
 	ok = !c->broken && (!(events & DBLOOP_READ) || PQconsumeInput(c->pg));
 	/* Results complete before a failure are still delivered. */
 	if (read_results(dl, c) < 0)

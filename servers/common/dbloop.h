@@ -12,8 +12,13 @@
  * Nothing here blocks after dbloop_new(), which waits (at most connect_timeout)
  * for the first connections so the first requests find them.  Whatever is not
  * connected is reconnected when a request comes, with back-off; a request that
- * finds no connection up gets 503 at once.  Single-threaded: every call for one
- * dbloop from that loop's thread.
+ * finds no connection up gets 503 at once.  A connection with queries in
+ * flight that hears nothing from the database for DB_SILENT_MS (a database
+ * stopped or hung without closing) is given up on the same way: its queries
+ * fail (503).  That deadline is a timerfd, one more descriptor the model
+ * watches like the sockets (the last slot), so a model needs no timer of its
+ * own for it.  Single-threaded: every call for one dbloop from that loop's
+ * thread.
  */
 #ifndef LB_DBLOOP_H
 #define LB_DBLOOP_H
@@ -27,8 +32,13 @@ struct server;
 
 enum { DBLOOP_READ = 1, DBLOOP_WRITE = 2 };
 
-/* Called whenever what the client wants from one of its sockets changes:
- * watch `fd` (connection `slot`, 0..nconns-1) for `now` (DBLOOP_READ and/or
+/* The slots a model's table needs for a client of up to n connections: one
+ * per connection, and the client's timer. */
+#define DBLOOP_SLOTS(n)	((n) + 1)
+
+/* Called whenever what the client wants from one of its descriptors changes:
+ * watch `fd` (connection `slot`, 0..nconns-1, or the timer, slot nconns) for
+ * `now` (DBLOOP_READ and/or
  * DBLOOP_WRITE), level-triggered, instead of `was` (0: not watched until now);
  * now == 0: stop watching fd -- it is closed right after the call.  A slot's
  * fd may change (a reconnection); the old one always gets its 0 first.  The
@@ -54,7 +64,9 @@ struct dbloop *dbloop_for_loop(const struct server *srv, dbloop_watch_fn *watch,
 bool dbloop_submit(struct dbloop *dl, struct db_query *q, void *owner);
 
 /* Connection `slot`'s socket is ready for `events` (what the loop reported;
- * errors and hang-ups count as both): reads and writes what it can. */
+ * errors and hang-ups count as both): reads and writes what it can.  For the
+ * timer's slot: gives up on the connections that have been silent too long
+ * (their queries come back failed from dbloop_finished). */
 void dbloop_ready(struct dbloop *dl, int slot, unsigned events);
 
 /* Takes the queries that finished since the last call: a list through q->next,

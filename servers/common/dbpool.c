@@ -15,11 +15,15 @@
  * waiting on a database that is not there.  Opening blocks the thread for at
  * most connect_timeout (DB_CONNECT_TIMEOUT_S unless --db sets it).
  *
- * Not bounded: a query on a connection to a database that has stopped
- * answering (but not closed) waits as long as the kernel keeps the TCP
- * connection.
+ * A database that stops answering without closing (stopped, hung) would keep
+ * PQexecPrepared waiting in poll() for as long as the kernel keeps the TCP
+ * connection: so each statement is sent with PQsendQueryPrepared and its
+ * answer awaited with poll() for at most DB_SILENT_MS (dbconn.h).  Past it
+ * the connection is closed and backs off like a failed connect, and the
+ * request gets 503.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,15 +143,60 @@ static void give_back(struct pooled *p)
 	pthread_mutex_unlock(&pool.lock);
 }
 
+/* The one result of the command just sent on pg, waiting at most
+ * DB_SILENT_MS for the database to say anything.  NULL when it failed, or
+ * (*silent set) when the database said nothing in time: pg is then in the
+ * middle of a command and must be closed. */
+static PGresult *await_result(PGconn *pg, bool *silent)
+{
+	PGresult *first = NULL, *res;
+	struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
+	uint64_t until = dbconn_now_ms() + DB_SILENT_MS;
+
+	*silent = false;
+	for (;;) {
+		while (!PQisBusy(pg)) {
+			if ((res = PQgetResult(pg)) == NULL)
+				return first;
+			if (first)
+				PQclear(res);		/* one command, one result */
+			else
+				first = res;
+		}
+		uint64_t now = dbconn_now_ms();
+		int r = now < until ? poll(&pfd, 1, (int)(until - now)) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			*silent = true;
+		if (r <= 0 || !PQconsumeInput(pg)) {
+			PQclear(first);
+			return NULL;
+		}
+		until = dbconn_now_ms() + DB_SILENT_MS;	/* it said something */
+	}
+}
+
+/* p's database said nothing in time: closed, and tried again only after a
+ * back-off (a silent database is likely silent still). */
+static void silenced(struct pooled *p)
+{
+	PQfinish(p->pg);
+	p->pg = NULL;
+	db_backoff_failed(&p->retry, dbconn_now_ms());
+}
+
 /* Opens p's connection and prepares the statement; false when the database
  * cannot be reached (p backs off). */
 static bool open_conn(struct pooled *p)
 {
 	PGresult *res;
+	bool silent = false;
 
 	p->pg = dbconn_connect(pool.uri, true);
-	if (p->pg && PQstatus(p->pg) == CONNECTION_OK) {
-		res = PQprepare(p->pg, DB_STATEMENT, DB_SQL, 1, dbconn_param_types);
+	if (p->pg && PQstatus(p->pg) == CONNECTION_OK &&
+	    PQsendPrepare(p->pg, DB_STATEMENT, DB_SQL, 1, dbconn_param_types)) {
+		res = await_result(p->pg, &silent);
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		PQclear(res);
 		if (ok) {
@@ -172,21 +221,25 @@ void dbpool_run(struct db_query *q)
 		give_back(p);
 		return;
 	}
+	bool silent = false;
 	for (q->answered = 0; q->answered < q->n; q->answered++) {
 		struct db_row *row = &q->rows[q->answered];
 		struct db_param prm;
-		PGresult *res;
+		PGresult *res = NULL;
 
 		dbconn_param(&prm, row->id);
-		res = PQexecPrepared(p->pg, DB_STATEMENT, 1, prm.values, prm.lengths,
-				     prm.formats, 1);
+		if (PQsendQueryPrepared(p->pg, DB_STATEMENT, 1, prm.values, prm.lengths,
+					prm.formats, 1))
+			res = await_result(p->pg, &silent);
 		int r = dbconn_row(res, row);
 		PQclear(res);
 		if (r < 0)
 			break;
 	}
 	q->failed = q->answered < q->n;
-	if (q->failed && PQstatus(p->pg) == CONNECTION_BAD) {
+	if (silent) {
+		silenced(p);
+	} else if (q->failed && PQstatus(p->pg) == CONNECTION_BAD) {
 		PQfinish(p->pg);
 		p->pg = NULL;
 		db_backoff_broken(&p->retry, dbconn_now_ms());

@@ -37,7 +37,9 @@
 //   queue for a free one.  /queries?n=N starts its N queries at once (Promise.all),
 //   so they spread over the free connections.  connectionTimeoutMillis bounds both
 //   the wait for a free connection and the connect itself (pg-pool has one bound
-//   for the two); past it, or with the database down, the answer is 503.
+//   for the two); past it, or with the database down, the answer is 503.  A query
+//   the database has not answered within DB_SILENT_MS (stopped or hung without
+//   closing) fails too (pg's query_timeout), and its connection is dropped: 503.
 
 const cluster = require('node:cluster');
 const fs = require('node:fs');
@@ -559,6 +561,7 @@ function cancelSleeps(socket) {
 const DB_ROWS = 10000;
 const DB_MAX_QUERIES = 500;
 const DB_WAIT_MS = 5000;	/* DB_WAIT_MS of the C blocking pool */
+const DB_SILENT_MS = 2000;	/* DB_SILENT_MS of the C database clients */
 
 // /queries?n=: the first n= pair, clamped as TechEmpower does (servers/common/db.c):
 // digits give their number, 0 gives 1, above 500 (overflowing too) gives 500;
@@ -596,6 +599,7 @@ if (opts.db !== null && opts.proto === 'http') {
 		connectionString: opts.db,
 		max: dbShare(),
 		connectionTimeoutMillis: DB_WAIT_MS,
+		query_timeout: DB_SILENT_MS,
 		idleTimeoutMillis: 0,
 		fallback_application_name: 'loopbench',
 	});

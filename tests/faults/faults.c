@@ -1,7 +1,7 @@
 /* The fault tests (tests/faults/cases.c has the cases):
  *
  *   test-faults --server build/srv-epoll [--server-arg ARG]... [--model NAME]
- *               [--loadgen build/loadgen] [--verbose]
+ *               [--loadgen build/loadgen] [--pg harness/pg] [--verbose]
  *
  * Each case starts its own server (--port 0) and stops it with SIGTERM; a
  * server that does not exit 0 fails the case.  Where a case cannot apply to a
@@ -13,11 +13,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct faults_cfg fcfg;
@@ -76,6 +78,43 @@ bool f_stop(struct child *c, const char *what)
 	return code == 0;
 }
 
+/* Calls fn(child, arg) for each child of each of pid's threads
+ * (/proc/PID/task/TID/children). */
+static void for_children(pid_t pid, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char path[96];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d)) != NULL) {
+		FILE *f;
+		int child;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fscanf(f, "%d", &child) == 1)
+			fn((pid_t)child, arg);
+		fclose(f);
+	}
+	closedir(d);
+}
+
+static void add_cpu(pid_t child, void *arg)
+{
+	double s = proc_cpu_s(child);
+
+	if (s > 0)
+		*(double *)arg += s;
+}
+
+/* Its own threads' CPU, its children's that it has reaped (a prefork
+ * server's workers that died), and its live descendants'. */
 double proc_cpu_s(pid_t pid)
 {
 	char path[64], buf[1024];
@@ -89,12 +128,16 @@ double proc_cpu_s(pid_t pid)
 	fclose(f);
 	buf[n] = '\0';
 	/* The command may hold spaces and parentheses: fields start after the
-	 * last ')'.  utime and stime are fields 14 and 15. */
+	 * last ')'.  utime, stime, cutime and cstime are fields 14 to 17. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	long long cut, cst;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+			 &ut, &st, &cut, &cst) != 4)
 		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	double sum = (double)(ut + st + (unsigned long long)(cut + cst)) / (double)sysconf(_SC_CLK_TCK);
+	for_children(pid, add_cpu, &sum);
+	return sum;
 }
 
 /* The names in a /proc directory (not . and ..), or -1. */
@@ -113,38 +156,24 @@ static int count_entries(const char *path)
 	return n;
 }
 
-/* A process's descriptors and its descendants' (a prefork server's workers):
- * the children of each of its threads are in /proc/PID/task/TID/children. */
+static void add_fds(pid_t child, void *arg)
+{
+	int k = proc_fds(child);
+
+	if (k > 0)
+		*(int *)arg += k;
+}
+
+/* A process's descriptors and its descendants' (a prefork server's workers). */
 int proc_fds(pid_t pid)
 {
 	char path[96];
-	struct dirent *e;
 	int n;
-	DIR *d;
 
 	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
 	if ((n = count_entries(path)) < 0)
 		return -1;
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	if (!(d = opendir(path)))
-		return n;
-	while ((e = readdir(d)) != NULL) {
-		FILE *f;
-		int child;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		while (fscanf(f, "%d", &child) == 1) {
-			int k = proc_fds(child);
-			if (k > 0)
-				n += k;
-		}
-		fclose(f);
-	}
-	closedir(d);
+	for_children(pid, add_fds, &n);
 	return n;
 }
 
@@ -255,6 +284,54 @@ long long json_sum_object(const char *json, const char *key)
 	return sum;
 }
 
+long long json_num_in(const char *json, const char *obj, const char *key)
+{
+	const char *p = json_top_value(json, obj), *end;
+	size_t klen = strlen(key);
+
+	if (!p || *p != '{' || !(end = strchr(p, '}')))
+		return -1;
+	for (const char *q = p; q < end; q++) {
+		if (*q != '"' || (size_t)(end - q) < klen + 2 || memcmp(q + 1, key, klen) != 0 ||
+		    q[klen + 1] != '"')
+			continue;
+		for (q += klen + 2; *q == ' ' || *q == ':'; q++)
+			;
+		return isdigit((unsigned char)*q) ? strtoll(q, NULL, 10) : -1;
+	}
+	return -1;
+}
+
+pid_t f_spawn(const char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int f_wait_pid(pid_t pid, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	int st;
+
+	while (now_ms() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		sleep_ms(20);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
 int get_status(int port, const char *path, int want_status, int timeout_ms)
 {
 	struct hconn h;
@@ -281,7 +358,9 @@ int get_status(int port, const char *path, int want_status, int timeout_ms)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-faults --server PATH [--server-arg ARG]... [--model NAME]\n"
-		   "                   [--loadgen PATH] [--verbose]\n");
+		   "                   [--loadgen PATH] [--pg PATH] [--verbose]\n"
+		   "The database cases need $LOOPBENCH_DB and $LOOPBENCH_PG_CLUSTER:\n"
+		   "  harness/pg run -- build/test-faults --server build/srv-epoll\n");
 }
 
 int main(int argc, char **argv)
@@ -291,6 +370,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 
 	fcfg.loadgen = "build/loadgen";
+	fcfg.pg = "harness/pg";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
 			fcfg.server = argv[++i];
@@ -300,6 +380,8 @@ int main(int argc, char **argv)
 			fcfg.model = argv[++i];
 		else if (strcmp(argv[i], "--loadgen") == 0 && i + 1 < argc)
 			fcfg.loadgen = argv[++i];
+		else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
+			fcfg.pg = argv[++i];
 		else if (strcmp(argv[i], "--verbose") == 0)
 			verbose = true;
 		else if (strcmp(argv[i], "--help") == 0) {
@@ -358,6 +440,7 @@ int main(int argc, char **argv)
 		return 1;
 	register_fault_suites();
 	register_wait_fault_suites();
+	register_db_fault_suites();
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
 	CU_basic_run_tests();
 	CU_pRunSummary sum = CU_get_run_summary();

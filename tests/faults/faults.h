@@ -16,6 +16,7 @@ struct faults_cfg {
 	const char *server;		/* the binary under test */
 	const char *model;		/* "epoll", ... */
 	const char *loadgen;		/* build/loadgen, for SIGTERM under load */
+	const char *pg;			/* harness/pg, to take the database away */
 	const char *extra[16];		/* --server-arg ..., NULL-terminated */
 	int nextra;
 	bool exact;			/* a C model: its stats follow docs/contract.md exactly */
@@ -45,9 +46,9 @@ bool f_stop(struct child *c, const char *what);
 /* "NOT APPLICABLE to <model>: <case>: <reason>", counted in the summary. */
 void f_not_applicable(const char *name, const char *reason);
 
-/* /proc figures of a process: CPU seconds (user + system, every thread), open
- * descriptors (its own and its descendants': a prefork server's workers),
- * threads.  -1 when unreadable. */
+/* /proc figures of a process: CPU seconds (user + system, every thread) and
+ * open descriptors, its own and its descendants' (a prefork server's
+ * workers); threads.  -1 when unreadable. */
 double proc_cpu_s(pid_t pid);
 int proc_fds(pid_t pid);
 int proc_threads(pid_t pid);
@@ -61,6 +62,16 @@ int wait_fds_at_most(pid_t pid, int n, int ms);
 char *read_text(const char *path);
 long long json_num(const char *json, const char *key);
 long long json_sum_object(const char *json, const char *key);
+/* The number under key in the top-level object obj ("errors" -> "timeout"), or -1. */
+long long json_num_in(const char *json, const char *obj, const char *key);
+
+/* Starts argv[0] with argv (NULL-terminated), its stdout and stderr to
+ * /dev/null; its pid, or -1. */
+pid_t f_spawn(const char *const argv[]);
+
+/* Waits up to ms for pid; its exit status (128+signal if a signal ended it),
+ * or -1 after it had to be killed. */
+int f_wait_pid(pid_t pid, int ms);
 
 /* GET path on a new connection, expecting status (and closing it).  0 or
  * -errno / -EPROTO. */
@@ -74,5 +85,6 @@ int settled_fds(const struct child *c);
 
 void register_fault_suites(void);
 void register_wait_fault_suites(void);
+void register_db_fault_suites(void);
 
 #endif

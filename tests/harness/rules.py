@@ -200,6 +200,28 @@ def faults_rows(scn):
     return rows, points
 
 
+def db_rows(scn):
+    """/db and /queries at 256 connections, 4 database connections each: the event
+    models hold the waiting requests in a loop thread or two and keep up with the
+    blocking models' pools; "threads" gives them a thread per request, "share"
+    makes them wait in the loop (a fraction of the pools' requests/s)."""
+    rows = []
+    for rep in REPS:
+        b = lambda k: bad(scn, rep, k)
+        for route, pool_rps in (("/db", 10000), ("/queries?n=20", 1000)):
+            common = dict(conns=256, work_path=route, db_conns=4, duration_s=1.25,
+                          errors=0, unanswered=0)
+            for m in ("epoll", "node"):
+                rows.append(row("db", m, rep, rps=pool_rps * (0.3 if b("share") else 2.5),
+                                threads=300 if b("threads") else (11 if m == "node" else 1),
+                                cpu_s=0.3, db_cpu_s=0.8, **common))
+            rows += [row("db", "threads", rep, rps=pool_rps * 0.9, threads=260, cpu_s=0.5,
+                         db_cpu_s=0.6, **common),
+                     row("db", "pool", rep, rps=pool_rps, threads=9, cpu_s=0.5, db_cpu_s=0.6,
+                         **common)]
+    return rows
+
+
 # --- cases --------------------------------------------------------------------
 
 def wait_rows(scn, node_cpu_us=10, node_cpu_bound_at=()):
@@ -426,6 +448,39 @@ def generator_lag_tolerance():
     expect(runner.invalid_reasons(beside, slow, None), "the GET / stream keeps loadgen's 1 ms")
     expect(runner.invalid_reasons(Point(experiment="x", model="epoll"), slow, None),
            "other points keep loadgen's rule")
+
+
+@case
+def rules_db():
+    five_outcomes("db", ["C8"], db_rows, {"C8": {"share"}})
+    mod = get("db")
+    # The requests/s check stands on the blocking models' pools: without them
+    # only the threads check is made.
+    rows = [r for r in db_rows("confirmed") if r["model"] in ("epoll", "node")]
+    vs = mod.verdicts(data("db", rows))
+    expect(verdict_of(vs, "C8") == [CONFIRMED] and len(outcomes(vs, "C8")) == 4,
+           "db without blocking models: %s" % [(v.verdict, len(v.checks)) for v in vs])
+    # A 503 (the database went away) or a request never answered fails the threads check.
+    rows = db_rows("confirmed")
+    for r in rows:
+        if r["model"] == "epoll":
+            r["errors"] = "12"
+    vs = mod.verdicts(data("db", rows))
+    oc = [c for v in vs for c in v.checks if c[0].startswith("epoll") and "one loop" in c[0]]
+    expect(oc and all(c[1] is False for c in oc), "db: errors fail the threads check: %s" % oc)
+    # No database on this run's hosts: every point skipped, C8 not testable here.
+    pts = [{"status": "skipped", "why": "no database: not testable here: db starts its "
+            "database on this machine"}]
+    vs = mod.verdicts(data("db", [], points=pts))
+    expect(verdict_of(vs, "C8") == [UNTESTABLE], "db without a database: %s" % verdict_of(vs, "C8"))
+    # The bottleneck marks: the shared core busy, by the larger user; or neither.
+    r = db_rows("confirmed")[0]
+    expect(mod.bottleneck(r) == "database", "db: 0.8 s of database CPU in 1.25 s: %s"
+           % mod.bottleneck(r))
+    r = dict(r, db_cpu_s="0.3", cpu_s="0.8")
+    expect(mod.bottleneck(r) == "server", "db: the server used more: %s" % mod.bottleneck(r))
+    r = dict(r, db_cpu_s="0.2", cpu_s="0.3")
+    expect(mod.bottleneck(r) == "neither", "db: 40 %% of the core: %s" % mod.bottleneck(r))
 
 
 @case

@@ -42,7 +42,7 @@ errors,timeouts,abandoned,late,cpu_user_s,cpu_sys_s,cpu_us_per_req,ctx_switches,
 syscalls_per_req,rss_kb,hwm_kb,threads,kernel_stack_kb,sock_mem_kb,gen_cpu_us_per_req,gen_bound,
 seq,valid,invalid,timeout_ms,unanswered,unsent,mean_us,warmup_requests,warmup_errors,
 reconnects,conns_gen,conns_kernel,conns_server,server_requests,server_rps,server_alive,
-cpu_s,busy_pct,steal_pct,others_pct,disturbed,rtt_ms""".replace("\n", "").split(",")
+cpu_s,busy_pct,steal_pct,others_pct,disturbed,rtt_ms,db_conns,db_cpu_s,db_cpu_us_per_req""".replace("\n", "").split(",")
 TEXT_COLUMNS = {"experiment", "model", "variant", "proto", "work_path", "path", "gen_bound",
                 "valid", "invalid", "server_alive", "disturbed"}
 BOOL_COLUMNS = {"gen_bound", "valid", "server_alive", "disturbed"}
@@ -108,8 +108,8 @@ def end_to_end(tmp, ms):
                     float(r[c])
                 except ValueError:
                     check(False, "%s is a number or empty (got %r)" % (c, r[c]))
-    check(all(r["schema"] == "3" and r["experiment"] == "concurrency" for r in recs),
-          "schema 3, experiment concurrency")
+    check(all(r["schema"] == "4" and r["experiment"] == "concurrency" for r in recs),
+          "schema 4, experiment concurrency")
     check(all(r["rtt_ms"] == "" for r in recs), "no round trip on loopback: rtt_ms empty")
     for r in recs:
         for c in BOOL_COLUMNS:
