@@ -51,6 +51,14 @@ VARIANT_ARGS = case $$v in none) args=;; \
   offload) args="--server-arg --offload --server-arg 2";; \
   reactors) args="--server-arg --reactors --server-arg 2";; esac
 
+# In a recipe's model loop over $$m (with $$summary and $$rc): $(call usable,BIN,SUITE)
+# asks tests/usable.sh whether BIN can run on this machine.  One that cannot
+# (srv-uring without io_uring) is reported "not testable here" with its reason
+# and skipped; one that does not start at all fails the suite.
+usable = u=$$(tests/usable.sh $(1)); case $$? in 0) ;; \
+  3) echo "$(2): $$m: not testable here: $$u"; summary="$$summary\n  $$m: not testable here: $$u"; continue;; \
+  *) echo "$(2): $$m: $$u"; summary="$$summary\n  $$m: DOES NOT START"; rc=1; continue;; esac
+
 # deps.mk and llhttp.mk first: the others use their variables in rules.
 include mk/deps.mk mk/llhttp.mk
 include $(sort $(filter-out mk/deps.mk mk/llhttp.mk,$(wildcard mk/*.mk)))

@@ -11,8 +11,8 @@
 # Each runs under a throwaway PostgreSQL of its own (harness/pg: $LOOPBENCH_DB),
 # one cluster per target that every model's /db cases share.
 
-CONF_MODELS       := iterative threads pool select poll epoll libev libuv node
-CONF_EVENT_MODELS := select poll epoll libev libuv node
+CONF_MODELS       := iterative threads pool prefork select poll epoll libev libuv uring node
+CONF_EVENT_MODELS := select poll epoll libev libuv uring node
 CONF_SAN          := address,undefined
 CONF_SAN_BUILD    := build/san-$(subst $(comma),-,$(CONF_SAN))
 
@@ -26,7 +26,7 @@ CONF_OBJS   := $(CONF_COMMON) \
                  tests/conformance/echo_cases.c \
                  tests/conformance/misc_cases.c tests/conformance/wait_cases.c \
                  tests/conformance/resource_cases.c \
-                 tests/conformance/db_cases.c)
+                 tests/conformance/db_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 
 $(CONF_OBJS) $(EQUIV_OBJS): CPPFLAGS += $(CONF_CUNIT_CFLAGS)
@@ -50,6 +50,7 @@ define conf_run
 	  if ! $(MAKE) --no-print-directory $(if $(filter build,$(1)),,SAN=$(CONF_SAN)) $$dir/srv-$$m >$$log 2>&1; then \
 	    cat $$log; echo "conformance: srv-$$m: source exists but the binary does not build: FAIL"; \
 	    summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  $(call usable,$$dir/srv-$$m,conformance); \
 	  variants="none"; \
 	  case " $(CONF_EVENT_MODELS) " in *" $$m "*) variants="none offload reactors";; esac; \
 	  for v in $$variants; do \
@@ -84,10 +85,11 @@ conformance-run-san:
 	$(call conf_run,$(CONF_SAN_BUILD),$(filter-out node,$(CONF_PRESENT)))
 
 equivalence: $(BUILD)/equivalence | deps-ok
-	@bins=; for m in $(CONF_PRESENT); do \
+	@bins=; rc=0; summary=; for m in $(CONF_PRESENT); do \
 	  $(MAKE) --no-print-directory $(BUILD)/srv-$$m >/dev/null || { echo "equivalence: srv-$$m does not build" >&2; exit 1; }; \
+	  $(call usable,$(BUILD)/srv-$$m,equivalence); \
 	  bins="$$bins $(BUILD)/srv-$$m"; done; \
-	harness/pg run -- $(BUILD)/equivalence $$bins
+	[ $$rc -eq 0 ] && harness/pg run -- $(BUILD)/equivalence $$bins
 
 TEST_TARGETS += test-conformance test-conformance-san
 TEST_PREBUILD += $(BUILD)/test-conformance $(BUILD)/equivalence prebuild-conformance-san

@@ -11,12 +11,12 @@
 #   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
 #   harness/pg run -- build/test-faults --server build/srv-epoll   (with the database cases)
 
-FAULT_MODELS := iterative threads pool select poll epoll libev libuv node
+FAULT_MODELS := iterative threads pool prefork select poll epoll libev libuv uring node
 # Run again with --reactors 2: several threads accepting at once share one
 # reserve descriptor for EMFILE (servers/common/net.c), which one thread alone
 # never tests.  (node's --reactors is cluster: N processes, each with limits of
 # its own, which the single-process fd-limit and --max-conns cases cannot judge.)
-FAULT_REACTOR_MODELS := select poll epoll libev libuv
+FAULT_REACTOR_MODELS := select poll epoll libev libuv uring
 
 FAULT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/faults/*.c)) \
               $(BUILD)/obj/tests/conformance/child.o $(BUILD)/obj/tests/conformance/client.o
@@ -36,6 +36,7 @@ test-faults: $(BUILD)/test-faults $(BUILD)/loadgen | deps-ok
 	for m in $(FAULT_PRESENT); do \
 	  if ! $(MAKE) --no-print-directory $(BUILD)/srv-$$m >$$log 2>&1; then \
 	    cat $$log; summary="$$summary\n  $$m: BUILD FAILED"; rc=1; continue; fi; \
+	  $(call usable,$(BUILD)/srv-$$m,faults); \
 	  variants="none"; \
 	  case " $(FAULT_REACTOR_MODELS) " in *" $$m "*) variants="none reactors";; esac; \
 	  for v in $$variants; do \

@@ -33,7 +33,7 @@ test-loads: $(BUILD)/test-loads
 # Integration: loadgen against every C server model (the counting rule of docs/contract.md,
 # a server stopped mid-run) and a small test server (error counts).  The servers are
 # built first; a model whose source is missing fails the target, never skips.
-LOADS_IT_MODELS := iterative threads pool select poll epoll libev libuv
+LOADS_IT_MODELS := iterative threads pool prefork select poll epoll libev libuv uring
 test-loads-integration: $(BUILD)/loadgen $(BUILD)/lg-testsrv $(LOADS_IT_MODELS:%=$(BUILD)/srv-%)
 	python3 tests/loads/integration.py --build $(BUILD)
 

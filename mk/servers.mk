@@ -16,6 +16,8 @@ $(COMMON_OBJS): CFLAGS += $(call pkg_cflags,libpq)
 LIBS_libev  := -lev
 LIBS_libuv   := $(call pkg_libs,libuv)
 CFLAGS_libuv := $(call pkg_cflags,libuv)
+LIBS_uring   := $(call pkg_libs,liburing)
+CFLAGS_uring := $(call pkg_cflags,liburing)
 
 ALL_BINS   += $(MODEL_BINS)
 ## make servers      build build/srv-<model> for every servers/<model>.c

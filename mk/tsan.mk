@@ -3,19 +3,20 @@
 # cannot be combined with ASan, so it is a build of its own).  `make test-tsan`
 # runs tests/faults/stress.sh -- many clients of GET / /cpu /block /bytes,
 # pipelining, --max-conns churn, idle timeouts, SIGTERM under load -- against
-# the TSan build of every threaded configuration: threads, pool, and each event
-# model with --offload 2, --reactors 2, and both.  The load generator is the
+# the TSan build of every threaded configuration: threads, pool, prefork (its
+# parent's signal thread beside the supervisor, counters shared with the
+# workers), and each event model with --offload 2, --reactors 2, and both.  The load generator is the
 # plain build (it is not under test here).  libev and libuv are not
 # instrumented; tests/tsan.supp may silence what comes from inside them only.
 
 TSAN_BUILD    := build/san-thread
 TSAN_OPTIONS_ := halt_on_error=0 exitcode=66 history_size=4 second_deadlock_stack=1 \
                  suppressions=$(abspath tests/tsan.supp)
-TSAN_EVENT    := select poll epoll libev libuv
+TSAN_EVENT    := select poll epoll libev libuv uring
 TSAN_ARGS     := --offload,2 --reactors,2 --offload,2,--reactors,2
 
 # model[:comma-separated args] for every configuration whose source exists.
-TSAN_RUNS = $(foreach m,threads pool,$(if $(wildcard servers/$(m).c),$(m))) \
+TSAN_RUNS = $(foreach m,threads pool prefork,$(if $(wildcard servers/$(m).c),$(m))) \
             $(foreach m,$(TSAN_EVENT),$(if $(wildcard servers/$(m).c),$(foreach a,$(TSAN_ARGS),$(m):$(a))))
 
 # Under a throwaway PostgreSQL (harness/pg): with $LOOPBENCH_DB set, stress.sh
@@ -31,6 +32,7 @@ tsan-run:
 	rm -f $$log; rc=0; summary=; \
 	for r in $(TSAN_RUNS); do \
 	  m=$${r%%:*}; args=; case $$r in *:*) args=$$(echo $${r#*:} | tr , ' ');; esac; \
+	  $(call usable,$(TSAN_BUILD)/srv-$$m,test-tsan); \
 	  start=$$(date +%s); \
 	  line=$$(TSAN_OPTIONS='$(TSAN_OPTIONS_)' tests/faults/stress.sh --server $(TSAN_BUILD)/srv-$$m \
 	          --loadgen $(BUILD)/loadgen -- $$args); r2=$$?; \

@@ -536,33 +536,26 @@ static void loop_drain(struct loop *l)
 	reactor_drain(&l->r, conn_drain);	/* closing the listener takes it out of the set */
 }
 
-static void loop_expire(struct loop *l)
+/* Its idle timer or lingering close ran out (reactor_expire). */
+static void conn_expired(struct idle_entry *e)
 {
-	struct idle_entry *e;
+	struct conn *c = container_of(e, struct conn, timer);
 
-	while ((e = idle_expired(&l->idle, l->now_ms)) != NULL) {
-		STAT_ADD(&srv.stats, timeouts, 1);
-		conn_close(l, container_of(e, struct conn, timer));
-	}
-	while ((e = idle_expired(&l->linger, l->now_ms)) != NULL)
-		conn_close(l, container_of(e, struct conn, timer));
+	conn_close(c->loop, c);
 }
 
-static int sooner(int a, int b)
+/* The idle timers and lingering closes that have run out: those connections
+ * close (reactor.c keeps the two lists' walk, which uring's loop shares). */
+static void loop_expire(struct loop *l)
 {
-	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+	reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
 }
 
 /* epoll_wait's timeout: the nearest of the waits', idle, linger and
  * listener-retry deadlines (-1: none). */
 static int loop_timeout(const struct loop *l)
 {
-	int t = sooner(idle_wait_ms(&l->idle, l->now_ms), idle_wait_ms(&l->linger, l->now_ms));
-
-	t = sooner(t, timer_wait_ms(&l->waits, l->now_ms));
-	if (l->retry_ms)
-		t = sooner(t, l->retry_ms > l->now_ms ? (int)(l->retry_ms - l->now_ms) : 0);
-	return t;
+	return reactor_wait_ms(&l->idle, &l->linger, &l->waits, l->retry_ms, l->now_ms);
 }
 
 /* From a worker or any loop (this one too): the eventfd is loop_run's. */

@@ -21,7 +21,8 @@ NAME = "concurrency"
 TITLE = "Many connections: throughput, latency and what they cost"
 CLAIMS = ["C1", "C3"]
 SERVER_CPUS, GEN_CPUS = "0", "1"
-MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node", "nginx"]
+MODELS = ["iterative", "threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node",
+          "nginx"]
 QUICK_MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node", "nginx"]
 QUICK_BUDGET_S = 230
 CONNS = {"smoke": [1, 10], "quick": [1, 100, 1000],

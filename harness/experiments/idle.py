@@ -5,7 +5,8 @@ timeout is off) are held open by the harness, then a light open-loop load runs o
 more connections.  Measured against N: the server's resident memory, the change in
 the kernel's thread stacks and TCP socket memory, its thread count, and the active
 clients' p99.  The iterative server is left out: a single idle connection holds it
-forever (that is C3's first half, shown in `concurrency`).
+forever (that is C3's first half, shown in `concurrency`).  prefork, like pool, runs in
+full mode only: its 64 workers are held by the first 64 idle connections.
 """
 from lib import analysis as A
 from lib import plots, verdict
@@ -18,7 +19,7 @@ NAME = "idle"
 TITLE = "Idle connections: memory, kernel memory and threads"
 CLAIMS = ["C2", "C3"]
 SERVER_CPUS, GEN_CPUS = "0", "1"
-MODELS = ["threads", "pool", "epoll", "libev", "libuv", "node"]
+MODELS = ["threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node"]
 # pool is left out of quick mode: its 64 workers are held by the first 64 idle
 # connections, so its points measure the backlog (and wait out every timeout).
 QUICK_MODELS = ["threads", "epoll", "libev", "libuv", "node"]

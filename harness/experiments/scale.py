@@ -9,6 +9,8 @@ reference machine the server gets both cores and shares one with the generator, 
 the second loop competes with the load it serves: the numbers are shown, and the
 verdict is `not testable here`.  With the load generators on hosts of their own
 (`--client-hosts`, docs/hosts.md) the server's host needs only the two cores.
+prefork is left out: its processes are `--procs`, a worker per connection, not loops
+that each serve many.
 """
 import os
 
@@ -26,7 +28,7 @@ CLAIMS = ["C6"]
 # renders the report.
 CORES = os.cpu_count() or 1
 SERVER_CPUS, GEN_CPUS = ("0,1", "2,3") if CORES >= 4 else ("0,1", "1")
-MODELS = ["epoll", "libev", "libuv", "node"]
+MODELS = ["epoll", "libev", "libuv", "uring", "node"]
 QUICK_MODELS = ["epoll", "node"]
 QUICK_BUDGET_S = 27
 CONNS = 100

@@ -21,7 +21,9 @@ windows (five waits of every connection) after 0.2 s of warm-up, and fewer
 x-values for the models whose curve another one shows (libev's is epoll's, pool's
 is threads' up to its 64 workers).  Iterative stops at 100 connections (1,000 in full
 mode): it serves one connection until it closes, so every other client only waits,
-and beyond the listen backlog (4,096) its clients cannot even connect.
+and beyond the listen backlog (4,096) its clients cannot even connect.  Full mode
+adds prefork, whose 64 worker processes hold one wait each as pool's 64 threads
+do, and uring, an event model checked as the others are.
 """
 from lib import analysis as A
 from lib import plots, verdict
@@ -36,7 +38,7 @@ NAME = "wait"
 TITLE = "Requests that wait: one thread holds many"
 CLAIMS = ["C8"]
 SERVER_CPUS, GEN_CPUS = "0", "1"
-MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node"]
+MODELS = ["iterative", "threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node"]
 QUICK_MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node"]
 QUICK_BUDGET_S = 90
 ABOUT = __doc__.split("\n", 2)[2].strip()
@@ -44,6 +46,9 @@ ABOUT = __doc__.split("\n", 2)[2].strip()
 D_MS = 100                  # each request waits this long
 SLEEP = "/sleep?ms=%d" % D_MS
 POOL_THREADS = 64           # the pool model's default --threads (docs/contract.md)
+# The models that hold one wait per worker, and their workers (the defaults of
+# --threads and --procs): pool's threads, prefork's processes.
+WORKERS = {"pool": POOL_THREADS, "prefork": 64}
 CONNS = {"smoke": [1, 100], "quick": [1, 1000, 5000],
          "full": [1, 10, 100, 1000, 5000, 10000]}
 QUICK_CONNS = {"libev": [1, 5000], "threads": [1, 5000], "pool": [5000]}
@@ -69,7 +74,7 @@ WAITING = 1000              # connections waiting beside the GET / stream
 BESIDE_RATE = 5000
 BESIDE_CONNS = 50
 BESIDE_MODELS = {"smoke": ["epoll"], "quick": ["epoll", "libev", "libuv"],
-                 "full": ["threads", "pool", "epoll", "libev", "libuv", "node"]}
+                 "full": ["threads", "pool", "epoll", "libev", "libuv", "uring", "node"]}
 
 WAIT_HELD = Threshold(
     "WAIT_HELD", 0.9, "of N/D (closed-loop requests/s, N connections each waiting D)", "physical",
@@ -125,7 +130,7 @@ def ideal(n):
 
 def _starves(model, n):
     """True where the model holds fewer waits than connections (its clients time out)."""
-    return (model == "iterative" and n > 1) or (model == "pool" and n > POOL_THREADS)
+    return (model == "iterative" and n > 1) or (model in WORKERS and n > WORKERS[model])
 
 
 def _conns(ctx, model):
@@ -325,7 +330,7 @@ def c8_checks(d):
     """C8: each event model answers ~N/D with N >= MANY_WAITS requests waiting (where
     its CPU is not the limit) on threads that do not grow with N, and keeps a GET /
     stream's p99 beside 1,000 waits; the blocking models, as the waiting is real,
-    hold one wait per thread: iterative one, pool T."""
+    hold one wait per thread: iterative one, pool T (prefork: one per process)."""
     closed = _rows(d, "closed")
     checks = []
     for m in event_models(sorted({r["model"] for r in closed}, key=A.series_key)):
@@ -363,17 +368,19 @@ def c8_checks(d):
                A.fmt_num(A.median_of(r1, "rps")), A.fmt_num(ideal(1))),
             [r1, rn], lambda a, b: _holds_all(num(a, "rps"), num(b, "rps"),
                                               lambda x, y: y <= ONE_AT_A_TIME.value * x)))
-    po = [n for n in _ns(closed, "pool") if n > POOL_THREADS]
-    if po:
-        rows = _at(closed, "pool", po[-1])
-        cap = ideal(POOL_THREADS)
+    for m, t in WORKERS.items():
+        po = [n for n in _ns(closed, m) if n > t]
+        if not po:
+            continue
+        rows = _at(closed, m, po[-1])
+        cap = ideal(t)
         checks.append(verdict.check(
-            "pool holds one wait per worker: with %d connections and %d workers at most %gx "
+            "%s holds one wait per worker: with %d connections and %d workers at most %gx "
             "T/D = %s req/s (%s)"
-            % (po[-1], POOL_THREADS, WORKERS_CAP.value, A.fmt_num(cap),
+            % (m, po[-1], t, WORKERS_CAP.value, A.fmt_num(cap),
                A.fmt_num(A.median_of(rows, "rps"))),
-            [rows], lambda r: _holds_all(num(r, "rps"), 0,
-                                         lambda rps, _: rps <= WORKERS_CAP.value * cap)))
+            [rows], lambda r, cap=cap: _holds_all(num(r, "rps"), 0,
+                                                  lambda rps, _: rps <= WORKERS_CAP.value * cap)))
     alone, beside = _rows(d, "alone"), _rows(d, "beside")
     for m in event_models(sorted({r["model"] for r in beside}, key=A.series_key)):
         ra = [r for r in alone if A.series(r) == m]

@@ -3,9 +3,18 @@
 
 Round-robin over faults a real server meets: a malformed request line, a header
 block over 8 KiB, an invalid Content-Length, a request cut off by a reset, a reset
-in the middle of a large response, and a connect-then-close.  Paced at --rate
-faults per second for --duration seconds; every socket has a timeout, so it always
-ends.  Writes a JSON summary (counts per fault, status codes seen) to --json.
+in the middle of a large response, a connect-then-close, and with --fail a request
+whose handler fails (GET /fail?kind=error: the server runs with --enable-fail).
+Paced at --rate faults per second for --duration seconds; every socket has a
+timeout, so it always ends.  Writes a JSON summary (counts per fault, status codes
+seen) to --json.
+
+With --crash it sends one GET /fail?kind=crash instead, --delay seconds after it
+starts (so its own start-up is not part of what it times), and then asks for GET /
+on a new connection every PROBE_EVERY_S until one is answered 200 (or --duration
+is over): the time from the crash to that answer is how long a new client waited
+for the server to serve again, whoever brought it back.  The JSON says when the
+crash was sent (sent_unix, wall clock), for the harness's own times.
 """
 import argparse
 import json
@@ -74,7 +83,42 @@ def connect_close(s):
     return "closed"
 
 
+def fail_error(s):
+    s.sendall(b"GET /fail?kind=error HTTP/1.1\r\nHost: x\r\n\r\n")
+    return _status(s)
+
+
 FAULTS = [malformed, huge_header, bad_length, cut_request, reset_mid_response, connect_close]
+PROBE_EVERY_S = 0.002
+
+
+def crash(host, port, delay, duration):
+    """One crash request, then probes until the server answers a new client."""
+    time.sleep(delay)
+    t0 = time.monotonic()
+    out = {"sent_unix": time.time(), "crash": None, "recovered_ms": None, "probes": 0,
+           "probe_failures": 0}
+    try:
+        with socket.create_connection((host, port), timeout=2.0) as s:
+            s.sendall(b"GET /fail?kind=crash HTTP/1.1\r\nHost: x\r\n\r\n")
+            out["crash"] = _status(s)
+    except OSError as e:
+        out["crash"] = "error:" + (e.strerror or type(e).__name__)
+    while time.monotonic() - t0 < duration:
+        out["probes"] += 1
+        try:
+            with socket.create_connection((host, port), timeout=0.2) as s:
+                s.settimeout(0.5)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                if _status(s) == "200":
+                    out["recovered_ms"] = round((time.monotonic() - t0) * 1000, 1)
+                    break
+        except OSError:
+            pass
+        out["probe_failures"] += 1
+        time.sleep(PROBE_EVERY_S)
+    out["elapsed_s"] = round(time.monotonic() - t0, 3)
+    return out
 
 
 def main():
@@ -83,11 +127,19 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--duration", type=float, required=True)
     ap.add_argument("--json", required=True)
+    ap.add_argument("--fail", action="store_true", help="add GET /fail?kind=error to the round")
+    ap.add_argument("--crash", action="store_true", help="one GET /fail?kind=crash, then probes")
+    ap.add_argument("--delay", type=float, default=0.0, help="--crash: seconds before it")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
+    if a.crash:
+        with open(a.json, "w") as out:
+            json.dump(crash(host, int(port), a.delay, a.duration), out, indent=1)
+        return 0
+    faults = FAULTS + ([fail_error] if a.fail else [])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    counts = {f.__name__: {} for f in FAULTS}
+    counts = {f.__name__: {} for f in faults}
     errors = 0
     t0 = time.monotonic()
     i = 0
@@ -96,7 +148,7 @@ def main():
         now = time.monotonic()
         if due > now:
             time.sleep(due - now)
-        f = FAULTS[i % len(FAULTS)]
+        f = faults[i % len(faults)]
         i += 1
         try:
             s = socket.create_connection((host, int(port)), timeout=2.0)

@@ -16,13 +16,13 @@ COLORS = {
     "uring": "#8c564b",
     "poll": "#e377c2",
     "select": "#843c39",
-    "fork": "#bcbd22",
+    "prefork": "#bcbd22",
 }
 OTHER = "#444444"
 
 # The order models appear in tables and legends: blocking first, then event loops,
 # then the references.
-ORDER = ["iterative", "threads", "pool", "fork", "select", "poll", "epoll", "libev", "libuv",
+ORDER = ["iterative", "threads", "pool", "prefork", "select", "poll", "epoll", "libev", "libuv",
          "uring", "node", "nginx"]
 
 

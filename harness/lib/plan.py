@@ -31,6 +31,10 @@ WAIT_WARMUP_S = 0.3
 WAIT_MARGIN_S = 0.2
 CALLGRIND_START_S = 0.25      # valgrind's start-up, beyond the point's overhead
 CALLGRIND_REQS_PER_S = 10000.0
+# A crash point: the crash client, and a server the harness starts again when it
+# died with no supervisor (node starts its runtime first).
+CRASH_EXTRA_S = {"node": 0.6}
+CRASH_EXTRA_DEFAULT_S = 0.25
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Point:
     gen_cpus: str = "1"
     capture: str = "proc"          # proc | syscalls | strace | callgrind
     faults: bool = False
+    crash: bool = False            # one GET /fail?kind=crash a third into the window
+    enable_fail: bool = False      # the server runs with --enable-fail
     probe_key: Optional[str] = None
     fault_rate: float = 30.0
     rtt_ms: Optional[float] = None   # a round trip of the point's own on the client links
@@ -129,6 +135,8 @@ class Point:
             t += 1.0            # attaching to every thread, and detaching
         elif self.capture == "syscalls" or self.faults:
             t += 0.1            # perf's start and stop; the fault client's
+        if self.crash:
+            t += CRASH_EXTRA_S.get(self.model, CRASH_EXTRA_DEFAULT_S)
         return t
 
 

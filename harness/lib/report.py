@@ -147,10 +147,12 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
     if e.get("hosts"):
         dd.p("**Hosts:** %s, in namespaces of the experiment's own." % hosts_line(
             {"hosts": e["hosts"]}))
-    if e.get("models"):
-        line = "**Models run:** %s." % ", ".join(e["models"])
+    if e.get("models") or e.get("not_testable"):
+        line = "**Models run:** %s." % (", ".join(e.get("models") or []) or "none")
         if e.get("missing_models"):
             line += " **Not built here (not run):** %s." % ", ".join(e["missing_models"])
+        for m, why in sorted((e.get("not_testable") or {}).items()):
+            line += " **%s: not testable here** (%s)." % (m, why)
         dd.p(line)
     for v in s["verdicts"]:
         checks = [verdict.Check.from_list(c) for c in v.get("checks") or []]

@@ -82,6 +82,10 @@ def server_extra(p, db_uri=None):
         a += ["--reactors", str(p.reactors)]
     if p.pool_threads and models.supports(p.model, "threads"):
         a += ["--threads", str(p.pool_threads)]
+    if p.pool_threads and models.supports(p.model, "procs"):
+        a += ["--procs", str(p.pool_threads)]
+    if p.enable_fail:
+        a += ["--enable-fail"]
     return a
 
 
@@ -134,7 +138,7 @@ def run_point(env, p, raw_base):
                         extra=server_extra(p, db.uri if db else None), host=pl.server,
                         bind=pl.server_bind())
     db_ns = {}
-    idle = perf = strace = fault = lg = gens = wired = waiting = None
+    idle = perf = strace = fault = lg = gens = wired = crash = waiting = None
     fault_host = pl.clients[0]
     info = {"point": p.describe(), "notes": []}
     s0 = s1 = s_pre = None
@@ -200,7 +204,9 @@ def run_point(env, p, raw_base):
                      fh.path(os.path.join(env.harness_dir, "lib", "faultgen.py")),
                      "--target", "%s:%d" % (pl.target(fh), srv.port), "--rate", str(p.fault_rate),
                      "--duration", "%g" % (p.warmup + p.duration + 0.5),
-                     "--json", fh.path(raw_base + ".faults.json")], stderr=flog)
+                     "--json", fh.path(raw_base + ".faults.json")]
+                    + (["--fail"] if p.enable_fail else []), stderr=flog)
+        crash = Crash(env, p, srv, raw_base, fault_host) if p.crash else None
         # The processes that are part of the point besides the server: their CPU
         # time is not "someone else" when the point's CPUs are accounted for (on
         # the server's machine only: elsewhere they use other CPUs).
@@ -217,6 +223,8 @@ def run_point(env, p, raw_base):
             for at, done in ((pre_at, s_pre), (mid_at, mid or None)):
                 if at is not None and done is None:
                     wait = max(0.0, min(wait, at - time.monotonic()))
+            if crash:
+                wait = min(wait, crash.wait())
             ev = lg.next_event(wait)
             now = time.monotonic()
             if ev:
@@ -233,6 +241,8 @@ def run_point(env, p, raw_base):
                     if db:
                         db_ns["start"] = db.cpu_ns()
                     last_sample = now
+                    if crash:
+                        crash.start()
                     if p.requests is None:
                         # See PRE_END_S: the state under load is read just before
                         # the window ends, leaving time for the ctx walk.
@@ -249,6 +259,8 @@ def run_point(env, p, raw_base):
                 elif name == "eof":
                     break
             now = time.monotonic()
+            if crash:
+                crash.step()
             if mid_at is not None and not mid and s1 is None and now >= mid_at:
                 # Connections, counted from both sides in the middle of the window:
                 # the kernel's established ones to the port (accepted or in the
@@ -310,6 +322,13 @@ def run_point(env, p, raw_base):
         if fault is not None:
             fault_host.stop(fault, grace=3.0)
             fault_host.fetch([raw_base + ".faults.json"])
+        if crash is not None:
+            info["crash"] = crash.finish()
+            if info["crash"]["harness_restarted"]:
+                info["notes"].append("the server died %s ms after the crash request (exit status %s); "
+                                     "the harness started it again on port %d (it has no supervisor)"
+                                     % (info["crash"]["died_ms"], info["crash"]["exit_status"],
+                                        srv.port))
         if perf is not None:
             perf.finish()
         if strace is not None:
@@ -335,6 +354,13 @@ def run_point(env, p, raw_base):
         info["generators"] = {"hosts": [sh.host.spec for sh in gens.shares],
                               "window_skew_ms": j.get("window_skew_ms"),
                               "start_late_ms": j.get("start_late_ms")}
+    if crash:
+        # The server under test is the one the harness started: alive at the end
+        # only if it never died.  A process that died takes its CPU time along, so
+        # a crash point measures what the clients lost, not CPU.
+        alive = alive and not info["crash"]["harness_restarted"]
+        s0 = s1 = s_pre = None
+        mid = {}
     wj = None
     if p.wait_conns:
         pl.clients[0].fetch([raw_base + ".waiting.loadgen.json"])
@@ -422,11 +448,66 @@ def idle_origin(pl):
     return {"addr": pl.check(pl.server.address)}
 
 
+class Crash:
+    """A crash point's crash: a third into the window one client sends GET
+    /fail?kind=crash and then probes until a new client is answered (faultgen.py
+    --crash on the fault client's host, started at `measure start` and told to
+    wait, so its own start-up is not in the times).  Meanwhile the server is
+    watched every WATCH_S; a model that died with no supervisor of its own is
+    started again on the same port, at once, by the harness -- and the point says
+    so.  Its times are measured from the crash client's clock: on a host reached
+    over ssh (another clock) only the client's own are kept."""
+    WATCH_S = 0.01
+
+    def __init__(self, env, p, srv, raw_base, host):
+        self.env, self.p, self.srv, self.raw_base, self.host = env, p, srv, raw_base, host
+        self.client = None
+        self.died = self.back = None        # wall clock, as the client's sent_unix
+        self.exit_status = None
+        self.error = None
+
+    def start(self):
+        """At `measure start`."""
+        h = self.host
+        with open(self.raw_base + ".crash.log", "w") as log:
+            self.client = h.spawn(
+                ["taskset", "-c", self.p.gen_cpus, h.python,
+                 h.path(os.path.join(self.env.harness_dir, "lib", "faultgen.py")), "--crash",
+                 "--target", "%s:%d" % (self.env.placement.target(h), self.srv.port),
+                 "--delay", "%g" % (self.p.duration / 3), "--duration", "%g" % self.p.duration,
+                 "--json", h.path(self.raw_base + ".crash.json")], stderr=log)
+
+    def wait(self):
+        return self.WATCH_S if self.client is not None and self.died is None else 0.25
+
+    def step(self):
+        if self.client is None or self.died is not None or self.srv.alive():
+            return
+        self.died = time.time()
+        try:
+            self.exit_status = self.srv.restart()
+            self.back = time.time()
+        except (server.ServerError, procs.ChildError) as e:
+            self.error = "the harness could not start it again: %s" % e
+
+    def finish(self):
+        if self.client is not None:
+            self.host.stop(self.client, grace=3.0)
+            self.host.fetch([self.raw_base + ".crash.json"])
+        cl = loadgen.read_json(self.raw_base + ".crash.json") or {}
+        sent = cl.get("sent_unix") if self.host.kind != "ssh" else None
+        ms = lambda t: None if t is None or sent is None else round((t - sent) * 1000, 1)
+        return {"sent": cl.get("crash") is not None,
+                "harness_restarted": self.died is not None,
+                "died_ms": ms(self.died), "restarted_ms": ms(self.back),
+                "exit_status": self.exit_status, "error": self.error, "client": cl}
+
+
 def _check_counts(env, p, j, stats, info, idle, wj=None):
     """The contract's counting rule: server.requests >= warmup + measured requests and
     <= that + abandoned + errors (the waiting connections' requests added to both).
     A broken rule is reported, never fixed up."""
-    if p.proto != "http" or p.faults or not stats or "requests" not in stats:
+    if p.proto != "http" or p.faults or p.crash or not stats or "requests" not in stats:
         return
     # Each idle connection sent one request: answered while the harness watched, or
     # (the pool, once a worker frees up) maybe later.

@@ -62,13 +62,14 @@ class Server:
         self.stats_path = raw_base + ".stats.json"
         self.log_path = raw_base + ".server.log"
         self._tmp = None
+        self.fixed_port = None      # restart(): the port to take again
 
     def argv(self):
         b = models.binary(self.build, self.model)
         if b is None:
             raise ServerError("no binary for model %s in %s" % (self.model, self.build))
         a = ["taskset", "-c", self.cpus] + self.wrapper + [
-            self.host.path(b), "--proto", self.proto, "--port", "0",
+            self.host.path(b), "--proto", self.proto, "--port", str(self.fixed_port or 0),
             "--idle-timeout-ms", str(self.idle_timeout_ms),
             "--stats-file", self.host.path(self.stats_path), "--quiet"]
         if self.bind:
@@ -157,6 +158,18 @@ class Server:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def restart(self):
+        """Starts the model again on the port it had, after it died: the harness as
+        the supervisor of a model that has none (systemd's Restart=, say).  The
+        clients reconnect to the same address.  The new process writes its own
+        stats and log (the dead one wrote no stats).  Returns its exit status."""
+        rc = self.proc.wait()
+        self.fixed_port = self.port
+        self.stats_path = self.raw_base + ".restarted.stats.json"
+        self.log_path = self.raw_base + ".restarted.server.log"
+        self.start()
+        return rc
 
     def stop(self):
         """SIGTERM, wait for the drain, read the stats JSON.  Returns (stats or None,

@@ -91,6 +91,9 @@ def main(argv):
         print("harness/run: no server binaries (build/srv-*) in %s: run `make` first" % build,
               file=sys.stderr)
         return 2
+    for m, why in models.not_testable(build).items():
+        if not a.only or m in a.only:
+            print("harness/run: %s: not testable here: %s" % (m, why))
     mods = [get(n) for n in a.names]
     seed = a.seed if a.seed is not None else int.from_bytes(os.urandom(4), "little")
     cores = os.cpu_count() or 1
@@ -182,7 +185,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     meta["hosts"] = {"roles": pl.describe(), "facts": facts}
     meta["network"] = pl.network()
     meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
-    meta["models"] = {"available": avail, "selected": a.only}
+    meta["models"] = {"available": avail, "selected": a.only,
+                      "not_testable": models.not_testable(build)}
     meta["seed"] = seed
     meta["repetitions"] = exp.REPS[a.mode]
     meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
@@ -204,8 +208,12 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
             "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
             "models": sorted({p.model for p in pts}, key=analysis.series_key),
-            "missing_models": exp.Ctx(a.mode, avail, a.only).missing(
-                m.QUICK_MODELS if a.mode == "quick" else m.MODELS),
+            "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
+                m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                if x not in meta["models"]["not_testable"]],
+            "not_testable": {x: why for x, why in meta["models"]["not_testable"].items()
+                             if x in (m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                             and (not a.only or x in a.only)},
             "estimate_s": round(est[m.NAME], 1),
             "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
             # The order the points ran in, per repetition (x-values shuffled, models

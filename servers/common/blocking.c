@@ -87,13 +87,23 @@ static void wake_all(void)
 }
 
 /* No SA_RESTART: the point of the signal is the EINTR. */
-static void wake_install(struct server *srv)
+void blocking_wake_setup(void)
 {
 	struct sigaction sa = { .sa_handler = on_wake_signal };
 
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
 		die("sigaction: %s", strerror(errno));
+}
+
+int blocking_wake_process(pid_t pid)
+{
+	return kill(pid, WAKE_SIGNAL) < 0 ? -errno : 0;
+}
+
+static void wake_install(struct server *srv)
+{
+	blocking_wake_setup();
 	server_on_drain(srv, wake_all);
 }
 
@@ -180,6 +190,31 @@ int blocking_accept(struct server *srv, int lfd)
 			STAT_ADD(&srv->stats, errors, 1);
 		if (fd == -EBUSY)	/* nothing shed: poll would say readable at once */
 			poll(NULL, 0, NET_ACCEPT_BACKOFF_MS);
+	}
+	return -1;
+}
+
+int blocking_accept_shared(struct server *srv, int lfd)
+{
+	int fd;
+
+	while (!atomic_load(&srv->draining)) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			pthread_mutex_lock(&conns_lock);
+			conns++;
+			pthread_mutex_unlock(&conns_lock);
+			stats_conn_opened(&srv->stats);
+			return fd;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Nothing to shed with: this process holds one connection at
+			 * most.  Another worker may take the client meanwhile. */
+			STAT_ADD(&srv->stats, errors, 1);
+			poll(NULL, 0, NET_ACCEPT_BACKOFF_MS);
+		}
+		/* EINTR: the wake-up; EINVAL: the listener was shut down (the
+		 * drain); ECONNABORTED and the like: that client is gone. */
 	}
 	return -1;
 }

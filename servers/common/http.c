@@ -57,11 +57,13 @@
  * when the client asked, after 400 (malformed), 413 and 431, while draining,
  * and after an Upgrade or CONNECT request (the rest of the stream is not HTTP).
  * A bad query value (400), 404, 405 and 503 (no database) keep the connection:
- * the request was well-formed.  stats.errors counts malformed requests, 413 and 431.
+ * the request was well-formed.  stats.errors counts malformed requests, 413 and
+ * 431, and the 500s of GET /fail?kind=error.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "server.h"
 #include "session_impl.h"
@@ -84,6 +86,7 @@ static const char *reason(int code)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default:  return "Internal Server Error";
 	}
@@ -378,6 +381,24 @@ static bool path_is(const char *p, size_t n, const char *lit)
 	return n == strlen(lit) && memcmp(p, lit, n) == 0;
 }
 
+/* The value of `key` in a query (the first pair with that key) is exactly
+ * `want`. */
+static bool query_is(const char *q, size_t qlen, const char *key, const char *want)
+{
+	size_t klen = strlen(key), wlen = strlen(want);
+	const char *end = q + qlen;
+
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *pe = amp ? amp : end;
+
+		if ((size_t)(pe - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=')
+			return (size_t)(pe - q) == klen + 1 + wlen && memcmp(q + klen + 1, want, wlen) == 0;
+		q = amp ? amp + 1 : end;
+	}
+	return false;
+}
+
 static void route_status(struct http_req *r, int code, const char *allow)
 {
 	r->act = ACT_STATUS;
@@ -435,6 +456,15 @@ static void route(struct session *s)
 			route_status(r, 405, "POST");
 		else
 			r->act = ACT_ECHO;
+	} else if (path_is(path, plen, "/fail") && s->srv->opts.enable_fail) {
+		if (method != HTTP_GET)
+			route_status(r, 405, "GET");
+		else if (query_is(query, qlen, "kind", "error"))
+			r->act = ACT_FAIL_ERROR;
+		else if (query_is(query, qlen, "kind", "crash"))
+			r->act = ACT_FAIL_CRASH;
+		else
+			route_status(r, 400, NULL);
 	} else {
 		route_status(r, 404, NULL);
 	}
@@ -874,6 +904,25 @@ static bool headers_done(struct session *s)
 	return true;
 }
 
+/* GET /fail (--enable-fail): the two ways a handler fails.  An error is
+ * reported the way C reports one, by a return value, and takes the path every
+ * error takes: a 500, counted, and the connection carries on.  A crash is a
+ * fault nothing in the process can recover from: abort(), with core dumps off
+ * so that a test's crash leaves no core file behind.  Neither is ever handed
+ * to --offload: the failure happens where requests are handled. */
+static int fail_handler(void)
+{
+	return -EIO;
+}
+
+static void __attribute__((noreturn)) fail_crash(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &none);
+	abort();
+}
+
 static void message_done(struct session *s)
 {
 	struct http_req *r = &s->req;
@@ -921,6 +970,14 @@ static void message_done(struct session *s)
 		r->body = NULL;
 		r->body_cap = 0;
 		break;
+	case ACT_FAIL_ERROR:
+		if (fail_handler() < 0) {
+			STAT_ADD(s->st, errors, 1);
+			respond_status(s, 500);
+		}
+		break;
+	case ACT_FAIL_CRASH:
+		fail_crash();
 	case ACT_NONE:
 		break;
 	}

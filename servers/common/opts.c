@@ -9,9 +9,9 @@
 #include "opts.h"
 
 enum {
-	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_OFFLOAD, O_REACTORS,
+	O_PROTO = 256, O_HOST, O_PORT, O_BACKLOG, O_THREADS, O_PROCS, O_OFFLOAD, O_REACTORS,
 	O_STACK_KB, O_IDLE, O_DRAIN, O_MAX_CONNS, O_MAX_BODY, O_CPU_K, O_STATS, O_QUIET,
-	O_DB, O_DB_CONNS, O_HELP,
+	O_DB, O_DB_CONNS, O_ENABLE_FAIL, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -20,6 +20,7 @@ static const struct option long_opts[] = {
 	{ "port",		required_argument, NULL, O_PORT },
 	{ "backlog",		required_argument, NULL, O_BACKLOG },
 	{ "threads",		required_argument, NULL, O_THREADS },
+	{ "procs",		required_argument, NULL, O_PROCS },
 	{ "offload",		required_argument, NULL, O_OFFLOAD },
 	{ "reactors",		required_argument, NULL, O_REACTORS },
 	{ "stack-kb",		required_argument, NULL, O_STACK_KB },
@@ -32,6 +33,7 @@ static const struct option long_opts[] = {
 	{ "quiet",		no_argument,	   NULL, O_QUIET },
 	{ "db",			required_argument, NULL, O_DB },
 	{ "db-conns",		required_argument, NULL, O_DB_CONNS },
+	{ "enable-fail",	no_argument,	   NULL, O_ENABLE_FAIL },
 	{ "help",		no_argument,	   NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -82,6 +84,7 @@ static const struct num_opt num_opts[] = {
 	{ O_PORT,      0,            "--port",             0, 65535,           "0..65535" },
 	{ O_BACKLOG,   0,            "--backlog",          1, 1000000,         "1..1000000" },
 	{ O_THREADS,   OPT_THREADS,  "--threads",          1, 100000,          "1..100000" },
+	{ O_PROCS,     OPT_PROCS,    "--procs",            1, 10000,           "1..10000" },
 	{ O_OFFLOAD,   OPT_OFFLOAD,  "--offload",          0, 1024,            "0..1024" },
 	{ O_REACTORS,  OPT_REACTORS, "--reactors",         1, 256,             "1..256" },
 	{ O_STACK_KB,  OPT_STACK_KB, "--stack-kb",         16, 1048576,        "16..1048576" },
@@ -99,6 +102,7 @@ static void set_num(struct srv_opts *o, int id, uint64_t v)
 	case O_PORT:      o->port = (int)v; break;
 	case O_BACKLOG:   o->backlog = (int)v; break;
 	case O_THREADS:   o->threads = (int)v; break;
+	case O_PROCS:     o->procs = (int)v; break;
 	case O_OFFLOAD:   o->offload = (int)v; break;
 	case O_REACTORS:  o->reactors = (int)v; break;
 	case O_STACK_KB:  o->stack_kb = (int)v; break;
@@ -123,6 +127,7 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.port = 8080,
 		.backlog = 4096,
 		.threads = 64,
+		.procs = 64,
 		.offload = 0,
 		.reactors = 1,
 		.stack_kb = 0,
@@ -135,6 +140,7 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 		.quiet = false,
 		.db = NULL,
 		.db_conns = 4,
+		.enable_fail = false,
 	};
 	if (errlen)
 		err[0] = '\0';
@@ -193,6 +199,9 @@ int opts_parse(struct srv_opts *o, int argc, char **argv, unsigned supported,
 			o->db = optarg;
 			break;
 		}
+		case O_ENABLE_FAIL:
+			o->enable_fail = true;
+			break;
 		case 'h':
 		case O_HELP:
 			return 1;
@@ -216,6 +225,8 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 	fprintf(f, "       ");
 	if (supported & OPT_THREADS)
 		fprintf(f, "[--threads 64] ");
+	if (supported & OPT_PROCS)
+		fprintf(f, "[--procs 64] ");
 	if (supported & OPT_OFFLOAD)
 		fprintf(f, "[--offload 0] ");
 	if (supported & OPT_REACTORS)
@@ -224,13 +235,15 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		fprintf(f, "[--stack-kb K] ");
 	fprintf(f, "[--idle-timeout-ms 10000] [--drain-timeout-ms 15000]\n"
 		"       [--max-conns 0] [--max-body 67108864] [--cpu-iters-per-us K]\n"
-		"       [--stats-file PATH] [--quiet] [--db URI] [--db-conns 4]\n"
+		"       [--stats-file PATH] [--quiet] [--db URI] [--db-conns 4] [--enable-fail]\n"
 		"\n"
 		"  --proto            echo: every byte back; http: the loopbench routes\n"
 		"  --host, --port     address to listen on (--port 0: an ephemeral port)\n"
 		"  --backlog          listen backlog\n");
 	if (supported & OPT_THREADS)
 		fprintf(f, "  --threads          worker threads, each owning a connection until it closes\n");
+	if (supported & OPT_PROCS)
+		fprintf(f, "  --procs            worker processes, each owning a connection until it closes\n");
 	if (supported & OPT_OFFLOAD)
 		fprintf(f, "  --offload          worker threads for /cpu and /block (0: run them on the loop)\n");
 	if (supported & OPT_REACTORS)
@@ -247,6 +260,7 @@ void opts_usage(FILE *f, const char *prog, unsigned supported)
 		"  --quiet            no informational messages\n"
 		"  --db               PostgreSQL for /db and /queries (postgresql://...; without\n"
 		"                     it they answer 503)\n"
-		"  --db-conns         database connections per process%s\n",
+		"  --db-conns         database connections per process%s\n"
+		"  --enable-fail      answer GET /fail?kind=error|crash (a failing handler; else 404)\n",
 		(supported & OPT_REACTORS) ? ", split across the loops" : "");
 }

@@ -16,6 +16,7 @@ enum {
 	OPT_OFFLOAD  = 1 << 1,	/* --offload N   (event models) */
 	OPT_REACTORS = 1 << 2,	/* --reactors N  (event models) */
 	OPT_STACK_KB = 1 << 3,	/* --stack-kb K  (threads, pool) */
+	OPT_PROCS    = 1 << 4,	/* --procs N     (prefork) */
 };
 
 struct srv_opts {
@@ -24,6 +25,7 @@ struct srv_opts {
 	int port;			/* 8080; 0 = ephemeral */
 	int backlog;			/* 4096 */
 	int threads;			/* 64 */
+	int procs;			/* 64 */
 	int offload;			/* 0 = work runs on the loop */
 	int reactors;			/* 1 */
 	int stack_kb;			/* 0 = the system's default */
@@ -36,6 +38,7 @@ struct srv_opts {
 	const char *db;			/* --db URI; NULL: /db and /queries answer 503 */
 	int db_conns;			/* 4: database connections per process */
 	bool quiet;
+	bool enable_fail;		/* GET /fail answers (else 404) */
 };
 
 /* Fills *o from argv.  Returns 0 on success, 1 when --help was asked for, or

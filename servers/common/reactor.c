@@ -214,3 +214,34 @@ bool reactor_discard(struct reactor *r, int fd)
 	while (n < 0 && errno == EINTR);
 	return n == 0 || (n < 0 && errno != EAGAIN);
 }
+
+void reactor_expire(struct idle_list *idle, struct idle_list *linger, uint64_t now_ms,
+		    void (*close)(struct idle_entry *e))
+{
+	struct idle_entry *e;
+
+	while ((e = idle_expired(idle, now_ms)) != NULL) {
+		STAT_ADD(&srv->stats, timeouts, 1);
+		close(e);
+	}
+	while ((e = idle_expired(linger, now_ms)) != NULL)
+		close(e);
+}
+
+static int sooner(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+int reactor_wait_ms(const struct idle_list *idle, const struct idle_list *linger,
+		    const struct timer_heap *waits, uint64_t retry_ms, uint64_t now_ms)
+{
+	int t = sooner(idle_wait_ms(idle, now_ms), idle_wait_ms(linger, now_ms));
+
+	if (waits)
+		t = sooner(t, timer_wait_ms(waits, now_ms));
+
+	if (retry_ms)
+		t = sooner(t, retry_ms > now_ms ? (int)(retry_ms - now_ms) : 0);
+	return t;
+}

@@ -18,6 +18,9 @@
  *   - reactor_advance, the driver of session.h's loop over the model's own
  *     steps (struct reactor_steps: work, write, linger, watch);
  *   - reactor_discard, the read that drops what a lingering connection sends;
+ *   - for a loop that keeps its timers itself -- idle lists (idle.h), and a
+ *     heap of the waits' deadlines (timerheap.h) -- reactor_expire and
+ *     reactor_wait_ms;
  *   - container_of.
  *
  * Everything here runs on the loop's own thread, except ops->wake and the
@@ -29,9 +32,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "doneq.h"
+#include "idle.h"
 #include "session.h"
+#include "timerheap.h"
 #include "work.h"
 
 struct server;
@@ -174,5 +180,17 @@ bool reactor_finished(const struct reactor *r);
 /* Reads from a lingering connection into r->discard.  True when it is over
  * (the peer's FIN, or an error): close it. */
 bool reactor_discard(struct reactor *r, int fd);
+
+/* A loop's timers on idle lists: closes, through close(e), each connection
+ * whose idle timer has expired (counted in timeouts), then each whose
+ * lingering close is over (NET_LINGER_MS). */
+void reactor_expire(struct idle_list *idle, struct idle_list *linger, uint64_t now_ms,
+		    void (*close)(struct idle_entry *e));
+
+/* How long such a loop may wait: milliseconds from now_ms to the nearest of
+ * the two lists' deadlines, the waits' heap's (timerheap.h; NULL: none) and
+ * retry_ms (0: none), or -1 when there is none. */
+int reactor_wait_ms(const struct idle_list *idle, const struct idle_list *linger,
+		    const struct timer_heap *waits, uint64_t retry_ms, uint64_t now_ms);
 
 #endif

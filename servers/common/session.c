@@ -252,10 +252,15 @@ char *session_input_buf(struct session *s, size_t *len)
 			s->in_off = 0;
 		}
 		if (s->in_cap - s->in_len < 4096) {
-			char *p = realloc(s->in, s->in_cap + 4096);
+			/* Doubling: uring's receives may land a few hundred KiB
+			 * here before its cancel does, and growing 4 KiB at a
+			 * time copied the whole buffer each time (and, under
+			 * ASan, kept old and new mapped: a peak of twice it). */
+			size_t cap = s->in_cap * 2;
+			char *p = realloc(s->in, cap);
 			if (p) {
 				s->in = p;
-				s->in_cap += 4096;
+				s->in_cap = cap;
 			}
 		}
 		if (s->in_cap > s->in_len) {

@@ -42,6 +42,8 @@ enum http_action {
 	ACT_ECHO_CHUNKED,	/* chunked body: buffered, up to --max-body */
 	ACT_DB,			/* /db: one row, a JSON object */
 	ACT_QUERIES,		/* /queries?n=N: N rows, a JSON array */
+	ACT_FAIL_ERROR,		/* GET /fail?kind=error (--enable-fail) */
+	ACT_FAIL_CRASH,		/* GET /fail?kind=crash (--enable-fail) */
 };
 
 enum http_pause { PAUSE_NONE, PAUSE_HEADERS, PAUSE_TRAILERS, PAUSE_MESSAGE };

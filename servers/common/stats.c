@@ -56,10 +56,10 @@ int stats_write_json(const struct srv_stats *st, FILE *f, const char *model,
 	fprintf(f, ",\"accepted\":%llu,\"requests\":%llu,\"bytes_in\":%llu,"
 		"\"bytes_out\":%llu,\"errors\":%llu,\"peak_conns\":%llu,"
 		"\"cpu_iters_per_us\":%llu,\"timeouts\":%llu,\"resets\":%llu,"
-		"\"waits_cut\":%llu}\n",
+		"\"waits_cut\":%llu,\"restarts\":%llu}\n",
 		LOAD(accepted), LOAD(requests), LOAD(bytes_in), LOAD(bytes_out),
 		LOAD(errors), LOAD(peak_conns), (unsigned long long)cpu_iters_per_us,
-		LOAD(timeouts), LOAD(resets), LOAD(waiting));
+		LOAD(timeouts), LOAD(resets), LOAD(waiting), LOAD(restarts));
 	if (fflush(f) != 0 || ferror(f))
 		return -(errno ? errno : EIO);
 	return 0;

@@ -16,6 +16,7 @@ struct srv_stats {
 	atomic_uint_fast64_t timeouts;	/* connections closed by the idle timeout */
 	atomic_uint_fast64_t resets;	/* connections the peer reset (ECONNRESET, EPIPE):
 					 * the client's doing, not a server error */
+	atomic_uint_fast64_t restarts;	/* workers a supervisor replaced (prefork) */
 	atomic_uint_fast64_t conns;	/* open now */
 	atomic_uint_fast64_t peak_conns;
 	atomic_uint_fast64_t waiting;	/* requests whose wait (/sleep, /db) is pending now;

@@ -113,12 +113,13 @@ const USAGE =
                 [--offload N] [--reactors N] [--idle-timeout-ms 10000]
                 [--drain-timeout-ms 15000] [--max-conns 0] [--max-body 67108864]
                 [--cpu-iters-per-us K] [--stats-file PATH] [--quiet]
-                [--db URI] [--db-conns 4]
+                [--db URI] [--db-conns 4] [--enable-fail]
   --offload N     run /cpu and /block on N worker_threads (0: on the event loop)
   --reactors N    N processes (cluster) sharing the port
   --db URI        PostgreSQL for /db and /queries (without it they answer 503)
   --db-conns N    database connections in all, split across the --reactors processes
-  (--threads and --stack-kb are not supported by this model)
+  --enable-fail   answer GET /fail?kind=error|crash (a failing handler; else 404)
+  (--threads, --stack-kb and --procs are not supported by this model)
 `;
 
 function usageError(msg) {
@@ -126,8 +127,8 @@ function usageError(msg) {
 	process.exit(2);
 }
 
-// [min, max] of each numeric option; --threads and --stack-kb are known options
-// that this model does not support (usage error, like the C event models).
+// [min, max] of each numeric option; --threads, --stack-kb and --procs are known
+// options that this model does not support (usage error, like the C event models).
 const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--port': ['port', 0, 65535],
 	'--backlog': ['backlog', 1, 1000000],
@@ -140,13 +141,13 @@ const NUMERIC = {	/* the C models' ranges (servers/common/opts.c) */
 	'--cpu-iters-per-us': ['cpuItersPerUs', 1, 1000000],
 	'--db-conns': ['dbConns', 1, 10000],
 };
-const UNSUPPORTED = new Set(['--threads', '--stack-kb']);
+const UNSUPPORTED = new Set(['--threads', '--stack-kb', '--procs']);
 
 function parseArgs(argv) {
 	const o = {
 		proto: null, host: '127.0.0.1', port: 8080, backlog: 4096, offload: 0,
 		reactors: 1, idleTimeoutMs: 10000, drainTimeoutMs: 15000, maxConns: 0, maxBody: 67108864,
-		cpuItersPerUs: 0, statsFile: null, quiet: false, db: null, dbConns: 4,
+		cpuItersPerUs: 0, statsFile: null, quiet: false, db: null, dbConns: 4, enableFail: false,
 	};
 	for (let i = 0; i < argv.length; i++) {
 		let name = argv[i], value = null;
@@ -169,6 +170,10 @@ function parseArgs(argv) {
 			if (value !== null)
 				usageError('--quiet takes no value');
 			o.quiet = true;
+		} else if (name === '--enable-fail') {
+			if (value !== null)
+				usageError('--enable-fail takes no value');
+			o.enableFail = true;
 		} else if (name === '--proto') {
 			const v = takeValue();
 			if (v !== 'echo' && v !== 'http')
@@ -214,9 +219,9 @@ function note(msg) {
 
 // waiting: sleeps and database queries pending now, written as "waits_cut" (0 after a complete drain).
 const STAT_KEYS = ['accepted', 'requests', 'bytes_in', 'bytes_out', 'errors', 'timeouts', 'resets',
-	'peak_conns', 'waiting'];
+	'peak_conns', 'waiting', 'restarts'];
 const stats = { accepted: 0, requests: 0, bytes_in: 0, bytes_out: 0, errors: 0, timeouts: 0, resets: 0,
-	peak_conns: 0, waiting: 0 };
+	peak_conns: 0, waiting: 0, restarts: 0 };
 let conns = 0;
 const sockets = new Set();
 
@@ -226,6 +231,7 @@ function statsJson(st, K) {
 		accepted: st.accepted, requests: st.requests, bytes_in: st.bytes_in,
 		bytes_out: st.bytes_out, errors: st.errors, peak_conns: st.peak_conns,
 		cpu_iters_per_us: K, timeouts: st.timeouts, resets: st.resets, waits_cut: st.waiting,
+		restarts: st.restarts,
 	}) + '\n';
 }
 
@@ -274,6 +280,7 @@ if (opts.reactors > 1 && cluster.isPrimary) {
 		live.delete(w);
 		if (!draining) {
 			total.errors++;
+			total.restarts++;
 			note(`worker ${w.process.pid} died (${signal || code}); starting another`);
 			fork(w.lbIndex);
 		} else {
@@ -451,6 +458,7 @@ function onIdle(socket) {
 const REASON = {
 	100: 'Continue', 200: 'OK', 400: 'Bad Request', 404: 'Not Found',
 	405: 'Method Not Allowed', 413: 'Content Too Large', 431: 'Request Header Fields Too Large',
+	500: 'Internal Server Error',
 	503: 'Service Unavailable',
 };
 
@@ -475,6 +483,14 @@ function queryValue(query, name, max) {
 		return n;
 	}
 	return -1;
+}
+
+// The value of the first `name=` pair of the query, or null.
+function queryString(query, name) {
+	for (const pair of query.split('&'))
+		if (pair.startsWith(name + '='))
+			return pair.slice(name.length + 1);
+	return null;
 }
 
 function send(res, code, type, body, extra) {
@@ -773,7 +789,33 @@ function onRequest(req, res) {
 	const method = req.method;
 	if (path === '/echo' && method === 'POST')
 		return echoBody(req, res);	/* the body is the point: it streams */
-	withBodyRead(req, res, () => route(req, res, path, query, method));
+	withBodyRead(req, res, () => handle(req, res, path, query, method));
+}
+
+// The server's wrapper around every handler: an exception thrown while handling a
+// request is that request's 500 (counted in errors), and the connection carries on
+// -- the way Node servers catch what a handler throws.  It catches only what is
+// thrown here, synchronously: an exception thrown later, from a callback the
+// handler scheduled, has nothing around it and ends the process.
+function handle(req, res, path, query, method) {
+	try {
+		route(req, res, path, query, method);
+	} catch (e) {
+		stats.errors++;
+		if (!res.headersSent)
+			sendError(res, 500);
+	}
+}
+
+// GET /fail (--enable-fail): the two ways a handler fails.  An error is thrown
+// inside the handler (handle() catches it); a crash is thrown from an
+// asynchronous callback, where nothing can catch it.
+function fail(query) {
+	if (queryString(query, 'kind') === 'error')
+		throw new Error('GET /fail?kind=error');
+	setImmediate(() => {
+		throw new Error('GET /fail?kind=crash');
+	});
 }
 
 // Like the C models, a request on any other route is answered once its whole
@@ -841,6 +883,16 @@ function route(req, res, path, query, method) {
 	}
 	case '/echo':
 		return sendError(res, 405, { Allow: 'POST' });
+	case '/fail': {
+		if (!opts.enableFail)
+			return sendError(res, 404);
+		if (method !== 'GET')
+			return sendError(res, 405, { Allow: 'GET' });
+		const kind = queryString(query, 'kind');
+		if (kind !== 'error' && kind !== 'crash')
+			return sendError(res, 400);
+		return fail(query);
+	}
 	case '/db':
 		if (method !== 'GET')
 			return sendError(res, 405, { Allow: 'GET' });

@@ -23,14 +23,14 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
-from lib import server  # noqa: E402
+from lib import models, server  # noqa: E402
 
 # The iterative server serves one connection until it closes, and these runs turn
 # the idle timeout off (harness/lib/server.py): ab keeps its 10 connections open
 # until all 1,000 answers are in, so on iterative nine would wait for ever -- the
 # model's nature (claim C3), not a framing fault.  It gets one connection.
 CONNS = {"iterative": 1}
-MODELS = ["iterative", "threads", "pool", "epoll", "libev", "libuv", "node"]
+MODELS = ["iterative", "threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node"]
 HELLO = b"Hello, World!"   # docs/contract.md: GET / answers these 13 bytes
 TIMEOUT_S = 60
 
@@ -103,6 +103,10 @@ def main():
     failed = 0
     with tempfile.TemporaryDirectory(prefix="loopbench-clients.") as tmp:
         for model in a.models.split(","):
+            why = models.unusable(a.build, model)
+            if why:
+                print("NOT TESTABLE HERE  %s: %s" % (model, why), flush=True)
+                continue
             srv = server.Server(a.build, model, "http", "0-%d" % (os.cpu_count() - 1),
                                 os.path.join(tmp, model), k=100)
             try:

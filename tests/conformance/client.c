@@ -333,6 +333,7 @@ const char *reason_phrase(int status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default: return "?";
 	}

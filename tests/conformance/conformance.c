@@ -30,22 +30,27 @@ struct conf_cfg cfg;
 static int na_count;
 
 /* What the contract says about each model: which options it supports, whether
- * it serves one connection at a time, and whether its bytes must match exactly. */
+ * it serves one connection at a time, whether its bytes must match exactly, and
+ * whether a supervisor replaces a worker that dies (always; with --reactors N). */
+enum { NO_SUPERVISOR, SUPERVISED, SUPERVISED_WITH_REACTORS };
 static const struct {
 	const char *model;
 	unsigned supports;
 	bool serializes;
 	bool exact;
+	int supervisor;
 } models[] = {
-	{ "iterative", 0, true, true },
-	{ "threads", SUP_STACK_KB, false, true },
-	{ "pool", SUP_THREADS | SUP_STACK_KB, false, true },
-	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "poll", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "select", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true },
-	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false },
+	{ "iterative", 0, true, true, NO_SUPERVISOR },
+	{ "threads", SUP_STACK_KB, false, true, NO_SUPERVISOR },
+	{ "pool", SUP_THREADS | SUP_STACK_KB, false, true, NO_SUPERVISOR },
+	{ "prefork", SUP_PROCS, false, true, SUPERVISED },
+	{ "epoll", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "poll", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "select", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "libev", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "libuv", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "uring", SUP_OFFLOAD | SUP_REACTORS, false, true, NO_SUPERVISOR },
+	{ "node", SUP_OFFLOAD | SUP_REACTORS, false, false, SUPERVISED_WITH_REACTORS },
 };
 
 int offload_arg(void)
@@ -215,6 +220,10 @@ int main(int argc, char **argv)
 		strncat(extra, i ? " " : "", sizeof(extra) - strlen(extra) - 1);
 		strncat(extra, cfg.extra[i], sizeof(extra) - strlen(extra) - 1);
 	}
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+		if (strcmp(models[i].model, cfg.model) == 0)
+			cfg.supervised = models[i].supervisor == SUPERVISED ||
+					 (models[i].supervisor == SUPERVISED_WITH_REACTORS && cfg.reactors > 1);
 
 	/* 500 concurrent connections and their servers' need descriptors. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -249,6 +258,8 @@ int main(int argc, char **argv)
 		register_echo_suites();
 	register_misc_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
 	register_resource_suites(strcmp(proto, "echo") != 0, strcmp(proto, "http") != 0);
+	if (strcmp(proto, "echo") != 0)
+		register_fail_suites();
 	if (list) {	/* "suite: case", one a line: what a run would report */
 		for (CU_pSuite s = CU_get_registry()->pSuite; s != NULL; s = s->pNext)
 			for (CU_pTest t = s->pTest; t != NULL; t = t->pNext)

@@ -107,6 +107,25 @@ static long status_kib(pid_t leader, const char *key)
 	return sum;
 }
 
+/* Waits (at most IO_MS) until the server's process group has stopped growing:
+ * a prefork server answers while its parent is still forking workers (slowly
+ * on a busy machine, under ASan), and a worker that starts after the baseline
+ * would count as growth. */
+static void settle_group(pid_t leader)
+{
+	pid_t pids[MAX_GROUP];
+	int n = group_pids(leader, pids, MAX_GROUP), k;
+	uint64_t end = now_ms() + IO_MS, same_since = now_ms();
+
+	while (now_ms() < end && now_ms() - same_since < 300) {
+		sleep_ms(50);
+		if ((k = group_pids(leader, pids, MAX_GROUP)) != n) {
+			n = k;
+			same_since = now_ms();
+		}
+	}
+}
+
 /* Resets each process's peak RSS to its current RSS (clear_refs "5", Linux
  * 4.0): the peak of start-up and warm-up does not count.  False if the kernel
  * refused. */
@@ -234,6 +253,7 @@ static long start_measured(struct child *c, const char *proto, const char *warm,
 	}
 	close(fd);
 	sleep_ms(50);
+	settle_group(c->pid);
 	if (!reset_peak(c->pid))
 		fprintf(stderr, "\n    %s: /proc/%d/clear_refs refused: the peak includes start-up\n",
 			cfg.model, (int)c->pid);

@@ -14,6 +14,7 @@ enum {
 	SUP_OFFLOAD = 1 << 1,
 	SUP_REACTORS = 1 << 2,
 	SUP_STACK_KB = 1 << 3,
+	SUP_PROCS = 1 << 4,
 };
 
 struct conf_cfg {
@@ -24,6 +25,7 @@ struct conf_cfg {
 	bool exact;			/* byte-for-byte (the C models) or node's rule */
 	bool serializes;		/* one connection at a time (iterative) */
 	bool known;			/* supports/serializes come from the model table */
+	bool supervised;		/* a dead worker is replaced (prefork; node's cluster) */
 	unsigned supports;
 	int reactors;			/* from --reactors among the extra args, else 1 */
 };
@@ -79,5 +81,6 @@ void register_wait_suites(void);
 void register_misc_suites(bool want_http, bool want_echo);
 void register_resource_suites(bool want_http, bool want_echo);
 void register_db_suites(void);	/* db_cases.c: /db and /queries, on $LOOPBENCH_DB */
+void register_fail_suites(void);
 
 #endif

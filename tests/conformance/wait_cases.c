@@ -207,9 +207,10 @@ out:
 
 /* MANY connections each with /sleep?ms=1000 pending, then a GET / on one more.
  * Each connection closes once answered.  Event models and threads answer the
- * GET / before any sleep; pool (64 workers, each held by a sleeping
- * connection) answers it only after sleeps free workers -- the experiment
- * `wait` in miniature.  Iterative would take MANY seconds. */
+ * GET / before any sleep; pool and prefork (64 workers, threads or processes,
+ * each held by a sleeping connection) answer it only after sleeps free
+ * workers -- the experiment `wait` in miniature.  Iterative would take MANY
+ * seconds. */
 static void test_many_waits(void)
 {
 	struct child c = { 0 };
@@ -268,7 +269,7 @@ static void test_many_waits(void)
 	       hello_rank + 1);
 	CU_ASSERT(answered == MANY + 1);
 	CU_ASSERT(bad == 0);
-	if (cfg.supports & SUP_THREADS) {	/* pool: every worker is held */
+	if (cfg.supports & (SUP_THREADS | SUP_PROCS)) {	/* pool, prefork: every worker is held */
 		CU_ASSERT(hello_rank >= 1);
 	} else {
 		CU_ASSERT(hello_rank == 0);

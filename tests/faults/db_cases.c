@@ -274,6 +274,24 @@ static int load_conns(void)
 	return fcfg.serializes ? 1 : 16;
 }
 
+/* prefork: 20 worker processes -- the 16 of the /db load, 2 of the GET / beside
+ * it and a probe each have one -- all warmed up at once (one connection per
+ * worker), since each worker opens its own database connection at its first
+ * query: a worker that first met /db after the warm-up would look like a
+ * leak. */
+#define PREFORK_PROCS 20
+static const char *const prefork_more[] = { "--procs", "20", NULL };
+
+static const char *const *more_args(void)
+{
+	return fcfg.procs ? prefork_more : NULL;
+}
+
+static int warm_conns(void)
+{
+	return fcfg.procs ? PREFORK_PROCS : load_conns();
+}
+
 /* ---- the database restarted mid-run ---- */
 
 /* 16 connections of /db in a closed loop for 6 s; the database restarts
@@ -288,8 +306,8 @@ static void test_db_restart(void)
 
 	if (!db_present("the database restarted mid-run"))
 		return;
-	REQUIRE(f_start(&c, "http", args, NULL) == 0);
-	REQUIRE((jw = warmed(&c, load_conns(), &fds0, &th0)) != NULL);
+	REQUIRE(f_start(&c, "http", args, more_args()) == 0);
+	REQUIRE((jw = warmed(&c, warm_conns(), &fds0, &th0)) != NULL);
 	REQUIRE(lg_start(&g, c.port, "/db", load_conns(), NULL, 6) == 0);
 	sleep_ms(1500);
 	uint64_t t_down = now_ms();
@@ -364,8 +382,8 @@ static void db_away_under_load(const struct away *w)
 
 	if (!db_present(w->name))
 		return;
-	REQUIRE(f_start(&c, "http", args, NULL) == 0);
-	REQUIRE((jw = warmed(&c, load_conns(), &fds0, &th0)) != NULL);
+	REQUIRE(f_start(&c, "http", args, more_args()) == 0);
+	REQUIRE((jw = warmed(&c, warm_conns(), &fds0, &th0)) != NULL);
 	REQUIRE(lg_start_t(&a, c.port, "/db", load_conns(), DB_RATE, w->secs + w->tail_s,
 			   w->timeout_ms) == 0);
 	sleep_ms(300);

@@ -28,17 +28,19 @@ static int na_count;
 
 static const struct {
 	const char *model;
-	bool exact, serializes, event, pooled, fd_setsize;
+	bool exact, serializes, event, pooled, fd_setsize, limit_at_start, procs;
 } models[] = {
-	{ "iterative", true, true, false, false, false },
-	{ "threads", true, false, false, false, false },
-	{ "pool", true, false, false, true, false },
-	{ "select", true, false, true, false, true },
-	{ "poll", true, false, true, false, false },
-	{ "epoll", true, false, true, false, false },
-	{ "libev", true, false, true, false, false },
-	{ "libuv", true, false, true, false, false },
-	{ "node", false, false, true, false, false },
+	{ "iterative", true, true, false, false, false, false, false },
+	{ "threads", true, false, false, false, false, false, false },
+	{ "pool", true, false, false, true, false, false, false },
+	{ "prefork", true, false, false, false, false, false, true },
+	{ "select", true, false, true, false, true, false, false },
+	{ "poll", true, false, true, false, false, false, false },
+	{ "epoll", true, false, true, false, false, false, false },
+	{ "libev", true, false, true, false, false, false, false },
+	{ "libuv", true, false, true, false, false, false, false },
+	{ "uring", true, false, true, false, false, true, false },
+	{ "node", false, false, true, false, false, false, false },
 };
 
 void f_not_applicable(const char *name, const char *reason)
@@ -78,6 +80,43 @@ bool f_stop(struct child *c, const char *what)
 	return code == 0;
 }
 
+/* Calls fn(child, arg) for each child of each of pid's threads
+ * (/proc/PID/task/TID/children). */
+static void for_children(pid_t pid, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char path[96];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d)) != NULL) {
+		FILE *f;
+		int child;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fscanf(f, "%d", &child) == 1)
+			fn((pid_t)child, arg);
+		fclose(f);
+	}
+	closedir(d);
+}
+
+static void add_cpu(pid_t child, void *arg)
+{
+	double s = proc_cpu_s(child);
+
+	if (s > 0)
+		*(double *)arg += s;
+}
+
+/* Its own threads' CPU, its children's that it has reaped (a prefork
+ * server's workers that died), and its live descendants'. */
 double proc_cpu_s(pid_t pid)
 {
 	char path[64], buf[1024];
@@ -91,28 +130,52 @@ double proc_cpu_s(pid_t pid)
 	fclose(f);
 	buf[n] = '\0';
 	/* The command may hold spaces and parentheses: fields start after the
-	 * last ')'.  utime and stime are fields 14 and 15. */
+	 * last ')'.  utime, stime, cutime and cstime are fields 14 to 17. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	long long cut, cst;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+			 &ut, &st, &cut, &cst) != 4)
 		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	double sum = (double)(ut + st + (unsigned long long)(cut + cst)) / (double)sysconf(_SC_CLK_TCK);
+	for_children(pid, add_cpu, &sum);
+	return sum;
 }
 
-int proc_fds(pid_t pid)
+/* The names in a /proc directory (not . and ..), or -1. */
+static int count_entries(const char *path)
 {
-	char path[64];
 	struct dirent *e;
 	int n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
 	if (!(d = opendir(path)))
 		return -1;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
+	return n;
+}
+
+static void add_fds(pid_t child, void *arg)
+{
+	int k = proc_fds(child);
+
+	if (k > 0)
+		*(int *)arg += k;
+}
+
+/* A process's descriptors and its descendants' (a prefork server's workers). */
+int proc_fds(pid_t pid)
+{
+	char path[96];
+	int n;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((n = count_entries(path)) < 0)
+		return -1;
+	for_children(pid, add_fds, &n);
 	return n;
 }
 
@@ -350,6 +413,9 @@ int main(int argc, char **argv)
 			fcfg.event = models[i].event;
 			fcfg.pooled = models[i].pooled;
 			fcfg.fd_setsize = models[i].fd_setsize;
+			fcfg.limit_at_start = models[i].limit_at_start;
+			fcfg.procs = models[i].procs;
+			fcfg.supervised = models[i].procs;	/* prefork's parent */
 		}
 	if (!known) {
 		fprintf(stderr, "test-faults: model '%s' is not in the table (tests/faults/faults.c)\n",

@@ -24,6 +24,9 @@ struct faults_cfg {
 	bool event;			/* supports --offload and --reactors */
 	bool pooled;			/* serves --threads connections at a time, the rest queue */
 	bool fd_setsize;		/* select(2): cannot watch a descriptor >= FD_SETSIZE */
+	bool limit_at_start;		/* takes RLIMIT_NOFILE once, at start-up (uring) */
+	bool procs;			/* a process per connection: --procs is its limit */
+	bool supervised;		/* a worker that dies is replaced (prefork) */
 };
 
 extern struct faults_cfg fcfg;
@@ -45,8 +48,9 @@ bool f_stop(struct child *c, const char *what);
 /* "NOT APPLICABLE to <model>: <case>: <reason>", counted in the summary. */
 void f_not_applicable(const char *name, const char *reason);
 
-/* /proc figures of a process: CPU seconds (user + system, every thread), open
- * descriptors, threads.  -1 when unreadable. */
+/* /proc figures of a process: CPU seconds (user + system, every thread) and
+ * open descriptors, its own and its descendants' (a prefork server's
+ * workers); threads.  -1 when unreadable. */
 double proc_cpu_s(pid_t pid);
 int proc_fds(pid_t pid);
 int proc_threads(pid_t pid);

@@ -9,7 +9,9 @@
  *   timer runs): every descriptor is back before the sleeps would have ended,
  *   and no CPU is spent when their deadlines pass (the timers were stopped);
  * - threads sleep on in 1,000 threads and find the reset at their write, so the
- *   descriptors come back once the sleeps end;
+ *   descriptors come back once the sleeps end; prefork the same in 1,000
+ *   worker processes (started with --procs 1000: with its default 64, the
+ *   first clients' sleeps could end before the last clients had connected);
  * - pool serves 64 connections at a time, and a reset connection still has its
  *   request in the socket buffer: each is read, slept and written in turn
  *   (shorter sleeps keep this case short: 1,000 / 64 rounds);
@@ -25,12 +27,13 @@
 #include <unistd.h>
 
 #define CLIENTS 1000
+#define PROCS "1000"	/* prefork: a worker process per client */
 
 /* How long each request sleeps: long where the waits run side by side, short
  * where the model serves them a few at a time. */
 static int sleep_ms_for_model(bool *side_by_side)
 {
-	*side_by_side = !fcfg.serializes && strcmp(fcfg.model, "pool") != 0;
+	*side_by_side = !fcfg.serializes && strcmp(fcfg.model, "pool") != 0;	/* prefork: PROCS */
 	if (fcfg.serializes)
 		return 1;
 	if (!*side_by_side)
@@ -43,6 +46,7 @@ static void test_reset_while_1000_sleep(void)
 	bool side_by_side;
 	int ms = sleep_ms_for_model(&side_by_side);
 	char req[64];
+	static const char *const procs_args[] = { "--procs", PROCS, NULL };
 	struct child c = { 0 };
 	int *fd = calloc(CLIENTS, sizeof *fd), base, held, fds;
 	char *stats = NULL;
@@ -53,7 +57,7 @@ static void test_reset_while_1000_sleep(void)
 	for (int i = 0; i < CLIENTS; i++)
 		fd[i] = -1;
 	snprintf(req, sizeof req, "GET /sleep?ms=%d HTTP/1.1\r\nHost: t\r\n\r\n", ms);
-	REQUIRE(f_start(&c, "http", NULL, NULL) == 0);
+	REQUIRE(f_start(&c, "http", fcfg.procs ? procs_args : NULL, NULL) == 0);
 	base = settled_fds(&c);
 	REQUIRE(base > 0);
 

@@ -194,6 +194,9 @@ def rtt_rows(scn):
 
 
 def faults_rows(scn):
+    """Rows and points of the faults experiment: a failing handler answered 500 (or,
+    when "error" fails, its connection closed), and a crash that costs the steady
+    load nothing (or, when "crash" fails, kills the server and 40 requests)."""
     rows, points = [], []
     for rep in REPS:
         b = lambda k: bad(scn, rep, k)
@@ -201,9 +204,16 @@ def faults_rows(scn):
             rows += [row("faults", m, rep, variant="baseline", conns=10, rate=2000, p99_us=500,
                          server_alive=True),
                      row("faults", m, rep, variant="faults", conns=10, rate=2000,
-                         p99_us=2000000 if b("p99") else 900, server_alive=not b("alive"))]
-            points.append({"variant": "faults", "series": m, "rep": int(rep), "status": "ok",
-                           "info": {"faults": {"sent": 30}}})
+                         p99_us=2000000 if b("p99") else 900, server_alive=not b("alive")),
+                     row("faults", m, rep, variant="crash", conns=10, rate=2000, p99_us=900,
+                         errors=40 if b("crash") else 0, timeouts=0, abandoned=0,
+                         server_alive=not b("crash"))]
+            answers = {"closed": 5} if b("error") else {"500": 5}
+            points += [{"variant": "faults", "series": m, "rep": int(rep), "status": "ok",
+                        "info": {"faults": {"sent": 35, "faults": {"fail_error": answers}}}},
+                       {"variant": "crash", "series": m, "rep": int(rep), "status": "ok",
+                        "info": {"crash": {"sent": True, "harness_restarted": b("crash")},
+                                 "server_stats": {"restarts": 0}}}]
     return rows, points
 
 
@@ -402,11 +412,27 @@ def rules_rtt():
 
 @case
 def rules_faults():
+    mod = get("faults")
+    for scn, want in (("confirmed", CONFIRMED), ("refuted", REFUTED), ({"crash"}, MIXED),
+                      ({"error", "alive"}, MIXED), ("undecided", NOT_DECIDED)):
+        rows, pts = faults_rows(scn)
+        vs = mod.verdicts(data("faults", rows, points=pts))
+        expect(verdict_of(vs, "C7") == [want], "faults %s: got %s" % (scn, verdict_of(vs, "C7")))
+        oc = outcomes(vs, "C7")
+        if scn == "confirmed":
+            expect(oc and all(o is True for o in oc), "faults: every check holds: %s" % oc)
+        if scn == "refuted":
+            expect(oc and all(o is False for o in oc), "faults: every check fails: %s" % oc)
     rows, pts = faults_rows("confirmed")
-    five_outcomes("faults", ["C7"], lambda s: faults_rows(s)[0], {"C7": {"alive"}}, points=pts)
-    # No fault sent: the check cannot say the server survived faults.
-    vs = get("faults").verdicts(data("faults", rows, points=[]))
+    vs = mod.verdicts(data("faults", invalidate(rows), points=pts))
+    expect(verdict_of(vs, "C7") == [NOT_DECIDED], "faults on invalid points: %s" % verdict_of(vs, "C7"))
+    # No fault sent and no crash recorded: the checks cannot say the server survived them.
+    vs = mod.verdicts(data("faults", rows, points=[]))
     expect(verdict_of(vs, "C7") == [NOT_DECIDED], "faults without faults sent: %s" % verdict_of(vs, "C7"))
+    # What the context says about the crash, from the same rows.
+    rows, pts = faults_rows({"crash"})
+    ctx = " ".join(mod.context(data("faults", rows, points=pts)))
+    expect("isolated: none; survived: none; died: threads, epoll" in ctx, "faults context: %s" % ctx)
 
 
 @case

@@ -5,7 +5,9 @@ and tests/loads/lg_testsrv.c.
     python3 tests/loads/integration.py [--build build] [-k SUBSTRING]
 
 Each case prints PASS or FAIL with the numbers it judged; the exit status is 1 if
-any case failed.  A project server that is missing is a failure, never a skip.
+any case failed.  A project server that is missing is a failure, never a skip; one
+that cannot run on this machine (tests/usable.sh: srv-uring without io_uring) makes
+its case NOT TESTABLE HERE, with the server's reason.
 Every process started here is killed on the way out, also on failure.  Only the
 standard library is used.
 """
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import time
 
-C_MODELS = ["iterative", "threads", "pool", "select", "poll", "epoll", "libev", "libuv"]
+C_MODELS = ["iterative", "threads", "pool", "prefork", "select", "poll", "epoll", "libev", "libuv", "uring"]
 
 BUILD = "build"
 TMP = tempfile.mkdtemp(prefix="lg-integ-")
@@ -29,6 +31,10 @@ PROCS = []
 
 
 class Fail(Exception):
+    pass
+
+
+class NotTestable(Exception):
     pass
 
 
@@ -173,8 +179,18 @@ def counting_rule(res, srv):
     return f"{low} <= {srv['requests']} <= {high}"
 
 
+def usable(model):
+    """Raises NotTestable when srv-MODEL cannot run here (tests/usable.sh)."""
+    u = subprocess.run(["tests/usable.sh", f"{BUILD}/srv-{model}"], capture_output=True,
+                       text=True)
+    if u.returncode == 3:
+        raise NotTestable(u.stdout.strip())
+    check(u.returncode == 0, u.stdout.strip())
+
+
 def make_counting_case(model, extra, label):
     def case():
+        usable(model)
         p, port, stats = project_server(model)
         try:
             res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "8",
@@ -521,6 +537,7 @@ def main():
               case_mix_pipeline, case_close_mode, case_10k, case_json_schema, case_start_at]
     failed = 0
     ran = 0
+    untestable = 0
     for case in cases:
         name = case.__name__.replace("case_", "").replace("_", " ")
         if args.k not in name:
@@ -533,6 +550,9 @@ def main():
         except Fail as e:
             failed += 1
             print(f"FAIL  {name}: {e} [{time.monotonic() - t0:.1f} s]", flush=True)
+        except NotTestable as e:
+            untestable += 1
+            print(f"NOT TESTABLE HERE  {name}: {e}", flush=True)
         finally:
             for p in PROCS:
                 if p.poll() is None:
@@ -540,7 +560,8 @@ def main():
                     p.kill()
                     p.wait()
             PROCS.clear()
-    print(f"loadgen integration: {ran - failed} passed, {failed} failed")
+    print(f"loadgen integration: {ran - failed - untestable} passed, {failed} failed, "
+          f"{untestable} not testable here")
     return 1 if failed or not ran else 0
 
 

@@ -538,6 +538,48 @@ static void test_header_limit_endless(void)
 	capture_free(&c);
 }
 
+/* GET /fail: 404 unless --enable-fail; then kind=error is a 500 counted in
+ * errors, on a connection that carries on, and a bad kind or method is 400 or
+ * 405.  (kind=crash aborts the process: the conformance suite watches that.) */
+static void test_fail_route(void)
+{
+	static const char e500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+				   "Content-Length: 22\r\n\r\nInternal Server Error\n";
+	static const struct http_case off[] = {
+		{ "/fail?kind=error, disabled", GET("/fail?kind=error") GET("/"), E404 HELLO, false, 0 },
+		{ "/fail?kind=crash, disabled", GET("/fail?kind=crash") GET("/"), E404 HELLO, false, 0 },
+	};
+	const struct http_case on[] = {
+		{ "/fail?kind=error", GET("/fail?kind=error") GET("/"), "", false, 1 },
+		{ "/fail, no kind", GET("/fail") GET("/fail?kind=") GET("/fail?kind=errors"),
+		  E400 E400 E400, false, 0 },
+		{ "/fail, the first kind decides", GET("/fail?kind=oops&kind=error"), E400, false, 0 },
+		{ "POST /fail", "POST /fail?kind=crash HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+		  E405_HEAD "Allow: GET\r\n\r\nMethod Not Allowed\n", false, 0 },
+	};
+	char want[512];
+	struct http_case c;
+	struct server srv;
+	struct result r;
+
+	test_server(&srv, PROTO_HTTP);
+	for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+		run_split(&srv, off[i].req, strlen(off[i].req), NULL, 0, false, &r);
+		check_case(&off[i], &r, "whole");
+		capture_free(&r.cap);
+	}
+	srv.opts.enable_fail = true;
+	snprintf(want, sizeof want, "%s%s", e500, HELLO);
+	for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+		c = on[i];
+		if (i == 0)
+			c.resp = want;
+		run_split(&srv, c.req, strlen(c.req), NULL, 0, false, &r);
+		check_case(&c, &r, "whole");
+		capture_free(&r.cap);
+	}
+}
+
 static void test_max_body(void)
 {
 	static const struct http_case small[] = {
@@ -1144,6 +1186,7 @@ int suite_http(void)
 		{ "header block 8192 ok, 8193 -> 431", test_header_limit_exact },
 		{ "endless headers -> 431 at byte 8193", test_header_limit_endless },
 		{ "body over --max-body -> 413", test_max_body },
+		{ "GET /fail: 404 unless enabled, then 500/400/405", test_fail_route },
 		{ "POST /echo streams with back-pressure", test_echo_backpressure },
 		{ "/bytes 64 MiB from a static page", test_bytes_large },
 		{ "requests counted when fully sent", test_requests_counted_when_sent },

@@ -43,6 +43,8 @@ static void test_defaults(void)
 	CU_ASSERT(!o.quiet);
 	CU_ASSERT_PTR_NULL(o.db);
 	CU_ASSERT_EQUAL(o.db_conns, 4);
+	CU_ASSERT_EQUAL(o.procs, 64);
+	CU_ASSERT(!o.enable_fail);
 }
 
 static void test_every_option(void)
@@ -57,8 +59,10 @@ static void test_every_option(void)
 	const char *more[] = {
 		"--proto=http", "--max-conns", "100", "--max-body", "4294967296",
 		"--cpu-iters-per-us", "1000000", "--stats-file", "/tmp/x.json", "--quiet",
-		"--db", "postgresql://u@127.0.0.1:5/d?sslmode=disable", "--db-conns=16", NULL,
+		"--db", "postgresql://u@127.0.0.1:5/d?sslmode=disable", "--db-conns=16",
+		"--enable-fail", NULL,
 	};
+	const char *procs[] = { "--proto", "http", "--procs", "10000", NULL };
 
 	int r = parse(&o, OPT_THREADS | OPT_OFFLOAD | OPT_REACTORS | OPT_STACK_KB, err, args);
 	if (r != 0)
@@ -82,6 +86,10 @@ static void test_every_option(void)
 	CU_ASSERT(o.quiet);
 	CU_ASSERT_STRING_EQUAL(o.db, "postgresql://u@127.0.0.1:5/d?sslmode=disable");
 	CU_ASSERT_EQUAL(o.db_conns, 16);
+	CU_ASSERT(o.enable_fail);
+
+	CU_ASSERT_EQUAL_FATAL(parse(&o, OPT_PROCS, err, procs), 0);
+	CU_ASSERT_EQUAL(o.procs, 10000);
 }
 
 static void test_help(void)
@@ -136,6 +144,10 @@ static const struct bad bads[] = {
 	{ { "--proto", "http", "--offload", "1", NULL }, OPT_THREADS, "--offload" },
 	{ { "--proto", "http", "--reactors", "2", NULL }, 0, "--reactors" },
 	{ { "--proto", "http", "--stack-kb", "64", NULL }, OPT_OFFLOAD | OPT_REACTORS, "--stack-kb" },
+	{ { "--proto", "http", "--procs", "4", NULL }, OPT_THREADS, "--procs" },
+	{ { "--proto", "http", "--procs", "0", NULL }, OPT_PROCS, "--procs" },
+	{ { "--proto", "http", "--procs", "10001", NULL }, OPT_PROCS, "--procs" },
+	{ { "--proto", "http", "--enable-fail=1", NULL }, 0, "--enable-fail" },
 };
 
 static void test_bad(void)

@@ -39,6 +39,7 @@ static void test_json(void)
 	STAT_ADD(&st, timeouts, 7);
 	STAT_ADD(&st, resets, 8);
 	STAT_ADD(&st, waiting, 9);
+	STAT_ADD(&st, restarts, 10);
 	FILE *f = open_memstream(&buf, &len);
 	CU_ASSERT_EQUAL(stats_write_json(&st, f, "epoll", "http", 812), 0);
 	fclose(f);
@@ -46,7 +47,7 @@ static void test_json(void)
 		"{\"schema\":1,\"model\":\"epoll\",\"proto\":\"http\",\"accepted\":1,"
 		"\"requests\":2,\"bytes_in\":3,\"bytes_out\":4,\"errors\":5,"
 		"\"peak_conns\":6,\"cpu_iters_per_us\":812,\"timeouts\":7,\"resets\":8,"
-		"\"waits_cut\":9}\n");
+		"\"waits_cut\":9,\"restarts\":10}\n");
 	free(buf);
 }
 
