@@ -39,10 +39,11 @@
  * requests it serves.  No SQPOLL kernel thread, no busy polling and no timed
  * batching: each would buy fewer system calls with CPU or latency.
  *
- * A request that waits runs nothing.  /sleep: its connection takes a timer in
- * the loop's min-heap of deadlines (common/timerheap.h), and the nearest
- * deadline is the timeout of the io_uring_enter that waits for completions --
- * as epoll_wait's is in epoll.c: no request in the ring per sleep.  /db and
+ * A request that waits runs nothing.  /sleep: a timeout request
+ * (IORING_OP_TIMEOUT), one per sleeping connection -- the kernel keeps the
+ * timers, and a sleep that is due arrives as one more completion; closing the
+ * connection cancels it.  (epoll.c keeps its sleeps in a heap of its own and
+ * makes the nearest the timeout of its wait.)  /db and
  * /queries: the database client (common/dbloop.h) drives libpq without
  * blocking, in pipeline mode, over this loop's share of --db-conns sockets
  * (and a timerfd, its deadline for a database gone silent), and says which to
@@ -79,14 +80,12 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/db.h"
 #include "common/dbloop.h"
 #include "common/idle.h"
 #include "common/net.h"
 #include "common/reactor.h"
 #include "common/server.h"
 #include "common/session.h"
-#include "common/timerheap.h"
 
 #define SQ_ENTRIES	1024		/* requests queued per loop turn, at most */
 #define CQ_ENTRIES	4096		/* results waiting to be read */
@@ -108,7 +107,7 @@
  * address of the connection or loop it concerns: user space addresses fit in
  * 56 bits).  OP_NONE: a request whose success needs no answer. */
 enum op { OP_NONE, OP_ACCEPT, OP_READY, OP_RECV, OP_SEND, OP_CLOSE, OP_WAKE, OP_DRAIN,
-	  OP_DBPOLL, OP_RESET };
+	  OP_DBPOLL, OP_RESET, OP_SLEEP };
 #define OP_SHIFT 56
 #define TAG(p, op) ((uint64_t)(uintptr_t)(p) | (uint64_t)(op) << OP_SHIFT)
 
@@ -117,7 +116,7 @@ struct conn {
 	bool eof;			/* the peer sent FIN: nothing more to read */
 	bool working;			/* its work is on the offload pool, or its
 					 * queries with the database client */
-	bool waiting;			/* its request sleeps: wait is in loop->waits */
+	bool waiting;			/* its request sleeps: a timeout is in the kernel */
 	bool watching;			/* a poll for a reset is in the kernel */
 	bool lingering;			/* write side shut, draining input */
 	bool receiving;			/* a multishot receive is in the kernel */
@@ -129,7 +128,7 @@ struct conn {
 	char *out;			/* what the send in flight reads: small or heap */
 	char small[SEND_INLINE];
 	struct idle_entry timer;	/* in loop->idle, or loop->linger */
-	struct timer wait;		/* /sleep's deadline */
+	struct __kernel_timespec sleep;	/* /sleep's time, read when the timeout is submitted */
 	struct reactor_conn rc;		/* in the loop's list, walked by the drain */
 	struct reactor_job job;		/* --offload: its work, on the way back */
 };
@@ -170,7 +169,6 @@ struct loop {
 	uint64_t retry_ms;		/* out of descriptors: accept again then */
 	struct idle_list idle;		/* --idle-timeout-ms */
 	struct idle_list linger;	/* NET_LINGER_MS */
-	struct timer_heap waits;	/* deadlines of many lengths: one entry per sleeping request */
 };
 
 static struct server srv;
@@ -185,7 +183,7 @@ static void wait_start(struct loop *l, struct conn *c, struct work *w);
 static void on_db_poll(struct loop *l, struct dbwatch *w, int res);
 static void db_poll_arm(struct loop *l, struct dbwatch *w);
 static void on_db_done(struct loop *l);
-static void on_waits_due(struct loop *l);
+static void on_sleep_done(struct loop *l, struct conn *c, int res);
 static void on_reset_poll(struct loop *l, struct conn *c, int res);
 static void idle_restart(struct loop *l, struct conn *c);
 static void conn_advance(struct loop *l, struct conn *c);
@@ -245,7 +243,6 @@ static void loop_run(struct reactor *r)
 			l->drain = false;
 			loop_drain(l);
 		}
-		on_waits_due(l);
 		reactor_expire(&l->idle, &l->linger, l->now_ms, conn_expired);
 		if (l->retry_ms && l->now_ms >= l->retry_ms) {
 			l->retry_ms = 0;
@@ -288,6 +285,9 @@ static void on_completion(struct loop *l, const struct io_uring_cqe *cqe)
 	case OP_RESET:
 		on_reset_poll(l, p, cqe->res);
 		break;
+	case OP_SLEEP:
+		on_sleep_done(l, p, cqe->res);
+		break;
 	case OP_NONE:		/* a cancel that found nothing, a failed shutdown */
 		break;
 	}
@@ -320,9 +320,7 @@ static void conn_open(struct loop *l, int fd)
 	struct conn *c = calloc(1, sizeof *c);
 	struct session *s = c ? session_new(&srv) : NULL;
 
-	/* Room in the heap for this connection's wait, now: a timer started
-	 * later never allocates. */
-	if (!s || timer_heap_reserve(&l->waits, (size_t)l->r.nconns + 1) < 0) {
+	if (!s) {
 		STAT_ADD(&srv.stats, errors, 1);	/* out of memory: turned away */
 		session_free(s);
 		free(c);
@@ -422,23 +420,22 @@ static void conn_advance(struct loop *l, struct conn *c)
 	reactor_advance(&steps, l, c, c->s);
 }
 
-/* With --offload a worker runs the work: the connection leaves the idle list,
- * and its receive is cancelled (conn_watch) until the result is back.
- * Without, the loop runs it and every other connection waits. */
+/* A wait is handed to the kernel or the database client (wait_start).  With
+ * --offload a worker runs the work: the connection leaves the idle list, and
+ * its receive is cancelled (conn_watch) until the result is back.  Without,
+ * the loop runs it and every other connection waits. */
 static void work_start(struct loop *l, struct conn *c, struct work *w)
 {
 	if (work_is_wait(w)) {
 		wait_start(l, c, w);
-		return;
-	}
-	if (reactor_offload(&l->r, &c->job, w)) {
+	} else if (reactor_offload(&l->r, &c->job, w)) {
 		c->working = true;
 		idle_remove(&c->timer);
-		return;
+	} else {
+		work_run(w);
+		l->now_ms = clock_ms();	/* timers restarted after the work count from now */
+		session_work_done(c->s);
 	}
-	work_run(w);
-	l->now_ms = clock_ms();	/* timers restarted after the work count from now */
-	session_work_done(c->s);
 }
 
 /* Submits a send of the session's next bytes, copied into the connection's
@@ -568,45 +565,41 @@ static void on_work_done(struct reactor_job *job)
 	work_back(c->loop, c);
 }
 
-/* A request that waits: its queries go to this loop's database client, and
- * the connection stops reading and leaves the idle list until they are
- * answered.  If the client cannot take them (no connection up), 503 now. */
+/* A request that waits.  /sleep: a timeout request, due in on_sleep_done.
+ * /db, /queries: its queries go to this loop's database client, and come back
+ * in on_db_done; if the client cannot take them (no connection up), 503 now.
+ * Either way the connection reads nothing more (the session wants no input)
+ * and leaves the idle list until its answer. */
 static void wait_start(struct loop *l, struct conn *c, struct work *w)
 {
-	switch (w->kind) {
-	case WORK_SLEEP:
-		l->now_ms = clock_ms();
-		timer_start(&l->waits, &c->wait, l->now_ms, w->ms);
+	if (w->kind == WORK_SLEEP) {
+		c->sleep.tv_sec = (long long)(w->ms / 1000);
+		c->sleep.tv_nsec = (long long)(w->ms % 1000) * 1000000;
+		io_uring_prep_timeout(sqe_get(l, c, OP_SLEEP), &c->sleep, 0, 0);
 		c->waiting = true;
-		idle_remove(&c->timer);
-		break;
-	case WORK_DB:
-		if (dbloop_submit(l->db, w->db, c)) {
-			c->working = true;
-			idle_remove(&c->timer);
-			break;
-		}
+	} else if (w->kind == WORK_DB && dbloop_submit(l->db, w->db, c)) {
+		c->working = true;
+	} else {
 		session_work_done(c->s);	/* 503: no connection to the database */
-		break;
-	default:
-		break;		/* not a wait */
+		return;
 	}
+	idle_remove(&c->timer);
 }
 
-/* The deadlines that have passed: those requests have waited their time, and
- * their responses are due. */
-static void on_waits_due(struct loop *l)
+/* A sleep's timeout completed: -ETIME when its time has passed, and the
+ * response is due; -ECANCELED when the connection closed meanwhile. */
+static void on_sleep_done(struct loop *l, struct conn *c, int res)
 {
-	struct timer *t;
-
-	while ((t = timer_expired(&l->waits, l->now_ms)) != NULL) {
-		struct conn *c = container_of(t, struct conn, wait);
-
-		c->waiting = false;
-		session_work_done(c->s);
-		idle_touch(&l->idle, &c->timer, l->now_ms);
-		conn_advance(l, c);
+	c->waiting = false;
+	if (c->fd < 0) {
+		conn_release(l, c);
+		return;
 	}
+	(void)res;		/* only a close cancels it, and then fd < 0 */
+	l->now_ms = clock_ms();
+	session_work_done(c->s);
+	idle_touch(&l->idle, &c->timer, l->now_ms);
+	conn_advance(l, c);
 }
 
 /* Output moved: the idle timer restarts from the clock, not from the loop's
@@ -691,8 +684,8 @@ static void conn_close(struct loop *l, struct conn *c)
 	struct io_uring_sqe *sqe;
 
 	idle_remove(&c->timer);
-	timer_stop(&l->waits, &c->wait);	/* a sleep stops here; its session is freed later */
-	c->waiting = false;
+	if (c->waiting)		/* its sleep ends now; the connection goes after */
+		io_uring_prep_timeout_remove(sqe_get(l, NULL, OP_NONE), TAG(c, OP_SLEEP), 0);
 	reactor_conn_closed(&l->r, &c->rc);
 	if (c->receiving || c->sending || c->watching) {
 		sqe = sqe_get(l, NULL, OP_NONE);
@@ -710,7 +703,7 @@ static void conn_close(struct loop *l, struct conn *c)
 static void conn_release(struct loop *l, struct conn *c)
 {
 	if (c->fd >= 0 || c->receiving || c->sending || c->watching || c->closing ||
-	    c->working)
+	    c->working || c->waiting)
 		return;
 	session_free(c->s);
 	free(c);
@@ -840,7 +833,7 @@ static void conn_expired(struct idle_entry *e)
 /* The wait's timeout, passed with io_uring_enter itself (NULL: none). */
 static struct __kernel_timespec *loop_timeout(const struct loop *l, struct __kernel_timespec *ts)
 {
-	int t = reactor_wait_ms(&l->idle, &l->linger, &l->waits, l->retry_ms, l->now_ms);
+	int t = reactor_wait_ms(&l->idle, &l->linger, NULL, l->retry_ms, l->now_ms);
 
 	if (t < 0)
 		return NULL;
@@ -967,7 +960,6 @@ static void loop_init(struct reactor *r)
 		die("eventfd: %s", strerror(errno));
 	idle_init(&l->idle, (uint64_t)srv.opts.idle_timeout_ms);
 	idle_init(&l->linger, NET_LINGER_MS);
-	timer_heap_init(&l->waits);
 	l->now_ms = clock_ms();
 	/* Accepted sockets inherit it: small responses leave at once, not after
 	 * Nagle's 40 ms, without a setsockopt per client. */
@@ -986,7 +978,6 @@ static void loop_fini(struct reactor *r)
 	dbloop_free(l->db);	/* its last watch changes queue nothing the ring will run */
 	ring_teardown(&l->ring, l->bufs, l->bufs_size);
 	free(l->dbw);
-	timer_heap_free(&l->waits);
 	close(l->wake_fd);
 	free(l->parked);
 	while (l->nspare > 0)
