@@ -608,6 +608,25 @@ if (opts.db !== null && opts.proto === 'http') {
 	dbPool.on('error', () => {});
 }
 
+// The C clients' back-off (servers/common/dbconn.h): after a failure no new
+// attempt for DB_RETRY_MIN_MS, doubling up to DB_RETRY_MAX_MS, and meanwhile
+// /db answers 503 at once.  Without it the Pool would open a connection for
+// every request while the database is away: a core spent on refused connects.
+const DB_RETRY_MIN_MS = 100;
+const DB_RETRY_MAX_MS = 500;
+const dbBackoff = { nextMs: 0, delayMs: 0 };
+
+function dbFailed() {
+	const b = dbBackoff;
+	b.delayMs = b.delayMs === 0 ? DB_RETRY_MIN_MS : Math.min(2 * b.delayMs, DB_RETRY_MAX_MS);
+	b.nextMs = performance.now() + b.delayMs;
+}
+
+function dbOk() {
+	dbBackoff.delayMs = 0;
+	dbBackoff.nextMs = 0;
+}
+
 // Math.random is V8's xorshift128+, one per isolate: a generator per thread.
 function worldRow() {
 	const id = 1 + Math.floor(Math.random() * DB_ROWS);
@@ -621,7 +640,7 @@ function worldRow() {
 }
 
 function answerDb(req, res, n, array) {
-	if (dbPool === null)
+	if (dbPool === null || performance.now() < dbBackoff.nextMs)
 		return sendError(res, 503);
 	const socket = req.socket;
 	const rows = [];
@@ -629,7 +648,13 @@ function answerDb(req, res, n, array) {
 		rows.push(worldRow());
 	socket.lbWork++;	/* waiting, not idle: like offloaded work */
 	stats.waiting++;
-	Promise.all(rows).then((r) => [200, JSON.stringify(array ? r : r[0])], () => [503, null])
+	Promise.all(rows).then((r) => {
+		dbOk();
+		return [200, JSON.stringify(array ? r : r[0])];
+	}, () => {
+		dbFailed();
+		return [503, null];
+	})
 		.then(([code, body]) => {
 			socket.lbWork--;
 			stats.waiting--;

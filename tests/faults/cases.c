@@ -467,6 +467,12 @@ static void test_fd_setsize(void)
 				 "queue for one, the pool's limit, not a descriptor's");
 		return;
 	}
+	if (fcfg.procs) {
+		f_not_applicable("more clients than FD_SETSIZE",
+				 "a worker process per connection (--procs): the other clients wait "
+				 "in the listen queue, and each process holds one descriptor of them");
+		return;
+	}
 	if (getrlimit(RLIMIT_NOFILE, &own) != 0 || own.rlim_cur < WIDE + 64 ||
 	    own.rlim_max < WIDE_NOFILE) {
 		f_not_applicable("more clients than FD_SETSIZE",
