@@ -348,18 +348,16 @@ def c1_checks(d):
             checks.append(verdict.check(
                 "%s at %d req/s: CPU per request at %d connections is at most %gx that at %d "
                 "(%s -> %s µs)" % (m, OPEN_RATE, hi, CPU_GROWTH.value, lo, _f(cl), _f(ch)),
-                [rl, rh], lambda a, b: _holds(num(b, "cpu_us_per_req"),
-                                              lambda v, w: v <= CPU_GROWTH.value * w,
-                                              num(a, "cpu_us_per_req"))))
+                [rl, rh], lambda a, b: A.holds(num(b, "cpu_us_per_req"), num(a, "cpu_us_per_req"),
+                                              lambda v, w: v <= CPU_GROWTH.value * w)))
             pl, ph = A.median_of(rl, "p99_us"), A.median_of(rh, "p99_us")
             checks.append(verdict.check(
                 "%s at %d req/s: p99 at %d connections stays within %gx + %s of p99 at %d "
                 "(%s -> %s, unanswered requests counted as the timeout)"
                 % (m, OPEN_RATE, hi, P99_FACTOR.value, A.fmt_us(P99_SLACK_US.value), lo,
                    A.fmt_us(pl), A.fmt_us(ph)),
-                [rl, rh], lambda a, b: _holds(num(b, "p99_us"),
-                                              lambda v, w: v <= P99_FACTOR.value * w + P99_SLACK_US.value,
-                                              num(a, "p99_us"))))
+                [rl, rh], lambda a, b: A.holds(num(b, "p99_us"), num(a, "p99_us"),
+                                              lambda v, w: v <= P99_FACTOR.value * w + P99_SLACK_US.value)))
         # The peak is sought among the points with more than one connection: one
         # connection is bound by its round trip, not by the server.
         cc = sorted({int(num(r, "conns")) for r in closed if A.series(r) == m and num(r, "conns") > 1})
@@ -385,12 +383,6 @@ def c1_checks(d):
     return checks
 
 
-def _holds(v, test, w):
-    if v is None or w is None:
-        return None
-    return test(v, w)
-
-
 def c3_checks(d):
     """C3: iterative serves one request at a time; threads serve every connection,
     at the cost of memory per connection (a thread and its stacks)."""
@@ -405,8 +397,8 @@ def c3_checks(d):
             "iterative serves one request at a time: %d connections get no more than %gx the "
             "throughput of one (%s vs %s req/s; %s requests unanswered: the clients it was not "
             "serving)" % (top, ONE_AT_A_TIME.value, _f(b), _f(a), _f(A.median_of(rn, A.unanswered))),
-            [r1, rn], lambda x, y: _holds(num(y, "rps"), lambda v, w: v <= ONE_AT_A_TIME.value * w,
-                                          num(x, "rps"))))
+            [r1, rn], lambda x, y: A.holds(num(y, "rps"), num(x, "rps"),
+                                          lambda v, w: v <= ONE_AT_A_TIME.value * w)))
     th = sorted({int(num(r, "conns")) for r in closed if r["model"] == "threads"})
     if th and th[-1] > 1:
         top = th[-1]
@@ -415,7 +407,7 @@ def c3_checks(d):
             "threads serves every client at %d connections: no request unanswered (%s; "
             "connections generator/kernel/server %s)"
             % (top, _f(A.median_of(rows, A.unanswered)), _conns_seen(rows)),
-            [rows], lambda r: _holds(A.unanswered(r), lambda v, w: v <= w, UNANSWERED_MAX.value)))
+            [rows], lambda r: A.holds(A.unanswered(r), UNANSWERED_MAX.value, lambda v, w: v <= w)))
     oc = sorted({int(num(r, "conns")) for r in openr if r["model"] == "threads"})
     ev = event_models(sorted({r["model"] for r in openr}, key=A.series_key))
     if len(oc) >= 2:

@@ -349,14 +349,14 @@ def c8_checks(d):
             "(%s req/s, %s unanswered)%s"
             % (m, n, round(100 * WAIT_HELD.value), A.fmt_num(ideal(n)),
                A.fmt_num(A.median_of(rows, "rps")), A.fmt_num(A.median_of(rows, A.unanswered)), note),
-            [rows], lambda r, n=n: _holds_all(
+            [rows], lambda r, n=n: A.holds(
                 num(r, "rps"), A.unanswered(r),
                 lambda rps, lost: rps >= WAIT_HELD.value * ideal(n) and lost <= UNANSWERED_MAX.value)))
         checks.append(verdict.check(
             "%s holds them on a few threads, none per request: at most %g threads per waiting "
             "request at %d connections (%s threads)"
             % (m, THREADS_PER_WAIT.value, n, A.fmt_num(A.median_of(rows, "threads"))),
-            [rows], lambda r, n=n: _holds_all(num(r, "threads"), n,
+            [rows], lambda r, n=n: A.holds(num(r, "threads"), n,
                                               lambda t, k: t <= THREADS_PER_WAIT.value * k)))
     it = _ns(closed, "iterative")
     if len(it) >= 2 and it[0] == 1:
@@ -366,7 +366,7 @@ def c8_checks(d):
             "one (%s vs %s; 1/D = %s)"
             % (it[-1], ONE_AT_A_TIME.value, A.fmt_num(A.median_of(rn, "rps")),
                A.fmt_num(A.median_of(r1, "rps")), A.fmt_num(ideal(1))),
-            [r1, rn], lambda a, b: _holds_all(num(a, "rps"), num(b, "rps"),
+            [r1, rn], lambda a, b: A.holds(num(a, "rps"), num(b, "rps"),
                                               lambda x, y: y <= ONE_AT_A_TIME.value * x)))
     for m, t in WORKERS.items():
         po = [n for n in _ns(closed, m) if n > t]
@@ -379,7 +379,7 @@ def c8_checks(d):
             "T/D = %s req/s (%s)"
             % (m, po[-1], t, WORKERS_CAP.value, A.fmt_num(cap),
                A.fmt_num(A.median_of(rows, "rps"))),
-            [rows], lambda r, cap=cap: _holds_all(num(r, "rps"), 0,
+            [rows], lambda r, cap=cap: A.holds(num(r, "rps"), 0,
                                                   lambda rps, _: rps <= WORKERS_CAP.value * cap)))
     alone, beside = _rows(d, "alone"), _rows(d, "beside")
     for m in event_models(sorted({r["model"] for r in beside}, key=A.series_key)):
@@ -392,17 +392,11 @@ def c8_checks(d):
             "stays within %gx + %s of its p99 alone, every GET / answered (%s vs %s)"
             % (m, BESIDE_RATE, WAITING, BESIDE_FACTOR.value, A.fmt_us(P99_SLACK_US.value),
                A.fmt_us(A.median_of(rb, "p99_us")), A.fmt_us(A.median_of(ra, "p99_us"))),
-            [ra, rb], lambda a, b: _holds_all(
+            [ra, rb], lambda a, b: A.holds(
                 num(a, "p99_us"), num(b, "p99_us"),
                 lambda pa, pb: pb <= BESIDE_FACTOR.value * pa + P99_SLACK_US.value
                 and A.unanswered(b) is not None and A.unanswered(b) <= UNANSWERED_MAX.value)))
     return checks
-
-
-def _holds_all(x, y, test):
-    if x is None or y is None:
-        return None
-    return test(x, y)
 
 
 def verdicts(d):

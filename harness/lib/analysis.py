@@ -160,6 +160,13 @@ def by_series(rows, x, y):
     return out
 
 
+def holds(x, y, test):
+    """test(x, y), or None (not decided) when either value was not measured."""
+    if x is None or y is None:
+        return None
+    return test(x, y)
+
+
 def median_of(rows, y):
     """The point's value of y (see agg_rows), or None."""
     a = agg_rows(rows, y)
