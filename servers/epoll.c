@@ -398,13 +398,22 @@ static void work_back(struct loop *l, struct conn *c)
 	conn_advance(l, c);
 }
 
-/* The deadlines that have passed: those requests have waited their time, and
- * their responses are due. */
+/* The deadlines that have passed when this turn of the loop comes to its
+ * timers: those requests have waited their time, and their responses are due.
+ * Only those: answering moves the loop's clock (idle_restart), and a loop that
+ * also popped the timers falling due meanwhile would answer a whole cohort of
+ * waits -- thousands started together -- before reading any of the requests
+ * its answers bring back.  Those would start their waits late, and together
+ * again, so every wait would take its time plus the cohort's turn (measured
+ * with 5,000 connections sleeping 100 ms: 145 ms a request, 62 % of N/D;
+ * taking only what was due when the turn began, 103 ms and 96 %).  libev does
+ * the same: it queues the timers that are due, then calls them. */
 static void on_waits_due(struct loop *l)
 {
+	uint64_t turn_ms = l->now_ms;
 	struct timer *t;
 
-	while ((t = timer_expired(&l->waits, l->now_ms)) != NULL) {
+	while ((t = timer_expired(&l->waits, turn_ms)) != NULL) {
 		struct conn *c = container_of(t, struct conn, wait);
 
 		c->waiting = false;

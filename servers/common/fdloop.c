@@ -301,13 +301,16 @@ static void wait_start(struct conn *c, struct work *w)
 	}
 }
 
-/* The deadlines that have passed: those requests have waited their time, and
- * their responses are due. */
+/* The deadlines that have passed when this turn of the loop comes to its
+ * timers: those requests have waited their time, and their responses are due.
+ * Only those, not the ones falling due while we answer (epoll.c's on_waits_due
+ * says why: a cohort of waits would starve the loop's reading). */
 static void on_waits_due(struct fdloop *fl)
 {
+	uint64_t turn_ms = fl->now_ms;
 	struct timer *t;
 
-	while ((t = timer_expired(&fl->waits, fl->now_ms)) != NULL) {
+	while ((t = timer_expired(&fl->waits, turn_ms)) != NULL) {
 		struct conn *c = container_of(t, struct conn, wait);
 
 		c->waiting = false;
