@@ -17,7 +17,10 @@ to it, and say so.  The rule: select's and poll's CPU per active request grows w
 N by at least what a scan must cost per descriptor (the slope, in µs per 1,000
 idle descriptors); every loop on epoll keeps its cost per request within the
 factor that tells a cost that does not depend on the connections held from one
-that does.
+that does.  CPU per request is what the server spent on the rate it was offered,
+so those checks stand on a point whose generator only woke late (verdict.LAGGED:
+at 100 requests/s a window has about 250 loop turns, and one late wake-up of a
+VM's idle CPU sets their p99); the p99 checks do not.
 """
 from lib import analysis as A
 from lib import plots, verdict
@@ -216,7 +219,7 @@ def verdicts(d):
                 "grows by at least %g µs per 1,000 idle descriptors (%s)" % (s, GROWS_US.value, got),
                 ps["groups"],
                 lambda *rs: None if _slope_of_rows(*rs) is None
-                else _slope_of_rows(*rs) >= GROWS_US.value))
+                else _slope_of_rows(*rs) >= GROWS_US.value, lag_ok=True))
         else:
             checks.append(verdict.check(
                 "%s does not pay for idle descriptors: its CPU per active request with %d "
@@ -224,7 +227,8 @@ def verdicts(d):
                 % (s, ps["ns"][-1], CPU_GROWTH.value, ps["ns"][0], got),
                 [ps["groups"][0], ps["groups"][-1]],
                 lambda a, b: None if not num(a, "cpu_us_per_req") or num(b, "cpu_us_per_req") is None
-                else num(b, "cpu_us_per_req") <= CPU_GROWTH.value * num(a, "cpu_us_per_req")))
+                else num(b, "cpu_us_per_req") <= CPU_GROWTH.value * num(a, "cpu_us_per_req"),
+                lag_ok=True))
     why = ("The prediction (Banga, Mogul and Druschel; libev's ev(3)): what idle descriptors "
            "cost grows with their number under select and poll, and not under epoll.")
     if checks:

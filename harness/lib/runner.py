@@ -27,7 +27,7 @@ from .csvio import SCHEMA
 from .placement import Placement
 from .plan import cpu_list
 from .sampler import Sampler
-from .verdict import DISTURBED
+from .verdict import DISTURBED, LAGGED
 
 
 
@@ -566,8 +566,13 @@ def invalid_reasons(p, j, idle, wj=None):
     selfc = j.get("self") or {}
     if _generator_bound(p, selfc):
         busy = selfc.get("busy") or []
-        out.append("generator-bound (busy %s, loop lag p99 %s µs)"
-                   % ("/".join("%.0f%%" % (100 * b) for b in busy) or "?",
+        # Open loop, every request of the rate sent, no thread near busy: only
+        # its wake-ups were late (verdict.LAGGED says what that leaves standing).
+        lagged = (p.resolved_rate is not None and bool(busy) and not j.get("unsent")
+                  and all(b < GEN_BUSY_MAX for b in busy))
+        out.append("%s (busy %s, loop lag p99 %s µs)"
+                   % (LAGGED if lagged else "generator-bound",
+                      "/".join("%.0f%%" % (100 * b) for b in busy) or "?",
                       (selfc.get("loop_lag_us") or {}).get("p99", "?")))
     return out
 

@@ -485,6 +485,44 @@ def generator_lag_tolerance():
 
 
 @case
+def lagged_points():
+    """An open-loop point whose generator sent its whole rate, not busy, but woke
+    late is LAGGED: checks of what the server spent or held stand on it, checks of
+    time do not.  Closed loop, a busy generator or unsent requests: generator-bound."""
+    from lib import runner
+    from lib.plan import Point
+    slow = {"self": {"generator_bound": True, "busy": [0.01], "loop_lag_us": {"p99": 2000}}}
+    busy = {"self": {"generator_bound": True, "busy": [0.95], "loop_lag_us": {"p99": 2000}}}
+    unsent = dict(slow, unsent=3)
+    open_ = Point(experiment="idlefds", model="epoll", rate=100)
+    open_.resolved_rate = 100.0
+    closed = Point(experiment="x", model="epoll")
+    why = lambda p, j: "; ".join(runner.invalid_reasons(p, j, None))
+    expect(why(open_, slow).startswith(V.LAGGED), "open loop, lag only: %r" % why(open_, slow))
+    for p, j, what in ((open_, busy, "busy"), (open_, unsent, "unsent requests"),
+                       (closed, slow, "closed loop")):
+        expect(why(p, j).startswith("generator-bound"), "%s: %r" % (what, why(p, j)))
+
+    def lag(rows):
+        return [dict(r, valid="false", invalid=V.LAGGED + " (test)") for r in rows]
+    for name, build, kept, lost in (("idlefds", idlefds_rows, "C2", "C1"),
+                                    ("idle", idle_rows, "C3", None)):
+        vs = get(name).verdicts(data(name, lag(build("confirmed"))))
+        expect(verdict_of(vs, kept) == [CONFIRMED], "%s %s on lagged points: %s"
+               % (name, kept, verdict_of(vs, kept)))
+        if lost:
+            expect(all(c[2] == V.INVALID for v in vs if v.claim == lost for c in v.checks),
+                   "%s %s (p99) is not decided on lagged points" % (name, lost))
+    vs = get("idle").verdicts(data("idle", lag(idle_rows("confirmed"))))
+    oc = [(c[0], c[2]) for v in vs if v.claim == "C2" for c in v.checks]
+    expect(all((st == V.INVALID) == ("p99" in text) for text, st in oc),
+           "idle C2: the p99 checks, and only they, are invalid on lagged points: %s" % oc)
+    vs = get("idle").verdicts(data("idle", [dict(r, invalid="generator-bound (test)")
+                                            for r in lag(idle_rows("confirmed"))]))
+    expect(verdict_of(vs, "C3") == [NOT_DECIDED], "a generator-bound point stays invalid for all")
+
+
+@case
 def rules_db():
     five_outcomes("db", ["C8"], db_rows, {"C8": {"share"}})
     mod = get("db")
