@@ -77,7 +77,8 @@ class Threshold:
 UNANSWERED_MAX = Threshold(
     "UNANSWERED_MAX", 0, "requests unanswered in the window", "physical",
     "Loopback TCP loses nothing: a request still unanswered after the generator's whole "
-    "timeout (2 s in quick mode) was not served, so one such request is a starved client.")
+    "timeout (2 s in quick mode; 500 ms for the blocking models' closed-loop points, so that "
+    "it can happen inside the window) was not served, so one such request is a starved client.")
 P99_FACTOR = Threshold(
     "P99_FACTOR", 3.0, "x (p99 at the larger x / at the smaller, same fixed rate)", "physical",
     "At the fixed light rates these checks use (5,000 and 1,000 req/s; 100 beside idle "
