@@ -59,6 +59,9 @@ class Point:
     # generator-bound; None: loadgen's own rule (1 ms).  Only a point whose measure
     # cannot be moved by more says so (experiment wait: requests that wait 100 ms).
     gen_lag_tolerance_us: Optional[int] = None
+    # The same for the generator of the waiting connections (wait_conns), whose
+    # requests wait wait_path's time: None, loadgen's own rule.
+    wait_lag_tolerance_us: Optional[int] = None
     pipeline: Optional[int] = None
     size: Optional[int] = None
     rate: Optional[float] = None

@@ -529,14 +529,15 @@ def _check_counts(env, p, j, stats, info, idle, wj=None):
 GEN_BUSY_MAX = 0.9
 
 
-def _generator_bound(p, selfc):
-    """loadgen's generator_bound, or with the point's own tolerance for its loop
-    lag (Point.gen_lag_tolerance_us): busy >= 90 % still counts whatever it is."""
-    if p.gen_lag_tolerance_us is None:
+def _generator_bound(selfc, tolerance_us):
+    """loadgen's generator_bound, or with a point's own tolerance for its loop lag
+    (Point.gen_lag_tolerance_us, wait_lag_tolerance_us): busy >= 90 % still counts
+    whatever it is."""
+    if tolerance_us is None:
         return bool(selfc.get("generator_bound"))
     lag = (selfc.get("loop_lag_us") or {}).get("p99")
     return (any(b >= GEN_BUSY_MAX for b in selfc.get("busy") or [])
-            or (lag is not None and lag >= p.gen_lag_tolerance_us))
+            or (lag is not None and lag >= tolerance_us))
 
 
 def invalid_reasons(p, j, idle, wj=None):
@@ -548,7 +549,7 @@ def invalid_reasons(p, j, idle, wj=None):
             out.append("the waiting connections were not all open (%s of %d not attempted, %s "
                        "connects failed on the client's side)"
                        % (wat.get("waiting", 0), p.wait_conns, wj.get("connect_local_errors", 0)))
-        if (wj.get("self") or {}).get("generator_bound"):
+        if _generator_bound(wj.get("self") or {}, p.wait_lag_tolerance_us):
             out.append("the waiting connections' generator was the bottleneck")
     at = j.get("conns_at_window") or {}
     if at.get("waiting"):
@@ -564,7 +565,7 @@ def invalid_reasons(p, j, idle, wj=None):
     if skew:
         out.append(skew)
     selfc = j.get("self") or {}
-    if _generator_bound(p, selfc):
+    if _generator_bound(selfc, p.gen_lag_tolerance_us):
         busy = selfc.get("busy") or []
         # Open loop, every request of the rate sent, no thread near busy: only
         # its wake-ups were late (verdict.LAGGED says what that leaves standing).

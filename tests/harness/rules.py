@@ -480,6 +480,12 @@ def generator_lag_tolerance():
     expect(runner.invalid_reasons(closed, lagged, None), "20 ms of lag is over it")
     expect(runner.invalid_reasons(closed, busy, None), "a busy generator stays invalid")
     expect(runner.invalid_reasons(beside, slow, None), "the GET / stream keeps loadgen's 1 ms")
+    ok = {"self": {"generator_bound": False, "busy": [0.3], "loop_lag_us": {"p99": 100}},
+          "conns_at_window": {"open": 50}}
+    expect(not runner.invalid_reasons(beside, ok, None, slow),
+           "4 ms of lag in the waiting connections' generator: under D/10")
+    expect(runner.invalid_reasons(beside, ok, None, lagged), "20 ms of it is over D/10")
+    expect(runner.invalid_reasons(beside, ok, None, busy), "a busy waiting generator is invalid")
     expect(runner.invalid_reasons(Point(experiment="x", model="epoll"), slow, None),
            "other points keep loadgen's rule")
 
