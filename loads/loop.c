@@ -33,41 +33,12 @@ static uint64_t local_due_before(const struct worker *w, uint64_t t)
 	return t > w->sched.t0 ? sched_count(&w->sched, t - 1) : 0;
 }
 
-/* Closed loop: a request still in flight when the window begins is the window's.
- * Its wait overlaps the window, so it is counted as started there and answered,
- * failed or abandoned there, with its latency from when it was sent.  Left in
- * the warm-up, a connection the server never serves -- queued behind a pool's
- * busy workers, or in the listen backlog -- would send its one request in the
- * warm-up and leave no trace in the window's figures: a pool holding 64 of
- * 1,000 connections would show every request answered.  Open loop keeps "by
- * when it fell due": there the schedule, not the wait, says whose it is. */
-static void carry_into_window(struct worker *w)
-{
-	for (uint32_t i = 0; i < w->nconns; i++) {
-		struct conn *c = &w->conns[i];
-
-		if (c->state != CONN_OPEN)
-			continue;
-		for (uint32_t j = c->head; j != c->tail; j++) {
-			struct req *q = &c->ring[j & w->ring_mask];
-
-			if (q->acc == ACC_WARMUP) {
-				q->acc = ACC_WINDOW;
-				w->cnt[ACC_WARMUP].started--;
-				w->cnt[ACC_WINDOW].started++;
-			}
-		}
-	}
-}
-
 static void enter_window(struct worker *w, uint64_t now)
 {
 	/* Whether the generator offered what it was asked: a connection still waiting
 	 * behind the connect ramp was never offered to the server. */
 	for (uint32_t i = 0; i < w->nconns; i++)
 		w->at_window[w->conns[i].state]++;
-	if (!w->run->rate_mrps)
-		carry_into_window(w);
 	w->phase = PH_WINDOW;
 	w->t_win_seen = now;
 	w->cpu_ns = thread_cpu_ns();

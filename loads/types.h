@@ -28,9 +28,7 @@ enum err_kind {
 enum phase { PH_SETUP, PH_WARMUP, PH_WINDOW, PH_DRAIN, PH_END };
 
 /* Accounting buckets.  A request belongs to the warm-up or to the window by when it
- * fell due (open loop) or was started (closed loop), wherever its response lands --
- * except that in closed loop one still in flight when the window begins is the
- * window's (loop.c, carry_into_window);
+ * fell due (open loop) or was started (closed loop), wherever its response lands;
  * events of a connection (connect errors, bytes) by when they happen, the set-up
  * counting as warm-up. */
 enum { ACC_WARMUP, ACC_WINDOW, ACC_N };

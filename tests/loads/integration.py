@@ -412,32 +412,6 @@ def case_mix_pipeline():
     return f"pipeline 8, mix 3:1 -> {a}:{b}"
 
 
-def case_carried():
-    """Closed loop: a request in flight when the window begins is the window's.  A
-    pool of 2 workers holds 2 of 6 keep-alive connections; the other 4 send their
-    first request in the warm-up and wait.  That wait must show in the window (its
-    latency from when it was sent: over the window's length, answered in the drain
-    once the served connections close), not vanish with the warm-up."""
-    usable("pool")
-    stats = os.path.join(TMP, f"stats-pool-carried-{time.monotonic_ns()}.json")
-    p, port = start_server([f"{BUILD}/srv-pool", "--proto", "http", "--port", "0",
-                            "--threads", "2", "--idle-timeout-ms", "0",
-                            "--stats-file", stats, "--quiet"], "srv-pool --threads 2")
-    try:
-        res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "6",
-                         "-d", "1", "--warmup", "0.3", "--timeout-ms", "5000"])
-    finally:
-        stop_server(p)
-    with open(stats) as f:
-        srv = json.load(f)
-    mx = res["latency_us"]["max"]
-    check(mx >= 1000000, f"the 4 starved requests' wait is not in the window (max {mx} us)")
-    check(res["warmup_started"] == res["warmup_requests"],
-          f"warm-up left requests unaccounted: started {res['warmup_started']}, "
-          f"answered {res['warmup_requests']}")
-    return f"window max {mx / 1e6:.2f} s; " + counting_rule(res, srv)
-
-
 def case_close_mode():
     p, port = test_server("ok")
     try:
@@ -560,7 +534,7 @@ def main():
     cases += [case_sigstop, case_status_500, case_status_503, case_close_every, case_echo_corrupt,
               case_echo_large("lg-testsrv"), case_echo_large("epoll"), case_dead_server,
               case_hung_server, case_n_requests, case_n_stalled, case_open_loop_count,
-              case_mix_pipeline, case_carried, case_close_mode, case_10k, case_json_schema, case_start_at]
+              case_mix_pipeline, case_close_mode, case_10k, case_json_schema, case_start_at]
     failed = 0
     ran = 0
     untestable = 0
