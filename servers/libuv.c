@@ -438,8 +438,8 @@ static void db_watch(void *arg, int slot, int fd, unsigned was, unsigned now)
  * would then answer a whole cohort of waits -- thousands started together --
  * before reading any of the requests those answers bring back (measured with
  * 5,000 connections sleeping 100 ms: 153 ms a request, 65 % of N/D; with the
- * lag instead, 103 ms and 96 %).  libuv 1.45 takes the due timers first, then
- * calls them, as libev always has. */
+ * lag instead, 103 ms and 96 %).  Later libuv releases take the due timers
+ * first, then call them, as libev always has. */
 static inline uint64_t clock_lag_ms(const struct loop *l)
 {
 	uint64_t now = uv_hrtime() / 1000000, then = uv_now(&l->uv);
