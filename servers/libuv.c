@@ -325,10 +325,9 @@ static void work_start(struct loop *l, struct conn *c, struct work *w)
 		l->r.inflight--;
 		uv_timer_again(&c->timer);
 	}
+	/* The timers restarted after the work add the time it took (clock_lag_ms):
+	 * no uv_update_time, for the reason given there. */
 	work_run(w);
-	/* The loop's clock stopped at the last epoll_wait: timers restarted after
-	 * the work must count from now, not from before it. */
-	uv_update_time(&l->uv);
 	session_work_done(c->s);
 }
 
@@ -600,7 +599,7 @@ static void conn_linger(struct loop *l, struct conn *c)
 	c->lingering = true;
 	session_free(c->s);
 	c->s = NULL;
-	uv_timer_start(&c->timer, on_timeout, NET_LINGER_MS, 0);
+	uv_timer_start(&c->timer, on_timeout, NET_LINGER_MS + clock_lag_ms(l), 0);
 }
 
 /* At --max-conns the client waits in libuv (on_accept), which has stopped
