@@ -46,11 +46,9 @@ static void raise_nofile(const struct lg_opts *o)
 
 static void build_requests(const struct lg_opts *o)
 {
-	uint32_t sum = 0;
-
+	run.mix_deck = 0;
 	run.req = xcalloc(o->npaths, sizeof(*run.req));
 	run.req_len = xcalloc(o->npaths, sizeof(*run.req_len));
-	run.cum_weight = xcalloc(o->npaths, sizeof(*run.cum_weight));
 	for (unsigned i = 0; i < o->npaths; i++) {
 		size_t cap = strlen(o->paths[i].path) + strlen(o->target) + 64;
 		char *b = xcalloc(1, cap);
@@ -59,8 +57,7 @@ static void build_requests(const struct lg_opts *o)
 
 		run.req[i] = b;
 		run.req_len[i] = (uint32_t)n;
-		sum += o->paths[i].weight;
-		run.cum_weight[i] = sum;
+		run.mix_deck += o->paths[i].weight;
 	}
 }
 
@@ -70,7 +67,6 @@ static void run_free(const struct lg_opts *o)
 		free((char *)run.req[i]);
 	free(run.req);
 	free(run.req_len);
-	free(run.cum_weight);
 	echo_pattern_free(&run.echo);
 	pthread_barrier_destroy(&run.barrier);
 }

@@ -18,7 +18,7 @@ const char opts_usage[] =
 "  --proto echo|http   protocol (required)\n"
 "  --target HOST:PORT  server: 127.0.0.0/8, localhost or [::1] (required)\n"
 "  --path P            HTTP path to GET (default /)\n"
-"  --mix 'P:W,...'     weighted mix of paths, chosen per request\n"
+"  --mix 'P:W,...'     weighted mix of paths, dealt from a shuffled deck\n"
 "  -c, --conns N       connections (required)\n"
 "  -t, --threads N     load threads, one event loop each (default 1)\n"
 "  -d, --duration S    measured window in seconds (or -n)\n"

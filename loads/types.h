@@ -53,7 +53,7 @@ struct run {
 	int spread_src;			/* bind sources over 127.0.0.x (many connections) */
 	const char **req;		/* per path: the request's bytes (http) */
 	uint32_t *req_len;
-	uint32_t *cum_weight;		/* per path: running sum of --mix weights */
+	uint32_t mix_deck;		/* the sum of the paths' weights (loads/request.c) */
 	struct echo_pattern echo;
 	uint64_t rate_mrps;		/* open loop; 0 = closed loop */
 	unsigned max_connecting;	/* per thread: connects in flight at once */
@@ -126,6 +126,8 @@ struct worker {
 	char *rbuf;
 	size_t rbuf_size;
 	uint64_t rng;
+	uint32_t *deck;			/* --mix: per path, draws left in the deck */
+	uint32_t deck_left;		/* their sum; 0: deal a new deck */
 
 	enum phase phase;
 	uint64_t t_end;			/* cached run->t_end */

@@ -51,6 +51,7 @@ void worker_init(struct worker *w, struct run *run, unsigned id, uint32_t nconns
 	if (run->rate_mrps && !(w->lat_unc = hist_new()))
 		die("out of memory");
 	if (o->mix) {
+		w->deck = xcalloc(o->npaths, sizeof(*w->deck));
 		w->path_lat = xcalloc(o->npaths, sizeof(*w->path_lat));
 		for (unsigned i = 0; i < o->npaths; i++)
 			if (!(w->path_lat[i] = hist_new()))
@@ -76,6 +77,7 @@ void worker_free(struct worker *w)
 	for (unsigned i = 0; w->path_lat && i < w->o->npaths; i++)
 		free(w->path_lat[i]);
 	free(w->path_lat);
+	free(w->deck);
 	if (w->tl) {
 		timeline_free(w->tl);
 		free(w->tl);

@@ -412,6 +412,28 @@ def case_mix_pipeline():
     return f"pipeline 8, mix 3:1 -> {a}:{b}"
 
 
+def case_mix_exact():
+    """--mix deals paths from a shuffled deck: every W1+W2 requests of a thread hold
+    each path exactly its weight's number of times.  One thread, one connection,
+    -n 2000: 1:1 gives 1000 and 1000, 99:1 gives 1980 and 20.  A random draw per
+    request would hit both exactly about once in 600 runs."""
+    got = []
+    for weights, want in [((1, 1), (1000, 1000)), ((99, 1), (1980, 20))]:
+        p, port = test_server("ok")
+        try:
+            res, _ = run_ok(["--proto", "http", "--target", f"127.0.0.1:{port}", "-c", "1",
+                             "-t", "1", "-n", "2000",
+                             "--mix", "/:%d,/bytes?n=100:%d" % weights])
+        finally:
+            srv = test_server_stats(p)
+        paths = res["paths"]
+        ab = (paths["/"]["requests"], paths["/bytes?n=100"]["requests"])
+        check(ab == want, f"mix {weights[0]}:{weights[1]} over 2000 requests gave {ab}, want {want}")
+        counting_rule(res, {"requests": srv["responses"]})
+        got.append("%d:%d -> %d:%d" % (weights + ab))
+    return ", ".join(got)
+
+
 def case_close_mode():
     p, port = test_server("ok")
     try:
@@ -534,7 +556,7 @@ def main():
     cases += [case_sigstop, case_status_500, case_status_503, case_close_every, case_echo_corrupt,
               case_echo_large("lg-testsrv"), case_echo_large("epoll"), case_dead_server,
               case_hung_server, case_n_requests, case_n_stalled, case_open_loop_count,
-              case_mix_pipeline, case_close_mode, case_10k, case_json_schema, case_start_at]
+              case_mix_pipeline, case_mix_exact, case_close_mode, case_10k, case_json_schema, case_start_at]
     failed = 0
     ran = 0
     untestable = 0
