@@ -10,6 +10,7 @@
 #   make test-faults                 every model, plain build
 #   build/test-faults --server build/srv-epoll [--server-arg --offload --server-arg 2]
 #   harness/pg run -- build/test-faults --server build/srv-epoll   (with the database cases)
+#   harness/pg run -- build/test-faults --server build/srv-prefork --suite 'database faults'
 
 FAULT_MODELS := iterative threads pool prefork select poll epoll libev libuv uring node
 # Run again with --reactors 2: several threads accepting at once share one

@@ -360,7 +360,8 @@ int get_status(int port, const char *path, int want_status, int timeout_ms)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: test-faults --server PATH [--server-arg ARG]... [--model NAME]\n"
-		   "                   [--loadgen PATH] [--pg PATH] [--verbose]\n"
+		   "                   [--loadgen PATH] [--pg PATH] [--suite NAME] [--verbose]\n"
+		   "--suite runs one suite only (e.g. \"database faults\"); all by default.\n"
 		   "The database cases need $LOOPBENCH_DB and $LOOPBENCH_PG_CLUSTER:\n"
 		   "  harness/pg run -- build/test-faults --server build/srv-epoll\n");
 }
@@ -368,6 +369,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	bool verbose = false, known = false;
+	const char *only = NULL;
 	char extra[256] = "";
 	struct rlimit rl;
 
@@ -384,6 +386,8 @@ int main(int argc, char **argv)
 			fcfg.loadgen = argv[++i];
 		else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
 			fcfg.pg = argv[++i];
+		else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc)
+			only = argv[++i];
 		else if (strcmp(argv[i], "--verbose") == 0)
 			verbose = true;
 		else if (strcmp(argv[i], "--help") == 0) {
@@ -446,7 +450,17 @@ int main(int argc, char **argv)
 	register_wait_fault_suites();
 	register_db_fault_suites();
 	CU_basic_set_mode(verbose ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
-	CU_basic_run_tests();
+	if (only) {
+		CU_pSuite s = CU_get_suite(only);
+		if (!s) {
+			fprintf(stderr, "test-faults: no suite named '%s'\n", only);
+			CU_cleanup_registry();
+			return 2;
+		}
+		CU_basic_run_suite(s);
+	} else {
+		CU_basic_run_tests();
+	}
 	CU_pRunSummary sum = CU_get_run_summary();
 	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed() +
 			  CU_get_number_of_failures() ? 1 : 0;
