@@ -177,10 +177,24 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
             else:
                 worst.append((dev, k, a, b))
         worst.sort(reverse=True)
+        drift, agree_drift = _drift(each, tolerance)
         out["metrics"][col] = {"label": lab, "points": n, "agree": agree, "worst": worst[:5],
-                               "each": each}
+                               "each": each, "drift": drift, "agree_after_drift": agree_drift}
     out["common_points"] = len(common)
     return out
+
+
+def _drift(each, tolerance):
+    """The median ratio B/A over the points, and how many points agree within
+    tolerance once B is divided by it.  A diagnostic beside the agreement, not a
+    replacement: when most points move together, the machine changed between the
+    runs (a VM's host, say) more than the servers' results scattered."""
+    ratios = sorted(b / a for _, a, b, _ in each)
+    if not ratios:
+        return None, 0
+    mid = len(ratios) // 2
+    drift = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return drift, sum(1 for r in ratios if abs(r / drift - 1) <= tolerance)
 
 
 def agreement_lines(ag):
@@ -203,6 +217,11 @@ def agreement_lines(ag):
                 % (m["label"], m["agree"], m["points"],
                    " valid in both runs" if ag.get("valid_only") else "",
                    round(100 * ag.get("tolerance", AGREE)), 100.0 * m["agree"] / m["points"]))
+        if m.get("drift"):
+            line += ("; median B/A %.2f, and %d (%.0f%%) within %d%% of it"
+                     % (m["drift"], m["agree_after_drift"],
+                        100.0 * m["agree_after_drift"] / m["points"],
+                        round(100 * ag.get("tolerance", AGREE))))
         if m["worst"]:
             line += "; furthest: " + "; ".join(
                 "%s %s: %.4g vs %.4g" % (k[0], _describe(k[1:], False), a, b)
