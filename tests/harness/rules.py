@@ -709,6 +709,18 @@ def no_issue_references():
     expect(not hits, "references to issues: %s" % hits[:5])
 
 
+@case
+def compare_drift():
+    """harness/compare's drift diagnostic: the median ratio B/A, and the points
+    within the tolerance of it.  Five points, all but one 19-21 % up: drift 1.2,
+    and four within 10 % of it (none is within 10 % of its A)."""
+    from lib import compare
+    each = [(k, 100.0, b, False) for k, b in enumerate([120, 121, 119, 120, 300])]
+    drift, n = compare._drift(each, 0.10)
+    expect(abs(drift - 1.2) < 1e-9 and n == 4, "drift %s, %d within 10 %% of it" % (drift, n))
+    expect(compare._drift([], 0.10) == (None, 0), "no points: no drift")
+
+
 def main():
     if sys.argv[1:] == ["--table"]:
         print(threshold_table())
