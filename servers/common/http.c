@@ -61,6 +61,7 @@
  * 431, and the 500s of GET /fail?kind=error.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -152,39 +153,63 @@ static const char *head_start(int code, const char *ctype, size_t *len)
 	}
 }
 
-/* Queues the status line and headers (ctype: CT_TEXT, CT_OCTET or CT_JSON). */
-static int put_head(struct session *s, int code, const char *ctype, uint64_t clen)
+/* What a head says about the connection: nothing, "close" or "keep-alive". */
+enum conn_hdr { CONN_NONE, CONN_CLOSE, CONN_KEEP_ALIVE };
+
+static enum conn_hdr conn_hdr(const struct session *s)
 {
-	const struct http_req *r = &s->req;
-	char *start = out_reserve(s, 256);	/* longest head is ~170 bytes */
-	char *p = start;
+	if (resp_close(s))
+		return CONN_CLOSE;
+	return s->req.ka_header ? CONN_KEEP_ALIVE : CONN_NONE;
+}
+
+/* Writes the status line and headers at p, which has room for HEAD_ROOM
+ * bytes (ctype: CT_TEXT, CT_OCTET or CT_JSON; allow: 405's Allow), and returns
+ * their end. */
+#define HEAD_ROOM	256	/* the longest head is ~170 bytes */
+
+static char *head_write(char *p, int code, const char *ctype, uint64_t clen,
+			const char *allow, enum conn_hdr conn)
+{
 	size_t len;
 	const char *first = head_start(code, ctype, &len);
 
-	if (!p)
-		return -ENOMEM;
 	memcpy(p, first, len);
 	p = put_u64(p + len, clen);
 	if (code == 405) {
 		p = PUT_LIT(p, "\r\nAllow: ");
-		p = put_str(p, r->allow);
+		p = put_str(p, allow);
 	}
-	if (resp_close(s))
+	if (conn == CONN_CLOSE)
 		p = PUT_LIT(p, "\r\nConnection: close");
-	else if (r->ka_header)
+	else if (conn == CONN_KEEP_ALIVE)
 		p = PUT_LIT(p, "\r\nConnection: keep-alive");
-	p = PUT_LIT(p, "\r\n\r\n");
-	out_commit(s, (size_t)(p - start));
+	return PUT_LIT(p, "\r\n\r\n");
+}
+
+/* Queues the status line and headers. */
+static int put_head(struct session *s, int code, const char *ctype, uint64_t clen)
+{
+	char *start = out_reserve(s, HEAD_ROOM);
+
+	if (!start)
+		return -ENOMEM;
+	out_commit(s, (size_t)(head_write(start, code, ctype, clen, s->req.allow, conn_hdr(s)) - start));
 	return 0;
 }
 
 /* The response is queued in full: count it when sent, and stop parsing if the
  * connection closes after it. */
-static void finish_response(struct session *s)
+static void response_queued(struct session *s, bool close)
 {
 	out_end_response(s);
-	if (resp_close(s))
+	if (close)
 		s->closing = true;
+}
+
+static void finish_response(struct session *s)
+{
+	response_queued(s, resp_close(s));
 }
 
 static void respond(struct session *s, int code, const char *ctype,
@@ -195,6 +220,51 @@ static void respond(struct session *s, int code, const char *ctype,
 	if (!s->req.head && len > 0 && out_append(s, body, len) < 0)
 		return;
 	finish_response(s);
+}
+
+/* A 200 text/plain response whose body never changes, in full, once for each
+ * Connection header (enum conn_hdr): built once by head_write, then copied
+ * whole, instead of a head put together field by field for every request --
+ * what redis does with its shared replies.  The bytes are respond()'s. */
+struct canned {
+	uint16_t len;			/* head and body */
+	uint16_t body;			/* the body's share of len */
+	char bytes[128];
+};
+
+static struct canned canned_hello[3], canned_ok[3];
+static pthread_once_t canned_once = PTHREAD_ONCE_INIT;
+
+static void canned_make(struct canned *c, const char *body, size_t n)
+{
+	char head[HEAD_ROOM];
+
+	for (int conn = CONN_NONE; conn <= CONN_KEEP_ALIVE; conn++) {
+		size_t hlen = (size_t)(head_write(head, 200, CT_TEXT, n, NULL, (enum conn_hdr)conn) - head);
+
+		if (hlen + n > sizeof c[conn].bytes)
+			abort();	/* a body too long for a canned response */
+		memcpy(c[conn].bytes, head, hlen);
+		memcpy(c[conn].bytes + hlen, body, n);
+		c[conn].len = (uint16_t)(hlen + n);
+		c[conn].body = (uint16_t)n;
+	}
+}
+
+static void canned_init(void)
+{
+	canned_make(canned_hello, "Hello, World!", 13);
+	canned_make(canned_ok, "ok", 2);
+}
+
+static void respond_canned(struct session *s, const struct canned *c)
+{
+	enum conn_hdr conn = conn_hdr(s);
+	const struct canned *v = &c[conn];
+
+	if (out_append(s, v->bytes, s->req.head ? (size_t)(v->len - v->body) : v->len) < 0)
+		return;
+	response_queued(s, conn == CONN_CLOSE);	/* the decision its bytes say */
 }
 
 static void respond_status(struct session *s, int code)
@@ -496,12 +566,6 @@ static bool lines_ok(uint8_t *state, const char *p, size_t n)
 		char c = *p;
 
 		switch (st) {
-		case LINE_LEAD:
-			if (c != '\r' && c != '\n')
-				st = LINE_TEXT;
-			else
-				p++;
-			break;
 		case LINE_START:
 			if (c == ' ' || c == '\t' || c == '\n')
 				return false;	/* folded, before the first field line, bare LF */
@@ -526,19 +590,34 @@ static bool lines_ok(uint8_t *state, const char *p, size_t n)
 				st = LINE_TEXT;
 			}
 			break;
-		default: {
-			const char *lf = memchr(p, '\n', (size_t)(end - p));
-
-			if (!lf) {
-				st = end[-1] == '\r' ? LINE_CR : LINE_TEXT;
-				p = end;
-			} else if (lf == p || lf[-1] != '\r') {
-				return false;	/* a bare LF */
-			} else {
-				st = LINE_START;
-				p = lf + 1;
+		case LINE_LEAD:
+			if (c == '\r' || c == '\n') {
+				p++;
+				break;
 			}
-		}
+			st = LINE_TEXT;
+			/* fall through */
+		default:
+			/* From LF to LF while each line begins with a byte that
+			 * LINE_START would take as text: the lines of a head,
+			 * one memchr() each, with no turn of the switch. */
+			for (;;) {
+				const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+				if (!lf) {
+					st = end[-1] == '\r' ? LINE_CR : LINE_TEXT;
+					p = end;
+					break;
+				}
+				if (lf == p || lf[-1] != '\r')
+					return false;	/* a bare LF */
+				p = lf + 1;
+				if (p == end || ((unsigned char)*p <= ' ' &&
+						 (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))) {
+					st = LINE_START;
+					break;
+				}
+			}
 		}
 	}
 	*state = st;
@@ -632,8 +711,9 @@ static void req_reset(struct http_req *r)
 {
 	if (r->url != r->url_small)
 		free(r->url);
-	free(r->body);
-	memset(r, 0, sizeof *r);
+	if (r->body)
+		free(r->body);
+	memset(r, 0, offsetof(struct http_req, url));
 	r->url = r->url_small;
 }
 
@@ -680,43 +760,57 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
-/* The field's name is lit (lower case), in any case. */
-static bool name_is(const struct http_req *r, const char *lit)
+/* The field name is lit in any case.  lit is lower case and n bytes long, as
+ * the name is (4 to FIELD_NAME_MAX); fold has 0x20 (' ') where lit has a
+ * letter and 0 elsewhere.  A letter's two cases differ in bit 0x20 alone, so
+ * the name matches exactly when name | fold == lit, byte for byte: compared 4
+ * bytes at a time, the last 4 overlapping the ones before. */
+static bool name_is(const struct http_req *r, const char *lit, const char *fold, size_t n)
 {
-	size_t n = strlen(lit);
+	for (size_t i = 0;; i += 4) {
+		uint32_t a, f, l;
 
-	if (r->name_len != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (lower(r->name[i]) != lit[i])
+		if (i + 4 > n)
+			i = n - 4;
+		memcpy(&a, r->name + i, 4);
+		memcpy(&f, fold + i, 4);
+		memcpy(&l, lit + i, 4);
+		if ((a | f) != l)
 			return false;
-	return true;
+		if (i + 4 == n)
+			return true;
+	}
 }
 
+/* The names we look for differ in length: the length picks the one to
+ * compare with, if any. */
 static int on_header_field_complete(llhttp_t *p)
 {
 	struct http_req *r = &((struct session *)p->data)->req;
-	bool bad = r->name_len == 0;	/* ": value" */
+	uint32_t n = r->name_len;
 
+	r->name_len = 0;
 	r->field = FIELD_OTHER;
+	if (n == 0)
+		return -1;	/* ": value" */
 	if (r->phase == PH_TRAILERS) {
 		/* Framing was decided by the head; node refuses this one too. */
-		bad = bad || name_is(r, "content-length");
-	} else if (name_is(r, "host")) {
+		return n == 14 && name_is(r, "content-length", "       \0      ", 14) ? -1 : 0;
+	}
+	if (n == 4 && name_is(r, "host", "    ", 4)) {
 		r->field = FIELD_HOST;
 		r->host_state = HOST_START;
 		if (r->hosts < 2)
 			r->hosts++;
-	} else if (name_is(r, "expect")) {
+	} else if (n == 6 && name_is(r, "expect", "      ", 6)) {
 		r->field = FIELD_EXPECT;
 		r->value_match = 0;
-	} else if (name_is(r, "transfer-encoding")) {
+	} else if (n == 17 && name_is(r, "transfer-encoding", "        \0        ", 17)) {
 		r->field = FIELD_TE;
 		r->te_seen = true;
 		r->te_empty = true;	/* until a coding shows up */
 	}
-	r->name_len = 0;
-	return bad ? -1 : 0;
+	return 0;
 }
 
 /* Matches a[0..n) against lit from position *m on, case-insensitively;
@@ -742,15 +836,22 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 		uint8_t st = r->host_state;
 
 		while (a < end) {
-			/* Runs of name or port bytes change nothing. */
-			if (st == HOST_NAME)
+			/* Runs of name or port bytes change nothing, and a value
+			 * that does not open with '[' begins as a name does:
+			 * host_step takes HOST_START's bytes as HOST_NAME's. */
+			if (st == HOST_NAME || (st == HOST_START && *a != '[')) {
 				while (a < end && regname[*a])
 					a++;
-			else if (st == HOST_PORT)
+				st = HOST_NAME;
+				if (a == end)
+					break;	/* (after one name byte at least) */
+			} else if (st == HOST_PORT) {
 				while (a < end && *a >= '0' && *a <= '9')
 					a++;
-			if (a < end)
-				st = host_step(st, *a++);
+				if (a == end)
+					break;
+			}
+			st = host_step(st, *a++);
 		}
 		r->host_state = st;
 	} else if (r->field == FIELD_TE) {
@@ -936,7 +1037,7 @@ static void message_done(struct session *s)
 	s->lines = LINE_LEAD;
 	switch (r->act) {
 	case ACT_HELLO:
-		respond(s, 200, CT_TEXT, "Hello, World!", 13);
+		respond_canned(s, canned_hello);
 		break;
 	case ACT_STATUS:
 		respond_status(s, r->status);
@@ -1028,12 +1129,6 @@ static void parse_failed(struct session *s)
 		fail(s, 400);
 }
 
-bool http_can_parse(const struct session *s)
-{
-	return !s->closing && !s->work_pending && s->x_left == 0 &&
-	       out_pending(s) < OUT_HWM && s->ends_count < MAX_INFLIGHT;
-}
-
 size_t http_feed(struct session *s, const char *p, size_t len)
 {
 	size_t used = 0;
@@ -1043,10 +1138,14 @@ size_t http_feed(struct session *s, const char *p, size_t len)
 	 * echo) filled the output queue. */
 	bool head_done = false;
 
-	while (!s->closing && (head_done || (used < len && http_can_parse(s)))) {
+	while (!s->closing) {
+		bool can = http_can_parse(s);
 		bool in_fields = s->req.phase != PH_BODY;
 		const char *at = p + used;
-		size_t chunk = http_can_parse(s) ? len - used : 0;
+		size_t chunk = can ? len - used : 0;
+
+		if (!head_done && (used >= len || !can))
+			break;
 
 		if (in_fields && chunk > HDR_MAX + 1 - s->hdr_bytes)
 			chunk = HDR_MAX + 1 - s->hdr_bytes;
@@ -1091,7 +1190,7 @@ void http_work_done(struct session *s)
 		break;
 	case WORK_BLOCK:
 	case WORK_SLEEP:
-		respond(s, 200, CT_TEXT, "ok", 2);
+		respond_canned(s, canned_ok);
 		break;
 	case WORK_DB:
 		respond_db(s);
@@ -1110,6 +1209,7 @@ void http_drain(struct session *s)
 
 void http_init(struct session *s)
 {
+	pthread_once(&canned_once, canned_init);
 	llhttp_init(&s->parser, HTTP_REQUEST, &settings);
 	s->parser.data = s;
 	s->lines = LINE_LEAD;

@@ -1,5 +1,4 @@
 /* Idle deadlines: a FIFO ordered by last activity (see idle.h). */
-#include <limits.h>
 #include <stddef.h>
 
 #include "idle.h"
@@ -32,26 +31,4 @@ void idle_touch(struct idle_list *l, struct idle_entry *e, uint64_t now_ms)
 	e->next = &l->head;
 	l->head.prev->next = e;
 	l->head.prev = e;
-}
-
-struct idle_entry *idle_expired(struct idle_list *l, uint64_t now_ms)
-{
-	struct idle_entry *e = l->head.next;
-
-	if (e == &l->head || e->deadline_ms > now_ms)
-		return NULL;
-	idle_remove(e);
-	return e;
-}
-
-int idle_wait_ms(const struct idle_list *l, uint64_t now_ms)
-{
-	const struct idle_entry *e = l->head.next;
-
-	if (e == &l->head)
-		return -1;
-	if (e->deadline_ms <= now_ms)
-		return 0;
-	uint64_t d = e->deadline_ms - now_ms;
-	return d > INT_MAX ? INT_MAX : (int)d;
 }

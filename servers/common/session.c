@@ -110,17 +110,9 @@ void session_free(struct session *s)
 
 /* ---- output queue ---- */
 
-size_t out_pending(const struct session *s)
+/* out_reserve's slow path: no room at the end of the queue. */
+char *out_grow(struct session *s, size_t n)
 {
-	uint64_t n = (s->out_len - s->out_off) + s->x_left;
-
-	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
-}
-
-char *out_reserve(struct session *s, size_t n)
-{
-	if (s->out_cap - s->out_len >= n)
-		return s->out + s->out_len;
 	if (s->out_off > 0) {
 		memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
 		s->out_len -= s->out_off;
@@ -144,33 +136,6 @@ fail:
 	s->closing = true;
 	STAT_ADD(s->st, errors, 1);
 	return NULL;
-}
-
-void out_commit(struct session *s, size_t n)
-{
-	s->out_len += n;
-	s->queued += n;
-}
-
-int out_append(struct session *s, const void *p, size_t n)
-{
-	char *dst = out_reserve(s, n);
-
-	if (!dst)
-		return -ENOMEM;
-	memcpy(dst, p, n);
-	out_commit(s, n);
-	return 0;
-}
-
-/* The response queued so far is complete: it counts once its last byte is
- * sent.  Callers keep ends_count < MAX_INFLIGHT (http_can_parse). */
-void out_end_response(struct session *s)
-{
-	unsigned i = (s->ends_head + s->ends_count) % MAX_INFLIGHT;
-
-	s->ends[i] = s->queued;
-	s->ends_count++;
 }
 
 size_t session_output(struct session *s, const char **p)
@@ -222,14 +187,19 @@ static void leftover_keep(struct session *s, const char *p, size_t n)
 	s->in_cap = cap;
 }
 
-/* Parses held-up input once whatever held it up has cleared. */
-static void resume(struct session *s)
+static void resume_feed(struct session *s)
 {
-	if (s->proto != PROTO_HTTP || !have_leftover(s) || !http_can_parse(s))
-		return;
 	s->in_off += http_feed(s, s->in + s->in_off, s->in_len - s->in_off);
 	if (!have_leftover(s) || s->closing)
 		leftover_drop(s);
+}
+
+/* Parses held-up input once whatever held it up has cleared.  Inline: after
+ * every response sent, and there is almost never any. */
+static inline void resume(struct session *s)
+{
+	if (s->proto == PROTO_HTTP && have_leftover(s) && http_can_parse(s))
+		resume_feed(s);
 }
 
 /* After EOF, once every complete request received has been dispatched, the

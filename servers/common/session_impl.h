@@ -3,10 +3,12 @@
 #ifndef LB_SESSION_IMPL_H
 #define LB_SESSION_IMPL_H
 
+#include <errno.h>
 #include <llhttp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "db.h"
 #include "opts.h"
@@ -72,7 +74,6 @@ struct http_req {
 	/* The field line being parsed, matched across split callbacks. */
 	enum http_field field;
 	uint32_t name_len;		/* bytes of its name so far */
-	char name[FIELD_NAME_MAX];	/* its bytes, when it is no longer than that */
 	int8_t value_match;		/* Expect: chars of "100-continue" matched, -1: other */
 	uint8_t host_state;		/* Host: where its value is in the grammar */
 	uint8_t hosts;			/* Host lines, counted up to 2 */
@@ -81,13 +82,17 @@ struct http_req {
 	bool te_empty;			/* the current one has named no coding yet */
 	bool te_bad;			/* a Transfer-Encoding line named none */
 
-	char *url;			/* url_small, or a heap copy of HDR_MAX bytes */
 	uint32_t url_len;
-	char url_small[URL_INLINE];
-
 	uint64_t body_len;		/* body bytes seen (chunked limit) */
 	char *body;			/* ACT_ECHO_CHUNKED */
 	size_t body_cap;
+
+	/* From here on, not zeroed for each request (http.c's req_reset): bytes
+	 * that count only up to a length above, and url, set apart. */
+	char *url;			/* url_small, or a heap copy of HDR_MAX bytes */
+	char url_small[URL_INLINE];
+	char name[FIELD_NAME_MAX];	/* the field name's bytes (name_len), when it
+					 * is no longer than that */
 };
 
 struct session {
@@ -127,16 +132,65 @@ struct session {
 
 /* Output queue (session.c).  out_append returns 0 or -ENOMEM; on -ENOMEM the
  * session is already marked closing. */
-char *out_reserve(struct session *s, size_t n);
-void out_commit(struct session *s, size_t n);
-int out_append(struct session *s, const void *p, size_t n);
-void out_end_response(struct session *s);
-size_t out_pending(const struct session *s);
+char *out_grow(struct session *s, size_t n);
+
+/* Room for n more bytes at the end of the queue (out_grow makes it when
+ * there is not), or NULL: out of memory.  Inline, as are the two below: they
+ * run at every step of every request, and the common case is a test. */
+static inline char *out_reserve(struct session *s, size_t n)
+{
+	if (s->out_cap - s->out_len >= n)
+		return s->out + s->out_len;
+	return out_grow(s, n);
+}
+
+/* The n bytes written at out_reserve's pointer are queued. */
+static inline void out_commit(struct session *s, size_t n)
+{
+	s->out_len += n;
+	s->queued += n;
+}
+
+static inline int out_append(struct session *s, const void *p, size_t n)
+{
+	char *dst = out_reserve(s, n);
+
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, p, n);
+	out_commit(s, n);
+	return 0;
+}
+
+/* The response queued so far is complete: it counts once its last byte is
+ * sent.  Callers keep ends_count < MAX_INFLIGHT (http_can_parse). */
+static inline void out_end_response(struct session *s)
+{
+	unsigned i = (s->ends_head + s->ends_count) % MAX_INFLIGHT;
+
+	s->ends[i] = s->queued;
+	s->ends_count++;
+}
+
+/* Bytes queued and not yet sent. */
+static inline size_t out_pending(const struct session *s)
+{
+	uint64_t n = (s->out_len - s->out_off) + s->x_left;
+
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* The parser may run: nothing holds it up (closing, work, back-pressure,
+ * responses in flight). */
+static inline bool http_can_parse(const struct session *s)
+{
+	return !s->closing && !s->work_pending && s->x_left == 0 &&
+	       out_pending(s) < OUT_HWM && s->ends_count < MAX_INFLIGHT;
+}
 
 /* HTTP (http.c). */
 void http_init(struct session *s);
 void http_free(struct session *s);
-bool http_can_parse(const struct session *s);
 size_t http_feed(struct session *s, const char *p, size_t len);
 void http_work_done(struct session *s);
 void http_drain(struct session *s);

@@ -124,23 +124,11 @@ void timer_stop(struct timer_heap *h, struct timer *t)
 		remove_at(h, t->pos - 1);
 }
 
-struct timer *timer_expired(struct timer_heap *h, uint64_t now_ms)
+/* A turn with nothing due costs timer_expired's first test alone (timerheap.h). */
+struct timer *timer_pop(struct timer_heap *h)
 {
-	struct timer *t;
+	struct timer *t = h->v[0].t;
 
-	if (h->n == 0 || h->v[0].deadline_ms > now_ms)
-		return NULL;
-	t = h->v[0].t;
 	remove_at(h, 0);
 	return t;
-}
-
-int timer_wait_ms(const struct timer_heap *h, uint64_t now_ms)
-{
-	if (h->n == 0)
-		return -1;
-	if (h->v[0].deadline_ms <= now_ms)
-		return 0;
-	uint64_t d = h->v[0].deadline_ms - now_ms;
-	return d > INT_MAX ? INT_MAX : (int)d;
 }

@@ -41,6 +41,7 @@
 #ifndef LB_TIMERHEAP_H
 #define LB_TIMERHEAP_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,12 +87,31 @@ static inline bool timer_running(const struct timer *t)
 	return t->pos != 0;
 }
 
+/* Takes the nearest timer out of the heap (timer_expired's). */
+struct timer *timer_pop(struct timer_heap *h);
+
+/* The next two run at every turn of a loop: inline, so that a turn with
+ * nothing due costs a compare, not a call. */
+
 /* The timer whose deadline is <= now_ms, nearest first, or NULL.  It is taken
  * out of the heap (no longer running). */
-struct timer *timer_expired(struct timer_heap *h, uint64_t now_ms);
+static inline struct timer *timer_expired(struct timer_heap *h, uint64_t now_ms)
+{
+	if (h->n == 0 || h->v[0].deadline_ms > now_ms)
+		return NULL;
+	return timer_pop(h);
+}
 
 /* Milliseconds until the nearest deadline, for epoll_wait: -1 if none. */
-int timer_wait_ms(const struct timer_heap *h, uint64_t now_ms);
+static inline int timer_wait_ms(const struct timer_heap *h, uint64_t now_ms)
+{
+	if (h->n == 0)
+		return -1;
+	if (h->v[0].deadline_ms <= now_ms)
+		return 0;
+	uint64_t d = h->v[0].deadline_ms - now_ms;
+	return d > INT_MAX ? INT_MAX : (int)d;
+}
 
 static inline size_t timer_count(const struct timer_heap *h)
 {
