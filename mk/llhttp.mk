@@ -6,17 +6,18 @@
 #
 # Generated code is not written to our warning set, so it gets flags of its
 # own: C99 as upstream builds it, our optimisation level, no -W or -Werror, the
-# sanitizers of the build (SAN=...), and LLHTTP_STRICT_MODE=1.  And -flto:
-# the state machine (llhttp.c) reaches every callback through a small
-# function of api.c (llhttp__on_url, ...) that only looks up ours; compiled
-# apart, each is a call and a return per callback, several per request.  With
-# link-time optimisation they are inlined into the state machine when a
-# program links the library (about 120 of srv-epoll's user-space
-# instructions per GET /, experiment instr).  The objects are fat, so a link
-# that does not optimise at link time still finds machine code in them.  That macro
+# sanitizers of the build (SAN=...), and LLHTTP_STRICT_MODE=1.  That macro
 # selects llhttp 8's strict state machine (the generated file holds both); no
 # lenient flag is ever set at run time.  The fuzz build compiles its own,
 # instrumented copy from the same sources (mk/fuzz.mk).
+#
+# And -flto: the state machine (llhttp.c) reaches every callback through a
+# small function of api.c (llhttp__on_url, ...) that only looks up ours;
+# compiled apart, each is a call and a return per callback, several per
+# request.  With link-time optimisation they are inlined into the state
+# machine when a program links the library (about 120 of srv-epoll's
+# user-space instructions per GET /, experiment instr).  The objects are fat,
+# so a link that does not optimise at link time still finds machine code.
 
 LLHTTP_DIR      := build/llhttp
 LLHTTP_NAMES    := llhttp api http
