@@ -35,7 +35,8 @@ CPPFLAGS += -I$(LLHTTP_DIR)
 $(LLHTTP_SRCS) $(LLHTTP_DIR)/llhttp.h: | deps-ok
 	@test -e $@ || { echo "$@ is missing: run make deps" >&2; exit 1; }
 
-$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c $(LLHTTP_DIR)/llhttp.h
+# This file holds the objects' flags: a change to them rebuilds the objects.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c $(LLHTTP_DIR)/llhttp.h mk/llhttp.mk
 	@mkdir -p $(@D)
 	$(CC) $(LLHTTP_CFLAGS) $(SAN_CFLAGS) -I$(LLHTTP_DIR) -c $< -o $@
 
