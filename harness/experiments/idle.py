@@ -40,8 +40,8 @@ MEM_FACTOR = Threshold(
     "MEM_FACTOR", 2.0, "x (memory per connection, threads against an event model)", "physical",
     "A thread per connection costs at least its kernel stack (16 KiB on x86-64, measured "
     "into meta.json) plus the user-stack pages it touches (4 KiB at least), where an event "
-    "loop keeps a connection's state and buffers (1.7-2.5 kB per idle connection in the C "
-    "models, 11.8 kB in node, in the reference run).  'At a cost' has to be a difference "
+    "loop keeps a connection's state and buffers (1.9-2.7 kB per idle connection in the C "
+    "models, 12.0 kB in node, in the reference run of 2026-11-30, c293f64).  'At a cost' has to be a difference "
     "beyond what repetitions move these figures by (resident memory of a point varies by "
     "a median 3 %, 10 % at the 90th percentile, between repetitions); twice is such a "
     "difference, and what one kernel stack alone makes against a C loop.")
