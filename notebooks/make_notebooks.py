@@ -62,8 +62,9 @@ own cores. Every number below is read from the run's `data.csv`; every figure is
 harness's gnuplot output; every verdict is computed by the experiment's rule (see
 `harness/experiments/*.py`), not written by hand.
 
-**Rerun it yourself:** `make bench` (about 11 minutes on 2 cores: the reference run
-took 677 s, build not included) writes `results/latest/`; then
+**Rerun it yourself:** `make bench` (about 15 minutes on 2 cores, build not included;
+`harness/run all --quick --list` prints the plan's estimate, and the run's `meta.json`
+its wall time) writes `results/latest/`; then
 `LOOPBENCH_RUN=results/latest make notebooks` renders this post against your own
 machine. By default it reads the committed reference run
 `results/reference/` (or `results/latest` when there is none). How the points are
@@ -96,7 +97,8 @@ other connections meanwhile; a blocking model sleeps in the thread serving the
 connection. Little's law predicts the throughput from how many waits a server holds at
 once: N/D for a server that holds them all, 64/D for the pool's 64 threads, 1/D for the
 iterative server. Look for: the event models on the N/D line with two threads; threads
-on it too, with N threads; the pool flat at 640 requests/s and iterative at 10; node
+near it with N threads, until a thread per waiting connection costs more than the core
+has; the pool flat at 640 requests/s and iterative at 10; node
 leaving the line where its CPU, not its waiting, runs out. Then "moving on to the next
 request": a `GET /` stream's p99 beside 1,000 waiting connections, against alone.""",
     ["wait", "wait"], [["wait_rps", "wait_cost"], ["wait_beside"]],
@@ -170,8 +172,10 @@ ANALYSIS += claim_cells(
     "C3", "a blocking server serves one at a time; threads fix it at a cost",
     """The iterative server serves one connection until it closes: from the second
 concurrent keep-alive client on, the others wait in the backlog and, with the harness's
-500 ms timeout for iterative, show up as timeouts. Threads serve everyone — at the cost
-of a thread (a kernel stack, a scheduler entity, context switches) per connection.""",
+500 ms timeout for the blocking models' closed loops, show up as timeouts. Threads
+serve many at once — at the cost of a thread (a kernel stack, a scheduler entity,
+context switches) per connection; where starting and scheduling that many threads
+falls behind, clients time out too, and the table shows how many.""",
     ["concurrency", "concurrency"], [["throughput_conns"], ["syscalls_ctx", "cpu_per_req"]],
     """t = lbnb.rows(df, 'concurrency')
 t = t[t['model'].isin(['iterative', 'threads', 'pool']) & (t['variant'] == 'closed')]
