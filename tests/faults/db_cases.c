@@ -332,7 +332,7 @@ static void test_db_restart(void)
 		return;
 	REQUIRE(f_start(&c, "http", args, more_args()) == 0);
 	REQUIRE((jw = warmed(&c, warm_conns(), &fds0, &th0)) != NULL);
-	REQUIRE(lg_start_t(&g, c.port, "/db", load_conns(), DB_RATE, 6, LG_TIMEOUT_MS) == 0);
+	REQUIRE(lg_start(&g, c.port, "/db", load_conns(), DB_RATE, 6) == 0);
 	sleep_ms(1500);
 	uint64_t t_down = now_ms();
 	REQUIRE(pg_ctl("restart") == 0);
