@@ -177,7 +177,9 @@ int main(int argc, char **argv)
 	blocking_wake_setup();		/* inherited by every worker */
 	server_on_drain(srv, workers_drain);
 	/* A drain that comes during the forks ends them: the workers started so
-	 * far are all it has to wait for. */
+	 * far are all it has to wait for.  The only other thread, the signal
+	 * thread, is parked in sigwait by now (server_init), so no child starts
+	 * with a lock some thread held at the fork. */
 	int started = 0;
 	while (started < srv->opts.procs && !atomic_load(&srv->draining)) {
 		int r = worker_start(&workers[started]);
