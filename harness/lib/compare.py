@@ -21,6 +21,15 @@ KEY = ["model", "offload", "reactors", "variant", "proto", "conns", "idle_conns"
 # points (requests/s and CPU per request) for the harness to call them reproducible.
 AGREE = 0.10
 AGREEMENT_METRICS = [("rps", "requests/s"), ("cpu_us_per_req", "CPU per request"), ("p99_us", "p99")]
+# A diagnostic beside CPU per request's agreement, not a criterion: the points grouped
+# by the requests one repetition's window answered (the median over both runs).  CPU
+# per request is the server's CPU time over the window divided by its requests, so a
+# window of a handful of requests weighs a handful of wake-ups of an idle CPU, and its
+# repetitions scatter within one run as widely as between runs (wait at one connection
+# and W = 100 ms: 5 requests a window, epoll 147, 264 and 217 us in one run).  The
+# bounds split the two quick runs at c293f64 where the agreement changed: 4 of 19
+# points under 200 requests agreed, 27 of 33 up to 2,000, 85 of 100 beyond.
+WINDOW_BINS = (200, 2000)
 
 
 def _key(r, relative_rate, caps=None):
@@ -165,6 +174,7 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
         n = agree = 0
         worst = []
         each = []
+        window = []	# requests per repetition's window, per point of `each`
         for k in common:
             a, b = A.median_of(ga[k], col), A.median_of(gb[k], col)
             if a is None or b is None or a == 0:
@@ -172,6 +182,7 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
             n += 1
             dev = abs(b / a - 1)
             each.append((k, a, b, dev <= tolerance))
+            window.append(A.median_of(ga[k] + gb[k], "requests"))
             if dev <= tolerance:
                 agree += 1
             else:
@@ -179,7 +190,8 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
         worst.sort(reverse=True)
         drift, agree_drift = _drift(each, tolerance)
         out["metrics"][col] = {"label": lab, "points": n, "agree": agree, "worst": worst[:5],
-                               "each": each, "drift": drift, "agree_after_drift": agree_drift}
+                               "each": each, "drift": drift, "agree_after_drift": agree_drift,
+                               "by_window": _by_window(each, window)}
     out["common_points"] = len(common)
     return out
 
@@ -195,6 +207,20 @@ def _drift(each, tolerance):
     mid = len(ratios) // 2
     drift = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
     return drift, sum(1 for r in ratios if abs(r / drift - 1) <= tolerance)
+
+
+def _by_window(each, window, bins=WINDOW_BINS):
+    """[(label, points agreeing, points)] per range of requests per window (see
+    WINDOW_BINS); points whose request count is unknown are left out."""
+    edges = [None] + list(bins) + [None]
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [e for e, w in zip(each, window) if w is not None
+                  and (lo is None or w >= lo) and (hi is None or w < hi)]
+        label = ("under %d" % hi if lo is None else
+                 "%d and over" % lo if hi is None else "%d to %d" % (lo, hi))
+        out.append((label, sum(1 for e in inside if e[3]), len(inside)))
+    return out
 
 
 def agreement_lines(ag):
@@ -222,6 +248,9 @@ def agreement_lines(ag):
                      % (m["drift"], m["agree_after_drift"],
                         100.0 * m["agree_after_drift"] / m["points"],
                         round(100 * ag.get("tolerance", AGREE))))
+        if col == "cpu_us_per_req" and m.get("by_window"):
+            line += "; by requests per window: " + ", ".join(
+                "%s %d of %d" % (lab, g, t) for lab, g, t in m["by_window"] if t)
         if m["worst"]:
             line += "; furthest: " + "; ".join(
                 "%s %s: %.4g vs %.4g" % (k[0], _describe(k[1:], False), a, b)

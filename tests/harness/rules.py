@@ -721,6 +721,18 @@ def compare_drift():
     expect(compare._drift([], 0.10) == (None, 0), "no points: no drift")
 
 
+@case
+def compare_by_window():
+    """harness/compare's CPU-per-request agreement by requests per window: each
+    point lands in one range by its request count; an unknown count in none."""
+    from lib import compare
+    each = [(0, 1.0, 1.0, True), (1, 1.0, 2.0, False), (2, 1.0, 1.0, True),
+            (3, 1.0, 1.0, True), (4, 1.0, 1.0, True)]
+    got = compare._by_window(each, [5, 199, 200, 2000, None], bins=(200, 2000))
+    expect(got == [("under 200", 1, 2), ("200 to 2000", 1, 1), ("2000 and over", 1, 1)],
+           "ranges %s" % got)
+
+
 def main():
     if sys.argv[1:] == ["--table"]:
         print(threshold_table())
