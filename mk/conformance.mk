@@ -75,6 +75,9 @@ test-conformance-san: | deps-ok
 	@$(MAKE) --no-print-directory SAN=$(CONF_SAN) $(CONF_SAN_BUILD)/test-conformance
 	@echo 'conformance (SAN=$(CONF_SAN)): the C models only; node is JavaScript and is not instrumented, so it is not run here'
 	@harness/pg run -- '$(MAKE) --no-print-directory conformance-run-san'
+	@# Every prefork worker answers its first request: 20 ASan servers beside two
+	@# busy loops, a few seconds (docs/reliability.md, "ASan/UBSan and prefork's fork").
+	@tests/faults/prefork_fork.py $(CONF_SAN_BUILD)/srv-prefork --servers 20
 
 # The loops themselves, inside harness/pg (without it the /db cases say NOT
 # APPLICABLE, one line each).

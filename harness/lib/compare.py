@@ -174,7 +174,7 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
         n = agree = 0
         worst = []
         each = []
-        window = []	# requests per repetition's window, per point of `each`
+        window = []  # requests per repetition's window, per point of `each`
         for k in common:
             a, b = A.median_of(ga[k], col), A.median_of(gb[k], col)
             if a is None or b is None or a == 0:

@@ -177,9 +177,7 @@ void server_init(struct server *srv, int argc, char **argv, const char *model,
 	 * glibc's malloc is fork-safe, but the sanitizers' allocator in gcc 12
 	 * is not (LLVM made it so in 2023): a worker forked while the signal
 	 * thread was still starting up hung for good in its first malloc of
-	 * some size, on an allocator lock (gdb).  Started under load with
-	 * --db unreachable, 26 of 60 ASan servers had a worker that never
-	 * answered its first /queries; with this wait, 0 of 60. */
+	 * some size, on an allocator lock (docs/reliability.md). */
 	if (sem_init(&signal_thread_parked, 0, 0) < 0)
 		die("sem_init: %s", strerror(errno));
 	if ((r = pthread_create(&t, NULL, signal_thread, srv)) != 0)
