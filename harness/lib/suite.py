@@ -8,7 +8,7 @@ import sys
 import time
 
 from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
-               models, pg, placement, procs, progress, report, runner)
+               models, pg, placement, procs, progress, report, resume, runner)
 from .plan import cpu_list
 from .sampler import SamplerError, Sampler
 
@@ -54,8 +54,15 @@ def parse(argv):
     ap.add_argument("--seed", type=int,
                     help="the seed of the shuffled x-value order (default: a new one, recorded "
                          "in meta.json; give a run's seed to repeat its order)")
+    ap.add_argument("--resume", metavar="RUN_DIR",
+                    help="finish an interrupted run in its own directory, with its own options "
+                         "and seed (given alone: they come from its meta.json)")
     a = ap.parse_args(argv)
     a.mode = a.mode or "quick"
+    if a.resume:
+        if [x for x in argv if x not in ("--resume", a.resume) and not x.startswith("--resume=")]:
+            ap.error("--resume takes every other option from the run's meta.json: give it alone")
+        return a
     if not a.experiment:
         ap.error("name an experiment or 'all'")
     names = ORDER if a.experiment == "all" else a.experiment.split(",")
@@ -75,6 +82,16 @@ def parse(argv):
 def main(argv):
     a = parse(argv)
     from experiments import get
+    resumed = None
+    if a.resume:
+        run_dir = os.path.abspath(a.resume)
+        try:
+            resumed = resume.load(run_dir, ROOT)
+        except resume.ResumeError as e:
+            print("harness/run: --resume: %s" % e, file=sys.stderr)
+            return 2
+        a = parse(resumed.pop("resume_argv"))
+        a.resume = run_dir
     procs.install_handlers()
     build = os.path.abspath(a.build)
     avail = models.available(build)
@@ -104,6 +121,12 @@ def main(argv):
         for i, p in enumerate(pts, 1):
             p.seq = i
         plans.append((m, pts))
+    if resumed is not None:
+        try:
+            resume.check_plan(resumed, plans)
+        except resume.ResumeError as e:
+            print("harness/run: --resume: %s" % e, file=sys.stderr)
+            return 2
     total = sum(len(p) for _, p in plans)
     est = {m.NAME: budget.own_seconds(m) + sum(p.est_seconds() for p in pts) for m, pts in plans}
     if a.list:
@@ -120,11 +143,15 @@ def main(argv):
               % (" or selected" if a.only else ""), file=sys.stderr)
         return 2
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     label = "all" if a.experiment == "all" else "+".join(a.names)
-    out_root = os.path.abspath(a.out)
-    run_dir = os.path.join(out_root, "%s-%s" % (stamp, label))
-    os.makedirs(run_dir)
+    if resumed is not None:
+        run_dir = a.resume
+        out_root = os.path.dirname(run_dir)
+    else:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out_root = os.path.abspath(a.out)
+        run_dir = os.path.join(out_root, "%s-%s" % (stamp, label))
+        os.makedirs(run_dir)
     t_start = time.monotonic()
     # The harness only waits and reads /proc during a window: keep it off the
     # server's CPU so it never competes with it.
@@ -136,7 +163,11 @@ def main(argv):
         pass
     idleconns.raise_fd_limit(20000)
 
-    print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
+    if resumed is not None:
+        print("loopbench harness: resuming %s (%s, %s mode, %d points planned)"
+              % (run_dir, label, a.mode, total))
+    else:
+        print("loopbench harness: %s, %s mode, %d points -> %s" % (label, a.mode, total, run_dir))
     for line in _estimate_lines(a, mods, est):
         print("  " + line)
     pl = a.placement
@@ -152,14 +183,14 @@ def main(argv):
     sampler = Sampler(pl.server)
     try:
         return _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label,
-                    t_start, seed, pl, sampler)
+                    t_start, seed, pl, sampler, resumed)
     finally:
         sampler.close()
         pl.close()
 
 
 def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, label, t_start,
-         seed, pl, sampler):
+         seed, pl, sampler, resumed=None):
     try:
         sampler.open()
         if pl.db and not any(getattr(m, "USES_DB", False) for m in mods):
@@ -181,56 +212,81 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     except (hosts.HostError, SamplerError, procs.ChildError) as e:
         print("harness/run: %s" % e, file=sys.stderr)
         return 2
-    meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
-    meta["hosts"] = {"roles": pl.describe(), "facts": facts}
-    meta["network"] = pl.network()
-    meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
-    meta["models"] = {"available": avail, "selected": a.only,
-                      "not_testable": models.not_testable(build)}
-    meta["seed"] = seed
-    meta["repetitions"] = exp.REPS[a.mode]
-    meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
-    calib_raw = os.path.join(run_dir, "calibrate")
-    os.makedirs(calib_raw)
-    k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
-    meta["cpu_iters_per_us"] = k
-    meta["calibration"] = kinfo
-    if k is None:
-        print("harness/run: calibration failed (%s); servers will calibrate themselves"
-              % kinfo, file=sys.stderr)
+    done = {}  # experiment -> {i: points.jsonl record} of the points a resumed run keeps
+    if resumed is not None:
+        meta = resumed
+        k = meta.get("cpu_iters_per_us")
+        done = {m.NAME: resume.done_points(os.path.join(run_dir, m.NAME)) for m, _ in plans}
+        for m, _ in plans:
+            if meta["experiments"][m.NAME].get("seconds") is None:
+                resume.drop_unfinished(run_dir, os.path.join(run_dir, m.NAME), m.NAME,
+                                       {r["i"] for r in done[m.NAME].values()}, exp.HISTS)
+        kept = sum(len(d) for d in done.values())
+        meta.setdefault("resumed", []).append({
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "points_kept": kept, "wall_s_before": meta.get("wall_s") or 0,
+            "steal_pct": _steal()})
+        print("resuming: %d of %d points kept, %d to run; K = %s (the run's calibration)"
+              % (kept, total, total - kept, k))
     else:
-        print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
-    for m, pts in plans:
-        meta["experiments"][m.NAME] = {
-            "title": m.TITLE, "claims": m.CLAIMS,
-            # As placed on the hosts (the experiment's own sets unless the
-            # generators have machines of their own).
-            "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
-            "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
-            "models": sorted({p.model for p in pts}, key=analysis.series_key),
-            "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
-                m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
-                if x not in meta["models"]["not_testable"]],
-            "not_testable": {x: why for x, why in meta["models"]["not_testable"].items()
-                             if x in (m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
-                             and (not a.only or x in a.only)},
-            "estimate_s": round(est[m.NAME], 1),
-            "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
-            # The order the points ran in, per repetition (x-values shuffled, models
-            # rotated): the same as the points' `seq` in data.csv.
-            "order": [[p.rep, p.describe()] for p in pts],
-        }
+        meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+        meta["fingerprint"] = resume.fingerprint(ROOT, build)
+        meta["hosts"] = {"roles": pl.describe(), "facts": facts}
+        meta["network"] = pl.network()
+        meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
+        meta["models"] = {"available": avail, "selected": a.only,
+                          "not_testable": models.not_testable(build)}
+        meta["seed"] = seed
+        meta["repetitions"] = exp.REPS[a.mode]
+        meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
+        calib_raw = os.path.join(run_dir, "calibrate")
+        os.makedirs(calib_raw)
+        k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
+        meta["cpu_iters_per_us"] = k
+        meta["calibration"] = kinfo
+        if k is None:
+            print("harness/run: calibration failed (%s); servers will calibrate themselves"
+                  % kinfo, file=sys.stderr)
+        else:
+            print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
+        for m, pts in plans:
+            meta["experiments"][m.NAME] = {
+                "title": m.TITLE, "claims": m.CLAIMS,
+                # As placed on the hosts (the experiment's own sets unless the
+                # generators have machines of their own).
+                "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
+                "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
+                "models": sorted({p.model for p in pts}, key=analysis.series_key),
+                "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
+                    m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                    if x not in meta["models"]["not_testable"]],
+                "not_testable": {x: why for x, why in meta["models"]["not_testable"].items()
+                                 if x in (m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                                 and (not a.only or x in a.only)},
+                "estimate_s": round(est[m.NAME], 1),
+                "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
+                # The order the points ran in, per repetition (x-values shuffled, models
+                # rotated): the same as the points' `seq` in data.csv.
+                "order": [[p.rep, p.describe()] for p in pts],
+            }
     meta["status"] = "running"
+    meta["harness_pid"] = os.getpid()
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
 
     env = runner.Env(ROOT, build, run_dir, a.mode, k, placement=pl, sampler=sampler)
+    if resumed is not None:
+        env.failures, env.checks = list(meta.get("failures") or []), list(meta.get("checks") or [])
     writer = csvio.Writer(os.path.join(run_dir, "data.csv"))
-    prog = progress.Progress([p.est_seconds() for _, pts in plans for p in pts],
+    prog = progress.Progress([p.est_seconds() for m, pts in plans for i, p in enumerate(pts, 1)
+                              if i not in done.get(m.NAME, {})],
                              log_path=os.path.join(run_dir, "progress.log"))
     interrupted = False
     try:
         for m, pts in plans:
             exp_dir = os.path.join(run_dir, m.NAME)
+            kept = done.get(m.NAME, {})
+            if len(kept) == len(pts) and meta["experiments"][m.NAME].get("seconds") is not None:
+                continue  # finished before the run was resumed
             os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
             index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
             hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
@@ -242,6 +298,10 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
                 database.open()
                 for i, p in enumerate(pts, 1):
                     base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
+                    if i in kept:
+                        continue
+                    if resumed is not None:
+                        resume.clear_point_files(exp_dir, base)
                     prog.begin(m.NAME, p.describe())
                     rec = {"i": i, "base": base, "model": p.model, "series": p.series,
                            "variant": p.variant, "conns": p.conns, "rep": p.rep,
@@ -274,7 +334,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             index.close()
             hist_out.close()
             exp.compress_hists(exp_dir)
-            meta["experiments"][m.NAME]["seconds"] = round(time.monotonic() - t_exp, 1)
+            meta["experiments"][m.NAME]["seconds"] = round(
+                time.monotonic() - t_exp + sum(r.get("seconds") or 0 for r in kept.values()), 1)
             _finish_experiment(run_dir, m, meta, env)
     except KeyboardInterrupt:
         interrupted = True
@@ -284,6 +345,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     finally:
         writer.close()
     wall = time.monotonic() - t_start
+    if resumed is not None:
+        wall += meta["resumed"][-1]["wall_s_before"]
     meta["status"] = "interrupted" if interrupted else "complete"
     meta["wall_s"] = round(wall, 1)
     meta["steal_pct_end"] = None if interrupted else _steal()

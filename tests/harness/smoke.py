@@ -8,8 +8,12 @@
    report.md gives each claim of the experiment a verdict from the allowed set, and the
    run report's table names every claim; report.html embeds every figure; meta.json
    has the fields docs/contract.md asks for; `latest` points at the run.
-2. Interrupts a second run with SIGINT in the middle of a point and checks that it
-   exits 130 and leaves no server or load generator behind.
+2. Interrupts a second run with SIGINT in the middle of its second point and checks
+   that it exits 130 and leaves no server or load generator behind; then finishes it
+   with `harness/run --resume`: refused for a copy that names other code, with other
+   options, or once complete; otherwise the point done before is kept as it was,
+   the cut one runs again, and every planned point is in points.jsonl and data.csv
+   exactly once.
 3. Runs `harness/run wait --smoke` on epoll: the waiting connections a point keeps
    beside its own load (a second load generator) are counted as the contract says.
 4. Runs against a server that cannot start and checks the harness says why, records
@@ -18,6 +22,7 @@
 No timing assertions: a slow machine passes, a broken harness does not.
 """
 import csv
+import glob
 import json
 import os
 import re
@@ -194,17 +199,20 @@ def end_to_end(tmp, ms):
 
 
 def interrupted(tmp, ms):
-    print("harness/run interrupted by SIGINT")
-    p = subprocess.Popen([RUN, "concurrency", "--smoke", "--models", ms[0], "--out", tmp],
+    """Interrupted in the middle of its second point, then finished with
+    --resume: the first point kept as it was, the cut one run again, none twice."""
+    print("harness/run interrupted by SIGINT, then --resume")
+    p = subprocess.Popen([RUN, "concurrency", "--smoke", "--models", ",".join(ms[:2]), "--out", tmp],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     deadline = time.monotonic() + 60
-    # Wait until a load is running (the progress line of the first point is out and a
-    # loadgen process exists), then interrupt as a terminal's Ctrl-C would.
+    # Wait until the first point is recorded and the second one's load is running,
+    # then interrupt as a terminal's Ctrl-C would.
+    index = lambda: glob.glob(os.path.join(tmp, "*", "concurrency", "raw", "points.jsonl"))
     while time.monotonic() < deadline:
-        if any("loadgen" in x for x in leftovers(tmp)):
+        if index() and _lines(index()[0]) >= 1 and any("loadgen" in x for x in leftovers(tmp)):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     check(any("loadgen" in x for x in leftovers(tmp)), "a load was running when interrupted")
     p.send_signal(signal.SIGINT)
     try:
@@ -222,6 +230,59 @@ def interrupted(tmp, ms):
             os.kill(int(pid_cmd.split(":")[0]), signal.SIGKILL)
         except OSError:
             pass
+    runs = glob.glob(os.path.join(tmp, "2*"))
+    if not check(len(runs) == 1, "the interrupted run left its directory (%s)" % runs):
+        return
+    run = runs[0]
+    meta = _json(os.path.join(run, "meta.json"))
+    check(meta.get("status") == "interrupted", "meta.json says interrupted (%s)" % meta.get("status"))
+    with open(index()[0]) as f:
+        first = f.readline()
+    # Resuming with other code is refused: a copy whose fingerprint names another build.
+    other = run + "-other-code"
+    shutil.copytree(run, other)
+    m2 = _json(os.path.join(other, "meta.json"))
+    m2["fingerprint"]["build/loadgen"] = "0" * 16
+    with open(os.path.join(other, "meta.json"), "w") as f:
+        json.dump(m2, f)
+    r = subprocess.run([RUN, "--resume", other], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "build/loadgen" in r.stderr,
+          "--resume refuses a run made with other code, naming the file (exit %s: %s)"
+          % (r.returncode, r.stderr.strip()[-200:]))
+    shutil.rmtree(other)
+    r = subprocess.run([RUN, "--resume", run, "--models", ms[0]], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2, "--resume with other options is refused (exit %s)" % r.returncode)
+    r = subprocess.run([RUN, "--resume", run], capture_output=True, text=True, timeout=180)
+    if not check(r.returncode == 0, "--resume finishes the run (exit %s)" % r.returncode):
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        return
+    check(re.search(r"resuming: [1-9]\d* of \d+ points kept", r.stdout) is not None,
+          "--resume keeps the points already done (%s)" % (re.findall(r"resuming: .*", r.stdout) or ["?"])[0])
+    meta = _json(os.path.join(run, "meta.json"))
+    planned = meta["experiments"]["concurrency"]["points"]
+    check(meta.get("status") == "complete" and len(meta.get("resumed") or []) == 1,
+          "meta.json: complete, one resumption recorded")
+    with open(index()[0]) as f:
+        recs = [json.loads(x) for x in f if x.strip()]
+    check(sorted(x["i"] for x in recs) == list(range(1, planned + 1)),
+          "points.jsonl: every planned point once (%s)" % sorted(x["i"] for x in recs))
+    with open(index()[0]) as f:
+        check(f.readline() == first, "the point done before the interruption is kept as it was")
+    with open(os.path.join(run, "data.csv"), newline="") as f:
+        seqs = sorted(int(x["seq"]) for x in csv.DictReader(f) if x["path"] == "*")
+    check(seqs == list(range(1, planned + 1)), "data.csv: one row per planned point, none twice (%s)" % seqs)
+    r = subprocess.run([RUN, "--resume", run], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "complete" in r.stderr, "--resume refuses a complete run (exit %s)" % r.returncode)
+
+
+def _lines(path):
+    with open(path) as f:
+        return sum(1 for x in f if x.endswith("\n"))
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def waiting_beside(tmp):
