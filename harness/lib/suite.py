@@ -373,6 +373,9 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     _print_verdicts(run_dir)
     print("wrote %s/report.html (%d points, %d failed) in %s wall time"
           % (run_dir, total, len(env.failures), progress.clock(wall)))
+    if interrupted:
+        print("interrupted: every point finished so far is kept; finish the run with\n"
+              "  harness/run --resume %s" % os.path.relpath(run_dir))
     return 130 if interrupted else 0
 
 

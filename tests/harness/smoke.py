@@ -222,6 +222,7 @@ def interrupted(tmp, ms):
         out, _ = p.communicate()
     seen += out
     check(p.returncode == 130, "interrupted run exits 130 (got %s)" % p.returncode)
+    check("harness/run --resume " in seen, "the interrupted run says how to resume it")
     time.sleep(0.5)
     left = leftovers(tmp)
     check(not left, "no server or load generator left behind%s" % ("" if not left else ": " + "; ".join(left)))
