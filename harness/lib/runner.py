@@ -540,6 +540,23 @@ def _generator_bound(selfc, tolerance_us):
             or (lag is not None and lag >= tolerance_us))
 
 
+def ramp_held_by_server(j):
+    """True when the connections still behind the generator's connect ramp wait on
+    connects the server's side never completed: its ramp (256 connects in flight)
+    was full of connects that failed -- timed out or refused, not for want of
+    descriptors or ports on the client (`connect_local_errors`).  The generator
+    offered them; the server did not take them.  Prefork with 5,000 connections
+    is the case: its 64 workers accept one each, the 4,096 behind them fill the
+    listen backlog (and stay there after their clients time out), and every
+    further SYN is dropped.  A server that accepts fewer is a result, not an
+    invalid point; the row's conns_gen, conns_kernel and conns_server show how
+    many it held."""
+    at = j.get("conns_at_window") or {}
+    failed = (((j.get("errors") or {}).get("connect") or 0)
+              + ((j.get("warmup_errors") or {}).get("connect") or 0))
+    return bool(at.get("connecting")) and failed > 0
+
+
 def invalid_reasons(p, j, idle, wj=None):
     """Why the generator failed to offer what the point says (empty: it did)."""
     out = []
@@ -552,7 +569,7 @@ def invalid_reasons(p, j, idle, wj=None):
         if _generator_bound(wj.get("self") or {}, p.wait_lag_tolerance_us):
             out.append("the waiting connections' generator was the bottleneck")
     at = j.get("conns_at_window") or {}
-    if at.get("waiting"):
+    if at.get("waiting") and not ramp_held_by_server(j):
         out.append("connect ramp unfinished: %d of %d connections not yet attempted when "
                    "the window began" % (at["waiting"], p.conns))
     if j.get("connect_local_errors"):

@@ -491,6 +491,29 @@ def generator_lag_tolerance():
 
 
 @case
+def connect_ramp():
+    """Connections left behind the connect ramp make a point invalid when the
+    generator did not get to them, not when the server never completed the
+    connects that filled the ramp (prefork's full backlog at 5,000 connections)."""
+    from lib import runner
+    from lib.plan import Point
+    p = Point(experiment="wait", model="prefork", conns=5000)
+    ok = {"self": {"generator_bound": False, "busy": [0.1], "loop_lag_us": {"p99": 100}}}
+    slow_ramp = dict(ok, conns_at_window={"open": 4000, "connecting": 256, "waiting": 744},
+                     errors={"connect": 0}, warmup_errors={"connect": 0})
+    held = dict(ok, conns_at_window={"open": 64, "connecting": 256, "waiting": 4680},
+                errors={"connect": 1280}, warmup_errors={"connect": 512, "timeout": 4097})
+    local = dict(held, connect_local_errors=30)
+    why = lambda j: "; ".join(runner.invalid_reasons(p, j, None))
+    expect(why(slow_ramp).startswith("connect ramp unfinished"),
+           "a ramp that did not finish on its own: invalid (%r)" % why(slow_ramp))
+    expect(why(held) == "", "a ramp held by connects the server never completed: valid (%r)"
+           % why(held))
+    expect("descriptors or ports" in why(local),
+           "connects that failed on the client's side stay invalid (%r)" % why(local))
+
+
+@case
 def lagged_points():
     """An open-loop point whose generator sent its whole rate, not busy, but woke
     late is LAGGED: checks of what the server spent or held stand on it, checks of
