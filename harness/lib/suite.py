@@ -371,8 +371,9 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     except OSError as e:
         print("harness/run: could not update %s: %s" % (latest, e), file=sys.stderr)
     _print_verdicts(run_dir)
-    print("wrote %s/report.html (%d points, %d failed) in %s wall time"
-          % (run_dir, total, len(env.failures), progress.clock(wall)))
+    print("wrote %s/report.html (%d points%s, %d failed) in %s wall time"
+          % (run_dir, total, "" if not interrupted and resumed is None else
+             " planned, %d run in this sitting" % prog.i, len(env.failures), progress.clock(wall)))
     if interrupted:
         print("interrupted: every point finished so far is kept; finish the run with\n"
               "  harness/run --resume %s" % os.path.relpath(run_dir))
