@@ -36,8 +36,8 @@ class ResumeError(Exception):
 
 
 def load(run_dir, root):
-    """The interrupted run's meta.json, once every check above has passed, with
-    `resume_argv`: the options to plan it again with (its seed included)."""
+    """(meta, argv): the interrupted run's meta.json, once every check above has
+    passed, and the options to plan it again with (its seed included)."""
     path = os.path.join(run_dir, "meta.json")
     if not os.path.exists(path):
         raise ResumeError("%s is not a run directory (no meta.json)" % run_dir)
@@ -58,8 +58,7 @@ def load(run_dir, root):
         raise ResumeError("%s: meta.json has no argv to plan the run again with" % run_dir)
     if "--seed" not in argv and not any(x.startswith("--seed=") for x in argv):
         argv += ["--seed", str(meta["seed"])]
-    meta["resume_argv"] = argv
-    return meta
+    return meta, argv
 
 
 def check_plan(meta, plans):
@@ -80,29 +79,23 @@ def check_plan(meta, plans):
 def done_points(exp_dir):
     """{i: record} of the points the run already finished (one record each in
     raw/points.jsonl, whatever their status); a half-written last line, from a
-    harness killed while writing it, counts as not done."""
+    harness killed while writing it, counts as not done.  A point's i is its seq
+    in data.csv and hist.jsonl."""
     out = {}
     path = os.path.join(exp_dir, "raw", "points.jsonl")
-    if not os.path.exists(path):
-        return out
-    with open(path) as f:
-        lines = f.read().split("\n")
-    good = []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        out[rec["i"]] = rec
-        good.append(line)
-    with open(path, "w") as f:
-        f.write("".join(x + "\n" for x in good))
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                rec = _json_or_none(line)
+                if rec is not None:
+                    out[rec["i"]] = rec
     return out
 
 
 def drop_unfinished(run_dir, exp_dir, name, done_seqs, hists):
     """Remove what a point that was cut short left: its rows in data.csv (written
-    before its points.jsonl record) and its histograms."""
+    before its points.jsonl record), its histograms, and a half-written last line
+    of points.jsonl."""
     path = os.path.join(run_dir, "data.csv")
     if os.path.exists(path):
         with open(path, newline="") as f:
@@ -114,19 +107,8 @@ def drop_unfinished(run_dir, exp_dir, name, done_seqs, hists):
                              (r[ie] != name or (r[iseq].isdigit() and int(r[iseq]) in done_seqs))]
             if len(keep) != len(rows):
                 _rewrite_csv(path, keep)
-    hpath = os.path.join(exp_dir, hists)
-    if os.path.exists(hpath):
-        with open(hpath) as f:
-            lines = f.read().split("\n")
-        keep = []
-        for line in lines:
-            try:
-                if json.loads(line)["seq"] in done_seqs:
-                    keep.append(line)
-            except (ValueError, KeyError, TypeError):
-                continue
-        with open(hpath, "w") as f:
-            f.write("".join(x + "\n" for x in keep))
+    _keep_json_lines(os.path.join(exp_dir, hists), lambda rec: rec.get("seq") in done_seqs)
+    _keep_json_lines(os.path.join(exp_dir, "raw", "points.jsonl"), lambda rec: True)
 
 
 def clear_point_files(exp_dir, base):
@@ -134,6 +116,24 @@ def clear_point_files(exp_dir, base):
     for f in glob.glob(os.path.join(exp_dir, base) + ".*"):
         if os.path.isfile(f):
             os.unlink(f)
+
+
+def _json_or_none(line):
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _keep_json_lines(path, wanted):
+    """Rewrite a JSON-lines file with only its whole records that wanted() keeps."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        keep = [line for line in f if (rec := _json_or_none(line)) is not None and wanted(rec)]
+    with open(path, "w") as f:
+        f.write("".join(x if x.endswith("\n") else x + "\n" for x in keep))
 
 
 def _rewrite_csv(path, rows):
@@ -167,8 +167,9 @@ def fingerprint(root, build):
             with open(f, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
-            name = os.path.relpath(f, build) if f.startswith(build + os.sep) else os.path.relpath(f, root)
-            out[("build/" if f.startswith(build + os.sep) else "") + name] = h.hexdigest()[:16]
+            key = ("build/" + os.path.relpath(f, build) if f.startswith(build + os.sep)
+                   else os.path.relpath(f, root))
+            out[key] = h.hexdigest()[:16]
     return out
 
 

@@ -86,11 +86,11 @@ def main(argv):
     if a.resume:
         run_dir = os.path.abspath(a.resume)
         try:
-            resumed = resume.load(run_dir, ROOT)
+            resumed, resume_argv = resume.load(run_dir, ROOT)
         except resume.ResumeError as e:
             print("harness/run: --resume: %s" % e, file=sys.stderr)
             return 2
-        a = parse(resumed.pop("resume_argv"))
+        a = parse(resume_argv)
         a.resume = run_dir
     procs.install_handlers()
     build = os.path.abspath(a.build)
@@ -212,63 +212,11 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     except (hosts.HostError, SamplerError, procs.ChildError) as e:
         print("harness/run: %s" % e, file=sys.stderr)
         return 2
-    done = {}  # experiment -> {i: points.jsonl record} of the points a resumed run keeps
     if resumed is not None:
-        meta = resumed
-        k = meta.get("cpu_iters_per_us")
-        done = {m.NAME: resume.done_points(os.path.join(run_dir, m.NAME)) for m, _ in plans}
-        for m, _ in plans:
-            if meta["experiments"][m.NAME].get("seconds") is None:
-                resume.drop_unfinished(run_dir, os.path.join(run_dir, m.NAME), m.NAME,
-                                       {r["i"] for r in done[m.NAME].values()}, exp.HISTS)
-        kept = sum(len(d) for d in done.values())
-        meta.setdefault("resumed", []).append({
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "points_kept": kept, "wall_s_before": meta.get("wall_s") or 0,
-            "steal_pct": _steal()})
-        print("resuming: %d of %d points kept, %d to run; K = %s (the run's calibration)"
-              % (kept, total, total - kept, k))
+        meta, k, done = _resumed_meta(resumed, plans, run_dir, total)
     else:
-        meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
-        meta["fingerprint"] = resume.fingerprint(ROOT, build)
-        meta["hosts"] = {"roles": pl.describe(), "facts": facts}
-        meta["network"] = pl.network()
-        meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
-        meta["models"] = {"available": avail, "selected": a.only,
-                          "not_testable": models.not_testable(build)}
-        meta["seed"] = seed
-        meta["repetitions"] = exp.REPS[a.mode]
-        meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
-        calib_raw = os.path.join(run_dir, "calibrate")
-        os.makedirs(calib_raw)
-        k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
-        meta["cpu_iters_per_us"] = k
-        meta["calibration"] = kinfo
-        if k is None:
-            print("harness/run: calibration failed (%s); servers will calibrate themselves"
-                  % kinfo, file=sys.stderr)
-        else:
-            print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
-        for m, pts in plans:
-            meta["experiments"][m.NAME] = {
-                "title": m.TITLE, "claims": m.CLAIMS,
-                # As placed on the hosts (the experiment's own sets unless the
-                # generators have machines of their own).
-                "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
-                "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
-                "models": sorted({p.model for p in pts}, key=analysis.series_key),
-                "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
-                    m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
-                    if x not in meta["models"]["not_testable"]],
-                "not_testable": {x: why for x, why in meta["models"]["not_testable"].items()
-                                 if x in (m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
-                                 and (not a.only or x in a.only)},
-                "estimate_s": round(est[m.NAME], 1),
-                "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
-                # The order the points ran in, per repetition (x-values shuffled, models
-                # rotated): the same as the points' `seq` in data.csv.
-                "order": [[p.rep, p.describe()] for p in pts],
-            }
+        meta, k = _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed)
+        done = {}
     meta["status"] = "running"
     meta["harness_pid"] = os.getpid()
     metamod.write(os.path.join(run_dir, "meta.json"), meta)
@@ -378,6 +326,71 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
         print("interrupted: every point finished so far is kept; finish the run with\n"
               "  harness/run --resume %s" % os.path.relpath(run_dir))
     return 130 if interrupted else 0
+
+
+def _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed):
+    """meta.json of a new run, and the calibration (K) it measured."""
+    meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+    meta["fingerprint"] = resume.fingerprint(ROOT, build)
+    meta["hosts"] = {"roles": pl.describe(), "facts": facts}
+    meta["network"] = pl.network()
+    meta["machine"] = metamod.machine_of_server(pl, facts, sampler)
+    meta["models"] = {"available": avail, "selected": a.only,
+                      "not_testable": models.not_testable(build)}
+    meta["seed"] = seed
+    meta["repetitions"] = exp.REPS[a.mode]
+    meta["window_s"], meta["warmup_s"] = exp.WINDOW[a.mode], exp.WARMUP[a.mode]
+    calib_raw = os.path.join(run_dir, "calibrate")
+    os.makedirs(calib_raw)
+    k, kinfo = calibrate.calibrate(build, "0", calib_raw, host=pl.server, bind=pl.server_bind())
+    meta["cpu_iters_per_us"] = k
+    meta["calibration"] = kinfo
+    if k is None:
+        print("harness/run: calibration failed (%s); servers will calibrate themselves"
+              % kinfo, file=sys.stderr)
+    else:
+        print("calibrated K = %d work units per µs (samples %s, on %s)" % (k, kinfo["samples"], kinfo["model"]))
+    for m, pts in plans:
+        meta["experiments"][m.NAME] = {
+            "title": m.TITLE, "claims": m.CLAIMS,
+            # As placed on the hosts (the experiment's own sets unless the
+            # generators have machines of their own).
+            "server_cpus": pts[0].server_cpus if pts else m.SERVER_CPUS,
+            "gen_cpus": pts[0].gen_cpus if pts else m.GEN_CPUS, "points": len(pts),
+            "models": sorted({p.model for p in pts}, key=analysis.series_key),
+            "missing_models": [x for x in exp.Ctx(a.mode, avail, a.only).missing(
+                m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                if x not in meta["models"]["not_testable"]],
+            "not_testable": {x: why for x, why in meta["models"]["not_testable"].items()
+                             if x in (m.QUICK_MODELS if a.mode == "quick" else m.MODELS)
+                             and (not a.only or x in a.only)},
+            "estimate_s": round(est[m.NAME], 1),
+            "budget_s": getattr(m, "QUICK_BUDGET_S", None) if a.mode == "quick" else None,
+            # The order the points ran in, per repetition (x-values shuffled, models
+            # rotated): the same as the points' `seq` in data.csv.
+            "order": [[p.rep, p.describe()] for p in pts],
+        }
+    return meta, k
+
+
+def _resumed_meta(meta, plans, run_dir, total):
+    """A resumed run's meta.json with this resumption recorded, its K, and the
+    points it keeps ({experiment: {i: points.jsonl record}}), once what the cut
+    point left is removed."""
+    k = meta.get("cpu_iters_per_us")
+    done = {m.NAME: resume.done_points(os.path.join(run_dir, m.NAME)) for m, _ in plans}
+    for m, _ in plans:
+        if meta["experiments"][m.NAME].get("seconds") is None:
+            resume.drop_unfinished(run_dir, os.path.join(run_dir, m.NAME), m.NAME,
+                                   {r["i"] for r in done[m.NAME].values()}, exp.HISTS)
+    kept = sum(len(d) for d in done.values())
+    meta.setdefault("resumed", []).append({
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "points_kept": kept, "wall_s_before": meta.get("wall_s") or 0,
+        "steal_pct": _steal()})
+    print("resuming: %d of %d points kept, %d to run; K = %s (the run's calibration)"
+          % (kept, total, total - kept, k))
+    return meta, k, done
 
 
 class _WiredHosts:
