@@ -24,7 +24,8 @@ def series(row):
 
 def series_style(label):
     """(colour, dash) of a series label such as 'libuv+off4'; in `harness/compare`
-    labels carry a run prefix ('B:libuv') and run B's lines are dotted."""
+    labels carry a run prefix ('B:libuv') and run B's lines take the dash pattern three
+    further on (gnuplot's dash-dot for a plain model)."""
     run, _, rest = label.rpartition(":")
     model = rest.split("+")[0]
     d = palette.dash(1 if "+off" in rest else None, 2 if "+r" in rest else None)

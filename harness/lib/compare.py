@@ -1,7 +1,7 @@
 """harness/compare RUN_A RUN_B: how far two runs agree -- identical verdicts or not,
 the checks each decided, the share of the points both measured whose requests/s and
 CPU per request agree within AGREE (p99 beside it) -- then the same figures with both
-runs' series (A solid, B dotted, each model in its own colour), the verdicts side by
+runs' series (A solid, B dash-dotted, each model in its own colour), the verdicts side by
 side, and a table of ratios B/A for the headline numbers of every point."""
 import csv
 import os

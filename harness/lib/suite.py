@@ -25,7 +25,7 @@ def parse(argv):
                     help="an experiment, a comma-separated list, or 'all': " + ", ".join(ORDER))
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="fewer points and models, 3 repetitions, 1 s windows, within the "
+                   help="fewer points and models, 3 repetitions, 1.25 s windows, within the "
                         "time budget (default; make bench)")
     g.add_argument("--full", dest="mode", action="store_const", const="full",
                    help="every point and model, 3 repetitions, 5 s windows (make bench-full)")
