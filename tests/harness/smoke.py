@@ -16,6 +16,9 @@
    exactly once.
 3. Runs `harness/run wait --smoke` on epoll: the waiting connections a point keeps
    beside its own load (a second load generator) are counted as the contract says.
+   Then trims that run as `harness/reference` does and checks that `harness/report`
+   redraws the same reports from the trimmed copy (a committed reference can be
+   re-reported without the raw files it dropped).
 4. Runs against a server that cannot start and checks the harness says why, records
    the failed points in the report, and still finishes.
 
@@ -320,6 +323,31 @@ def waiting_beside(tmp):
     with open(os.path.join(run, "report.md")) as f:
         md = f.read()
     check(re.search(r"^\| C8 \|", md, re.M) is not None, "wait: the run report gives C8 a row")
+    trimmed_reports(run, os.path.join(tmp, "reference"))
+
+
+def trimmed_reports(run, ref):
+    """harness/reference keeps what harness/report needs: the reports redrawn from the
+    trimmed copy are the run's own, byte for byte."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("reference", os.path.join(ROOT, "harness", "reference"))
+    reference = importlib.util.module_from_spec(importlib.util.spec_from_loader("reference", loader))
+    loader.exec_module(reference)
+    reference.trim(run, ref)
+    r = subprocess.run([os.path.join(ROOT, "harness", "report"), ref],
+                       capture_output=True, text=True, timeout=120)
+    if not check(r.returncode == 0, "harness/report on a trimmed copy exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        return
+    mds = sorted(os.path.relpath(p, run) for p in glob.glob(os.path.join(run, "*", "report.md")))
+    check(mds, "the run has experiment reports to compare")
+    for md in mds + ["report.md"]:
+        with open(os.path.join(run, md)) as a, open(os.path.join(ref, md)) as b:
+            x, y = a.read(), b.read()
+        if md == "report.md":   # its title names the run's directory
+            x, y = x.split("\n", 1)[1], y.split("\n", 1)[1]
+        check(x == y, "the trimmed copy's %s redraws as the run's" % md)
 
 
 def broken_server(tmp):
