@@ -14,8 +14,13 @@ from .csvio import num
 METRICS = [("rps", "req/s", A.fmt_num), ("p99_us", "p99", A.fmt_us),
            ("cpu_us_per_req", "CPU µs/req", A.fmt_num), ("rss_kb", "RSS kB", A.fmt_num),
            ("mbps", "MB/s", A.fmt_num)]
+# What makes a point: every column data.csv gives a point's set-up, not its outcome.
+# work_path keeps db's /db and /queries?n=20 apart (same connections, same model):
+# pooled into one "point" their six repetitions are two clusters a factor ten apart in
+# CPU per request, and the median of six is the mean of the two middle values, one
+# from each cluster.
 KEY = ["model", "offload", "reactors", "variant", "proto", "conns", "idle_conns", "pipeline",
-       "size", "rate", "work_us", "path"]
+       "size", "rate", "work_path", "work_us", "db_conns", "rtt_ms", "path"]
 # Two medians agree when they differ by at most this share of the first run's: the
 # tolerance within which two quick runs on one machine must agree for 90 % of their
 # points (requests/s and CPU per request) for the harness to call them reproducible.
@@ -42,7 +47,7 @@ def _key(r, relative_rate, caps=None):
             rate = num(r, "rate")
             out.append("%d%%" % round(100 * rate / cap) if cap and rate else "")
         else:
-            out.append(r[k])
+            out.append(r.get(k) or "")
     return tuple(out)
 
 
@@ -55,6 +60,10 @@ def _describe(key, relative_rate):
         v = d.get(k)
         if v not in (None, "", "0") and not (k == "pipeline" and v == "1"):
             bits.append("%s=%s" % (lab, v))
+    if d.get("work_path") and d["variant"] != "probe" and d["work_path"] not in ("/", "echo"):
+        bits.append("route " + d["work_path"])
+    if d.get("rtt_ms") not in (None, ""):
+        bits.append("rtt=%sms" % d["rtt_ms"])
     if d["path"] != "*":
         bits.append("path " + d["path"])
     return " ".join(bits)

@@ -756,6 +756,21 @@ def compare_by_window():
            "ranges %s" % got)
 
 
+@case
+def compare_point_key():
+    """harness/compare's points: rows that differ only in their route (db's /db and
+    /queries?n=20 at one model and connection count) are two points, and the
+    repetitions of one point are one."""
+    from lib import compare
+    base = {k: "" for k in compare.KEY}
+    base.update(model="epoll", variant="closed", proto="http", conns="256", path="*", db_conns="4")
+    rows = [dict(base, work_path=route, rep=str(rep)) for route in ("/db", "/queries?n=20")
+            for rep in (1, 2, 3)]
+    groups = compare._group(rows, False)
+    expect(sorted(len(g) for g in groups.values()) == [3, 3],
+           "%d groups of %s rows" % (len(groups), [len(g) for g in groups.values()]))
+
+
 def main():
     if sys.argv[1:] == ["--table"]:
         print(threshold_table())
