@@ -25,7 +25,7 @@ CONF_OBJS   := $(CONF_COMMON) \
                  tests/conformance/http_cases.c tests/conformance/http_limits.c tests/conformance/rfc9112_cases.c \
                  tests/conformance/echo_cases.c \
                  tests/conformance/misc_cases.c tests/conformance/wait_cases.c \
-                 tests/conformance/resource_cases.c \
+                 tests/conformance/resource_cases.c tests/conformance/procfs.c \
                  tests/conformance/db_cases.c tests/conformance/fail_cases.c)
 EQUIV_OBJS  := $(CONF_COMMON) $(BUILD)/obj/tests/conformance/equivalence.o
 

@@ -1,13 +1,13 @@
 """cpu — CPU-bound requests on equal cores (C4).
 
 Closed loop `GET /cpu?us=W` on 16 connections for W up to 5000 µs of work (the same
-number of work units in every model: the harness passes one calibrated K).  Every
-model gets the same single core (taskset -c 0) and the generator the other, so the
-question is the claim's: given the same CPU, does an event loop get less CPU-bound
-work done than threads?  (Given two cores a single loop uses one and threads both: a
-ratio of about one half that says nothing about the loop, only about the cores; that
-is C6's question, `scale`.)  Node runs the same loop in JavaScript, so its work
-units take longer.
+number of work units in every model: the harness measures K right before this
+experiment and passes it to every model).  Every model gets the same single core
+(taskset -c 0) and the generator the other, so the question is the claim's: given
+the same CPU, does an event loop get less CPU-bound work done than threads?  (Given
+two cores a single loop uses one and threads both: a ratio of about one half that
+says nothing about the loop, only about the cores; that is C6's question, `scale`.)
+Node runs the same loop in JavaScript, so its work units take longer.
 """
 from lib import analysis as A
 from lib import plots, verdict
@@ -23,6 +23,7 @@ SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node"]
 QUICK_MODELS = ["threads", "epoll", "libuv", "node"]
 QUICK_BUDGET_S = 50
+CPU_WORK = True             # its requests run /cpu: K is measured again before it
 OFFLOAD = 4
 WORK = {"smoke": [0, 1000], "quick": [1000, 5000], "full": [0, 50, 200, 1000, 5000]}
 CONNS = 16

@@ -20,6 +20,7 @@ SERVER_CPUS, GEN_CPUS = "0", "1"
 MODELS = ["threads", "pool", "prefork", "epoll", "libev", "libuv", "uring", "node"]
 QUICK_MODELS = ["threads", "epoll", "libuv", "node"]
 QUICK_BUDGET_S = 45
+CPU_WORK = True             # its requests run /cpu: K is measured again before it
 OFFLOAD = 4
 HEAVY_US = 20000
 ABOUT = __doc__.split("\n", 2)[2].strip()

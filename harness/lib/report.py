@@ -209,14 +209,21 @@ def write_experiment(run_dir, name, draw=True):
     d = _experiment_doc(s, meta, os.path.join(run_dir, name))
     top = docmod.Doc(d.base_dir)
     top.h(1, "loopbench — experiment %s" % name)
-    top.p(_machine_line(meta))
+    top.p(_machine_line(meta, name))
     top.extend(d)
     with open(os.path.join(run_dir, name, "report.md"), "w") as f:
         f.write(top.markdown())
     return s
 
 
-def _machine_line(meta):
+def experiment_k(meta, name):
+    """(K the experiment's servers got, True when it measured its own)."""
+    own = (meta.get("experiments", {}).get(name) or {}).get("cpu_iters_per_us")
+    return (own, True) if own else (meta.get("cpu_iters_per_us"), False)
+
+
+def _machine_line(meta, name=None):
+    k, own = experiment_k(meta, name) if name else (meta.get("cpu_iters_per_us"), False)
     c = meta.get("cpu", {})
     g = meta.get("git", {})
     hl = hosts_line(meta)
@@ -224,7 +231,9 @@ def _machine_line(meta):
     return ("%s mode, %s; commit %s%s; kernel %s; %s, %s cores; K = %s work units/µs.%s%s"
             % (meta.get("mode"), meta.get("date_utc"), (g.get("commit") or "?")[:12],
                " (dirty tree)" if g.get("dirty") else "", meta.get("kernel", {}).get("release"),
-               c.get("model"), c.get("cores"), meta.get("cpu_iters_per_us"),
+               c.get("model"), c.get("cores"),
+               "%s (measured again before this experiment; the run's %s)"
+               % (k, meta.get("cpu_iters_per_us")) if own else k,
                " Hosts: %s." % hl if hl else "", " Network: %s." % nl if nl else ""))
 
 
@@ -363,8 +372,11 @@ def _meta_rows(meta):
             lim.get("nofile_soft"), lim.get("nofile_hard"), lim.get("somaxconn"),
             " ".join(str(lim.get("ip_local_port_range")).split()), lim.get("pid_max"))],
         ["compiler", "%s; `%s`" % (comp.get("cc"), comp.get("cflags"))],
-        ["K (cpu-iters-per-us)", "%s (samples %s)" % (meta.get("cpu_iters_per_us"),
-                                                     (meta.get("calibration") or {}).get("samples"))],
+        ["K (cpu-iters-per-us)", "%s (samples %s)%s" % (
+            meta.get("cpu_iters_per_us"), (meta.get("calibration") or {}).get("samples"),
+            "".join("; %s, measured again before it: %s (samples %s)"
+                    % (n, e["cpu_iters_per_us"], (e.get("calibration") or {}).get("samples"))
+                    for n, e in meta.get("experiments", {}).items() if e.get("cpu_iters_per_us")))],
         ["hosts", hosts_line(meta) or "every role on this machine"],
         ["CPU sets", cpus],
         ["tools", ", ".join("%s: %s" % (k, v) for k, v in tools.items() if v)],

@@ -241,6 +241,7 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
             t_exp = time.monotonic()
             wired = _WiredHosts(env, m, pts, meta, build, run_dir)
             database = _Database(env, m, meta, exp_dir)
+            env.k = _experiment_k(m, meta, k, build, exp_dir, pl)
             try:
                 wired.open()
                 database.open()
@@ -371,6 +372,32 @@ def _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, se
             "order": [[p.rep, p.describe()] for p in pts],
         }
     return meta, k
+
+
+def _experiment_k(m, meta, run_k, build, exp_dir, pl):
+    """The K an experiment's servers get: the run's, except where the experiment's
+    requests run /cpu work (its module says CPU_WORK = True).  Those measure K again
+    right before they run, so that W us of work takes W us at the speed of the minutes
+    it runs in: a VM's speed moves by several per cent from one minute to the next
+    (methodology.md), and with one K from the run's start two runs' /cpu points
+    differed by the two calibrations' ratio.  Every model of the experiment still
+    gets the same K; a resumed run keeps the K its experiment measured."""
+    if not getattr(m, "CPU_WORK", False) or run_k is None:
+        return run_k
+    e = meta["experiments"][m.NAME]
+    if e.get("cpu_iters_per_us"):
+        return e["cpu_iters_per_us"]
+    raw = os.path.join(exp_dir, "raw", "calibrate")
+    os.makedirs(raw, exist_ok=True)
+    k, info = calibrate.calibrate(build, "0", raw, host=pl.server, bind=pl.server_bind())
+    if k is None:
+        print("%s: calibration failed (%s); its servers get the run's K = %d"
+              % (m.NAME, info, run_k), file=sys.stderr)
+        return run_k
+    e["cpu_iters_per_us"], e["calibration"] = k, info
+    print("%s: K = %d work units per µs, measured again before it (samples %s; the run's %d)"
+          % (m.NAME, k, info["samples"], run_k), flush=True)
+    return k
 
 
 def _resumed_meta(meta, plans, run_dir, total):

@@ -1,5 +1,6 @@
 /* Cases with a server of their own: the stats JSON at SIGTERM, --max-conns, and
  * the command line's usage errors. */
+#include "procfs.h"
 #include "suite.h"
 
 #include <errno.h>
@@ -337,6 +338,10 @@ static void test_unsupported(void)
 		not_applicable("unsupported options", "the model supports every optional option");
 }
 
+/* The server's CPU time that shows test_cpu_hol's /cpu has started: five clock
+ * ticks of an otherwise idle server, a twentieth of the /cpu. */
+#define CPU_STARTED_MS 50L
+
 /* Claim C4's point about CPU-bound work, as an ordering, not a timing: a cheap
  * GET / sent while another connection's /cpu runs is answered after the /cpu
  * when the work runs on the one loop, and before it when the work runs
@@ -352,6 +357,7 @@ static void test_cpu_hol(void)
 	struct child c = { 0 };
 	struct hconn h[2] = { { .fd = -1 }, { .fd = -1 } };
 	struct hresp r;
+	long cpu0;
 	bool on_loop = (cfg.supports & SUP_OFFLOAD) && offload_arg() == 0;
 
 	if (cfg.serializes) {
@@ -366,8 +372,21 @@ static void test_cpu_hol(void)
 	REQUIRE(start_server(&c, "http", NULL) == 0);
 	REQUIRE(hconn_open(&h[0], c.port, IO_MS) == 0);
 	REQUIRE(hconn_open(&h[1], c.port, IO_MS) == 0);
+	REQUIRE((cpu0 = server_cpu_ms(c.pid)) >= 0);
 	REQUIRE(cl_send_all(h[0].fd, cpu, strlen(cpu), IO_MS) == 0);
-	sleep_ms(20);	/* the work has started */
+	/* The GET / goes once the work has started, seen as the idle server's
+	 * CPU time rising (a fixed sleep was a guess that a loaded machine can
+	 * beat), and long before it can end: a twentieth of it. */
+	{
+		uint64_t end = now_ms() + IO_MS;
+		bool started;
+
+		while (!(started = server_cpu_ms(c.pid) - cpu0 >= CPU_STARTED_MS) && now_ms() < end)
+			sleep_ms(5);
+		if (!started)
+			fprintf(stderr, "\n    %s: no CPU used %d ms after a /cpu was sent\n", cfg.model, IO_MS);
+		REQUIRE(started);
+	}
 	REQUIRE(cl_send_all(h[1].fd, get, strlen(get), IO_MS) == 0);
 	REQUIRE(hconn_read(&h[1], &r, false, IO_MS) == 0);
 	CU_ASSERT(r.status == 200);

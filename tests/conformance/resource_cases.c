@@ -6,9 +6,9 @@
  * spins still answers -- so these two promises are checked here, on every model.
  * Each case starts a server of its own, so its memory starts from start-up,
  * and counts every process of it (node's cluster workers with --reactors). */
+#include "procfs.h"
 #include "suite.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,49 +45,13 @@
 #define IDLE_SETTLE_MS		300
 #define IDLE_CPU_MAX_MS		100L
 
-/* The processes of the server's process group (child.c starts each server as
- * the leader of its own): node's cluster workers with --reactors, a prefork
- * server's workers, or the server alone.  Fills pids[], returns the count. */
-static int group_pids(pid_t leader, pid_t *pids, int max)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL && n < max) {
-		char path[300], buf[512], *p;
-		int pgrp, fd;
-		ssize_t len;
-
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* Field 5, counted after the ")" that ends the command name. */
-		if ((p = strrchr(buf, ')')) != NULL && sscanf(p + 1, " %*c %*d %d", &pgrp) == 1 &&
-		    pgrp == leader)
-			pids[n++] = (pid_t)atoi(e->d_name);
-	}
-	closedir(d);
-	return n;
-}
-
-#define MAX_GROUP 256
 
 /* The sum over the server's processes of a /proc/<pid>/status value in kB
  * ("VmHWM:", "VmRSS:"), or -1 if none could be read. */
 static long status_kib(pid_t leader, const char *key)
 {
 	pid_t pids[MAX_GROUP];
-	int n = group_pids(leader, pids, MAX_GROUP);
+	int n = server_group_pids(leader, pids, MAX_GROUP);
 	long sum = -1;
 
 	for (int i = 0; i < n; i++) {
@@ -114,12 +78,12 @@ static long status_kib(pid_t leader, const char *key)
 static void settle_group(pid_t leader)
 {
 	pid_t pids[MAX_GROUP];
-	int n = group_pids(leader, pids, MAX_GROUP), k;
+	int n = server_group_pids(leader, pids, MAX_GROUP), k;
 	uint64_t end = now_ms() + IO_MS, same_since = now_ms();
 
 	while (now_ms() < end && now_ms() - same_since < 300) {
 		sleep_ms(50);
-		if ((k = group_pids(leader, pids, MAX_GROUP)) != n) {
+		if ((k = server_group_pids(leader, pids, MAX_GROUP)) != n) {
 			n = k;
 			same_since = now_ms();
 		}
@@ -132,7 +96,7 @@ static void settle_group(pid_t leader)
 static bool reset_peak(pid_t leader)
 {
 	pid_t pids[MAX_GROUP];
-	int n = group_pids(leader, pids, MAX_GROUP);
+	int n = server_group_pids(leader, pids, MAX_GROUP);
 	bool ok = n > 0;
 
 	for (int i = 0; i < n; i++) {
@@ -146,37 +110,6 @@ static bool reset_peak(pid_t leader)
 			close(fd);
 	}
 	return ok;
-}
-
-/* User + system CPU of every thread of every process of the server, in ms,
- * or -1. */
-static long cpu_ms(pid_t leader)
-{
-	pid_t pids[MAX_GROUP];
-	int n = group_pids(leader, pids, MAX_GROUP);
-	long tick = sysconf(_SC_CLK_TCK), sum = -1;
-
-	for (int i = 0; i < n && tick > 0; i++) {
-		char path[64], buf[1024], *p;
-		unsigned long utime, stime;
-		ssize_t len;
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pids[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* Fields 14 and 15: utime and stime, in clock ticks. */
-		if ((p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			   &utime, &stime) == 2)
-			sum = (sum < 0 ? 0 : sum) + (long)((utime + stime) * 1000 / (unsigned long)tick);
-	}
-	return sum;
 }
 
 /* Sends out[0..len) as fast as the server takes it and reads back want bytes
@@ -441,9 +374,9 @@ static void test_idle_cpu(void)
 		shutdown(b, SHUT_WR);
 	}
 	sleep_ms(IDLE_SETTLE_MS);
-	before = cpu_ms(c.pid);
+	before = server_cpu_ms(c.pid);
 	sleep_ms(IDLE_WINDOW_MS);
-	after = cpu_ms(c.pid);
+	after = server_cpu_ms(c.pid);
 	REQUIRE(before >= 0 && after >= 0);
 	fprintf(stderr, "\n    %s: idle CPU %ld ms in %d ms (at most %ld)\n", cfg.model, after - before,
 		IDLE_WINDOW_MS, IDLE_CPU_MAX_MS);

@@ -19,7 +19,9 @@
    Then trims that run as `harness/reference` does and checks that `harness/report`
    redraws the same reports from the trimmed copy (a committed reference can be
    re-reported without the raw files it dropped).
-4. Runs against a server that cannot start and checks the harness says why, records
+4. Runs `harness/run cpu --smoke` on epoll: an experiment whose requests run /cpu
+   measures K again right before it and gives every one of its servers that K.
+5. Runs against a server that cannot start and checks the harness says why, records
    the failed points in the report, and still finishes.
 
 No timing assertions: a slow machine passes, a broken harness does not.
@@ -289,17 +291,25 @@ def _json(path):
         return json.load(f)
 
 
+def _smoke_run(tmp, name):
+    """`harness/run NAME --smoke --models epoll` into tmp: the run's directory, or None
+    (a failed check, with the run's output) when it did not exit 0."""
+    print("harness/run %s --smoke --models epoll" % name)
+    r = subprocess.run([RUN, name, "--smoke", "--models", "epoll", "--out", tmp],
+                       capture_output=True, text=True, timeout=180)
+    if not check(r.returncode == 0, "%s: harness/run exits 0 (got %s)" % (name, r.returncode)):
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        return None
+    return os.path.realpath(os.path.join(tmp, "latest"))
+
+
 def waiting_beside(tmp):
     """The runner's waiting connections (experiment wait): a second generator keeps
     1,000 /sleep requests outstanding beside a point's own load; its requests count in
     the counting rule, and the row says how many waited (idle_conns)."""
-    print("harness/run wait --smoke --models epoll")
-    r = subprocess.run([RUN, "wait", "--smoke", "--models", "epoll", "--out", tmp],
-                       capture_output=True, text=True, timeout=180)
-    if not check(r.returncode == 0, "wait: harness/run exits 0 (got %s)" % r.returncode):
-        print(r.stdout[-3000:], r.stderr[-3000:])
+    run = _smoke_run(tmp, "wait")
+    if run is None:
         return
-    run = os.path.realpath(os.path.join(tmp, "latest"))
     with open(os.path.join(run, "data.csv"), newline="") as f:
         recs = [r for r in csv.DictReader(f) if r["path"] == "*"]
     check({r["variant"] for r in recs} == {"closed", "alone", "beside"},
@@ -350,6 +360,24 @@ def trimmed_reports(run, ref):
         check(x == y, "the trimmed copy's %s redraws as the run's" % md)
 
 
+def own_k(tmp):
+    """An experiment whose requests run /cpu (cpu) measures K again right before it,
+    records it beside the run's, and every one of its servers gets that K."""
+    run = _smoke_run(tmp, "cpu")
+    if run is None:
+        return
+    meta = _json(os.path.join(run, "meta.json"))
+    e = meta.get("experiments", {}).get("cpu", {})
+    k = e.get("cpu_iters_per_us")
+    check(isinstance(k, int) and k > 0 and len((e.get("calibration") or {}).get("samples") or []) == 5,
+          "cpu: meta.json records the K measured before it, with its five samples (%s)" % k)
+    got = {_json(f).get("cpu_iters_per_us") for f in glob.glob(os.path.join(run, "cpu", "raw", "*.stats.json"))}
+    check(got == {k}, "cpu: every server got the experiment's K (%s; stats say %s)" % (k, sorted(got)))
+    with open(os.path.join(run, "cpu", "report.md")) as f:
+        check("K = %s (measured again before this experiment" % k in f.read(),
+              "cpu: its report names the K it ran with")
+
+
 def broken_server(tmp):
     print("harness/run with a server that cannot start")
     build = os.path.join(tmp, "build")
@@ -386,6 +414,7 @@ def main():
         end_to_end(tmp, ms)
         interrupted(os.path.join(tmp, "int"), ms)
         waiting_beside(os.path.join(tmp, "wait"))
+        own_k(os.path.join(tmp, "k"))
         broken_server(os.path.join(tmp, "broken"))
     finally:
         for x in leftovers(tmp):
