@@ -93,6 +93,11 @@ def compare(run_a, run_b, out_dir, tolerance=AGREE, valid_only=False):
         ["CPU", "%s x%s" % (ma.get("cpu", {}).get("model"), ma.get("cpu", {}).get("cores")),
          "%s x%s" % (mb.get("cpu", {}).get("model"), mb.get("cpu", {}).get("cores"))],
         ["K", ma.get("cpu_iters_per_us"), mb.get("cpu_iters_per_us")],
+    ] + [
+        ["K of %s (measured before it)" % n, report.experiment_k(ma, n)[0], report.experiment_k(mb, n)[0]]
+        for n in sorted(set(ma.get("experiments", {})) & set(mb.get("experiments", {})))
+        if report.experiment_k(ma, n)[1] or report.experiment_k(mb, n)[1]
+    ] + [
         ["steal % (start/end)", "%s/%s" % (ma.get("steal_pct_start"), ma.get("steal_pct_end")),
          "%s/%s" % (mb.get("steal_pct_start"), mb.get("steal_pct_end"))],
     ], caption="The two runs")
