@@ -395,6 +395,9 @@ def _experiment_k(m, meta, run_k, build, exp_dir, pl):
               % (m.NAME, info, run_k), file=sys.stderr)
         return run_k
     e["cpu_iters_per_us"], e["calibration"] = k, info
+    # On disk before any point runs with it: a run killed in this experiment
+    # resumes with the K its kept points had.
+    metamod.write(os.path.join(os.path.dirname(exp_dir), "meta.json"), meta)
     print("%s: K = %d work units per µs, measured again before it (samples %s; the run's %d)"
           % (m.NAME, k, info["samples"], run_k), flush=True)
     return k
@@ -415,8 +418,11 @@ def _resumed_meta(meta, plans, run_dir, total):
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "points_kept": kept, "wall_s_before": meta.get("wall_s") or 0,
         "steal_pct": _steal()})
-    print("resuming: %d of %d points kept, %d to run; K = %s (the run's calibration)"
-          % (kept, total, total - kept, k))
+    own = ["%s %s" % (n, e["cpu_iters_per_us"]) for n, e in meta["experiments"].items()
+           if e.get("cpu_iters_per_us")]
+    print("resuming: %d of %d points kept, %d to run; K = %s (the run's calibration%s)"
+          % (kept, total, total - kept, k, "; measured before their experiment: " + ", ".join(own)
+             if own else ""))
     return meta, k, done
 
 
