@@ -60,7 +60,7 @@ def _describe(key, relative_rate):
         v = d.get(k)
         if v not in (None, "", "0") and not (k == "pipeline" and v == "1"):
             bits.append("%s=%s" % (lab, v))
-    if d.get("work_path") and d["variant"] != "probe" and d["work_path"] not in ("/", "echo"):
+    if d.get("work_path") not in (None, "", "/", "echo"):
         bits.append("route " + d["work_path"])
     if d.get("rtt_ms") not in (None, ""):
         bits.append("rtt=%sms" % d["rtt_ms"])

@@ -1,5 +1,6 @@
-/* Cases with a server of their own: the stats JSON at SIGTERM, --max-conns, and
- * the command line's usage errors. */
+/* Cases with a server of their own: the stats JSON at SIGTERM, a /cpu holding up
+ * a concurrent GET / on a loop (and not elsewhere), --max-conns, and the command
+ * line's usage errors. */
 #include "procfs.h"
 #include "suite.h"
 

@@ -45,7 +45,6 @@
 #define IDLE_SETTLE_MS		300
 #define IDLE_CPU_MAX_MS		100L
 
-
 /* The sum over the server's processes of a /proc/<pid>/status value in kB
  * ("VmHWM:", "VmRSS:"), or -1 if none could be read. */
 static long status_kib(pid_t leader, const char *key)
