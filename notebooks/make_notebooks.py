@@ -143,7 +143,9 @@ model's capacity: every server is a queue, and latency stays flat only below the
 Look for: an event model's throughput staying near its peak as connections grow; its p99
 growing with connections in the closed loop (more requests queued behind each other —
 that is Little's law, not a slowdown of the server) but staying flat at a fixed
-open-loop rate.""",
+open-loop rate; and every client answered: a loop that takes in connections more slowly
+than they arrive (node's libuv accepts one per turn of the loop) leaves the rest in the
+listen backlog, where they time out and count as unanswered.""",
     ["concurrency", "concurrency", "latency"], [["throughput_conns"], ["latency_conns"], None],
     """t = lbnb.rows(df, 'concurrency')
 display(Markdown('**Requests/s (median over repetitions), closed loop, by connections**'))
@@ -172,7 +174,7 @@ ANALYSIS += claim_cells(
     "C3", "a blocking server serves one at a time; threads fix it at a cost",
     """The iterative server serves one connection until it closes: from the second
 concurrent keep-alive client on, the others wait in the backlog and, with the harness's
-500 ms timeout for the blocking models' closed loops, show up as timeouts. Threads
+500 ms timeout for the closed loops of `concurrency`, show up as timeouts. Threads
 serve many at once — at the cost of a thread (a kernel stack, a scheduler entity,
 context switches) per connection; where starting and scheduling that many threads
 falls behind, clients time out too, and the table shows how many.""",

@@ -77,7 +77,7 @@ class Threshold:
 UNANSWERED_MAX = Threshold(
     "UNANSWERED_MAX", 0, "requests unanswered in the window", "physical",
     "Loopback TCP loses nothing: a request still unanswered after the generator's whole "
-    "timeout (2 s in quick mode; 500 ms for the blocking models' closed-loop points, so that "
+    "timeout (2 s in quick mode; 500 ms for every closed-loop point of `concurrency`, so that "
     "it can happen inside the window) was not served, so one such request is a starved client.")
 P99_FACTOR = Threshold(
     "P99_FACTOR", 3.0, "x (p99 at the larger x / at the smaller, same fixed rate)", "physical",
