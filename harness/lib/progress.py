@@ -35,6 +35,10 @@ class Progress:
         self._write("[%4d/%d %s, ETA %s] %-11s %s ... " % (
             self.i + 1, self.total, clock(time.monotonic() - self.t0), clock(self.eta()), exp, what))
 
+    def note(self, text):
+        """Text on the point's line before its result (a repetition run again)."""
+        self._write(text + " ... ")
+
     def end(self, result):
         self.spent_est += self.est[self.i] if self.i < self.total else 0
         self.i += 1

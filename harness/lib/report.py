@@ -52,6 +52,10 @@ def experiment_summary(run_dir, mod, meta, draw=True):
                                     for n in (p.get("info") or {}).get("notes", [])}),
                    "invalid": ["%s: %s" % (_row_what(r), r["invalid"]) for r in tot
                                if r.get("valid") == "false"],
+                   "stalled": ["%s: %s (%s)%s" % (p["what"], p["stalled"]["why"], p["stalled"]["summary"],
+                                                  "; it stalled again, and that attempt is kept: %s"
+                                                  % p["stalled"]["again"] if p["stalled"].get("again") else "")
+                               for p in points if p.get("stalled")],
                    "disturbed": ["%s: others %s%%, steal %s%% of its CPUs"
                                  % (_row_what(r), r.get("others_pct"), r.get("steal_pct"))
                                  for r in tot if r.get("disturbed") == "true"]},
@@ -181,14 +185,17 @@ def _experiment_doc(s, meta, base_dir, fig_prefix=""):
         dd.table(headers, rows, caption=title)
     pts = s["points"]
     inv, dis = pts.get("invalid") or [], pts.get("disturbed") or []
-    if pts["failed"] or pts["skipped"] or pts["notes"] or inv or dis:
+    stl = pts.get("stalled") or []
+    if pts["failed"] or pts["skipped"] or pts["notes"] or inv or dis or stl:
         dd.p("**Points:** %d measured, %d failed, %d skipped; %d rows invalid (the load "
              "generator failed to offer what the point says: no check rests on them), %d "
-             "disturbed (other processes used their CPUs)." %
-             (pts["ok"], len(pts["failed"]), len(pts["skipped"]), len(inv), len(dis)))
+             "disturbed (other processes used their CPUs); %d repetitions run again because "
+             "the generator stalled in the first attempt (`GEN_STALL`; the first attempt's "
+             "files are kept as raw/<point>.stalled.*)." %
+             (pts["ok"], len(pts["failed"]), len(pts["skipped"]), len(inv), len(dis), len(stl)))
         dd.items(["failed: " + x for x in pts["failed"]] + ["skipped: " + x for x in pts["skipped"]]
                  + ["invalid: " + x for x in inv] + ["disturbed: " + x for x in dis]
-                 + ["note: " + x for x in pts["notes"]])
+                 + ["run again: " + x for x in stl] + ["note: " + x for x in pts["notes"]])
     return dd
 
 
@@ -310,10 +317,13 @@ def write_run(run_dir, redo=False):
     n_rows = sum(s["rows"] for s in summaries)
     n_inv = sum(len(s["points"].get("invalid") or []) for s in summaries)
     n_dis = sum(len(s["points"].get("disturbed") or []) for s in summaries)
+    n_stl = sum(len(s["points"].get("stalled") or []) for s in summaries)
     d.p("Of the run's %d rows, %d are invalid (the load generator failed to offer what the "
         "point says; each experiment lists them and no check rests on them) and %d disturbed "
-        "(other processes or the hypervisor used more than 5 %% of the point's CPUs)."
-        % (n_rows, n_inv, n_dis))
+        "(other processes or the hypervisor used more than 5 %% of the point's CPUs). %d "
+        "repetitions were run again because the open-loop generator stalled in the first "
+        "attempt (`GEN_STALL`); each experiment lists them."
+        % (n_rows, n_inv, n_dis, n_stl))
     unsup = meta.get("unsupported") or {}
     if unsup:
         d.h(3, "What this machine could not measure")

@@ -17,6 +17,7 @@ happened.  A point that fails raises PointFailed with a message that says why; t
 suite goes on with the next point.
 """
 import dataclasses
+import glob
 import json
 import os
 import time
@@ -27,7 +28,7 @@ from .csvio import SCHEMA
 from .placement import Placement
 from .plan import cpu_list
 from .sampler import Sampler
-from .verdict import DISTURBED, LAGGED
+from .verdict import DISTURBED, GEN_STALL, LAGGED
 
 
 
@@ -383,6 +384,7 @@ def run_point(env, p, raw_base):
     if p.probe_key and rows and rows[0].get("rps"):
         env.capacity[p.probe_key] = rows[0]["rps"]
     info["invalid"] = rows[0].get("invalid") if rows else None
+    info["gen_stall"] = generator_stall(p, j)
     return rows, info
 
 
@@ -538,6 +540,33 @@ def _generator_bound(selfc, tolerance_us):
     lag = (selfc.get("loop_lag_us") or {}).get("p99")
     return (any(b >= GEN_BUSY_MAX for b in selfc.get("busy") or [])
             or (lag is not None and lag >= tolerance_us))
+
+
+def generator_stall(p, j):
+    """Why this repetition's latencies carry a stall of the generator rather than the
+    server's time (None when they do not): an open-loop generator, no thread ever near
+    busy, that still woke at least GEN_STALL's share of the window late.  suite runs
+    such a repetition again, once."""
+    if p.resolved_rate is None or p.requests is not None or not p.duration:
+        return None
+    selfc = j.get("self") or {}
+    busy = selfc.get("busy") or []
+    lag = (selfc.get("loop_lag_us") or {}).get("max")
+    if not busy or lag is None or any(b >= GEN_BUSY_MAX for b in busy):
+        return None
+    if lag < GEN_STALL.value * p.duration * 1e6:
+        return None
+    return ("the generator stalled %.1f ms (busy %s), over %g%% of the %g s window"
+            % (lag / 1000.0, "/".join("%.0f%%" % (100 * b) for b in busy),
+               100 * GEN_STALL.value, p.duration))
+
+
+def keep_stalled_attempt(raw_base):
+    """Renames a stalled attempt's raw files from <point>.* to <point>.stalled.*, so
+    the attempt that replaces it writes its own and neither is lost."""
+    for f in sorted(glob.glob(raw_base + ".*")):
+        if os.path.isfile(f) and not f.startswith(raw_base + ".stalled."):
+            os.rename(f, raw_base + ".stalled." + f[len(raw_base) + 1:])
 
 
 def ramp_held_by_server(j):

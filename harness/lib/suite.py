@@ -258,6 +258,16 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
                     t0 = time.monotonic()
                     try:
                         rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+                        if info.get("gen_stall"):
+                            # verdict.GEN_STALL: the latencies are partly the generator's.
+                            # Run the repetition again, once, keeping the first attempt.
+                            prog.note("%s; %s: run again" % (_summary(rows, info), info["gen_stall"]))
+                            runner.keep_stalled_attempt(os.path.join(exp_dir, base))
+                            rec["stalled"] = {"why": info["gen_stall"], "summary": _summary(rows, info),
+                                              "files": base + ".stalled.*"}
+                            rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+                            if info.get("gen_stall"):
+                                rec["stalled"]["again"] = info["gen_stall"]
                         for r in rows:
                             h = r.pop("_hist", None)
                             if h is not None:

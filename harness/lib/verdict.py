@@ -153,6 +153,19 @@ def by_rep(*groups):
 # may include the generator's lateness -- not the load it offered.  So a check of
 # what the server spent or held under that load (CPU per request, threads,
 # memory) still stands on it (check(..., lag_ok=True)); a check of time does not.
+GEN_STALL = Threshold(
+    "GEN_STALL", 0.01, "of the window (an open-loop generator's longest late wake-up, never busy)",
+    "physical",
+    "An open-loop generator that is never busy wakes late only when it is not running (the "
+    "host or another process held its core).  While it is stalled for S, the requests due "
+    "in S go out late and the answers in flight are read late, so up to S of their latency "
+    "is the generator's: at a fixed rate, S/window of the window's requests.  Over 1 % the "
+    "stall alone can make the p99, so the repetition is run again, once; the first attempt "
+    "stays in raw/ (<point>.stalled.*) and points.jsonl says why.  Stalls of 30-50 ms with "
+    "the generator 6-10 % busy made single repetitions' p99 jump 10-20x in the pair of "
+    "2026-12-01 (844bd0b): by this rule 10 repetitions of one run and 20 of the other.")
+
+
 LAGGED = "generator lagged"
 
 

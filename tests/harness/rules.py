@@ -514,6 +514,38 @@ def connect_ramp():
 
 
 @case
+def stalled_generator_runs_again():
+    """An open-loop generator, never busy, that woke GEN_STALL's share of the window
+    late was not running: the repetition is run again.  Under the bound, busy, or a
+    closed loop: not a stall.  The first attempt's files are kept beside the second's."""
+    import tempfile
+    from lib import runner
+    from lib.plan import Point
+    p = Point(experiment="idle", model="epoll", rate=1000, duration=1.25)
+    p.resolved_rate = 1000.0
+    bound_us = V.GEN_STALL.value * p.duration * 1e6
+
+    def j(lag_us, busy=0.08):
+        return {"self": {"busy": [busy], "loop_lag_us": {"p99": 150, "max": lag_us}}}
+    expect((runner.generator_stall(p, j(bound_us * 2.6)) or "").startswith("the generator stalled"),
+           "a 33 ms stall, 8 %% busy: run again (%r)" % runner.generator_stall(p, j(bound_us * 2.6)))
+    expect(runner.generator_stall(p, j(bound_us * 0.9)) is None, "a late wake-up under the bound")
+    expect(runner.generator_stall(p, j(bound_us * 4, busy=0.95)) is None,
+           "a busy generator is generator-bound, not stalled")
+    closed = Point(experiment="concurrency", model="epoll", duration=1.25)
+    expect(runner.generator_stall(closed, j(bound_us * 4)) is None, "closed loop: not judged")
+    with tempfile.TemporaryDirectory() as d:
+        base = os.path.join(d, "007-epoll-open-c10-r2")
+        for ext in ("loadgen.json", "server.log"):
+            open(base + "." + ext, "w").close()
+        runner.keep_stalled_attempt(base)
+        names = sorted(os.listdir(d))
+        expect(names == ["007-epoll-open-c10-r2.stalled.loadgen.json",
+                         "007-epoll-open-c10-r2.stalled.server.log"],
+               "the first attempt's files are kept as <point>.stalled.*: %s" % names)
+
+
+@case
 def lagged_points():
     """An open-loop point whose generator sent its whole rate, not busy, but woke
     late is LAGGED: checks of what the server spent or held stand on it, checks of
@@ -671,6 +703,7 @@ def all_thresholds():
         for t in getattr(get(n), "THRESHOLDS", []):
             out[t.name] = t
     out[V.DISTURBED.name] = V.DISTURBED
+    out[V.GEN_STALL.name] = V.GEN_STALL
     out[V.UNANSWERED_MAX.name] = V.UNANSWERED_MAX
     return out
 
