@@ -24,19 +24,21 @@ FIXED_S = 30
 # An experiment's own costs outside its points: a database (USES_DB) is made with
 # initdb, started, filled with 10,000 rows, then stopped and removed -- 1.5 s on
 # the idle 2-core machine (`time harness/pg run -- true`), 4.8 s while other work
-# shared it: counted as 5 s.
+# shared it: counted as 5 s, once in every round (one per repetition: suite runs
+# an experiment's repetitions in rounds and makes its database in each).
 DB_START_S = 5.0
 
 
-def own_seconds(mod):
-    """What an experiment costs beside its points."""
-    return DB_START_S if getattr(mod, "USES_DB", False) else 0.0
+def own_seconds(mod, rounds=1):
+    """What an experiment costs beside its points, over `rounds` rounds."""
+    return DB_START_S * rounds if getattr(mod, "USES_DB", False) else 0.0
 
 
 def estimate(mod, mode="quick", cores=2):
     """Seconds the plan of `mod` takes in `mode`, with every model it names built."""
     ctx = exp.Ctx(mode, list(mod.MODELS) + ["nginx"], None, cores, 0, mod.NAME)
-    return own_seconds(mod) + sum(p.est_seconds() for p in mod.plan(ctx))
+    pts = mod.plan(ctx)
+    return own_seconds(mod, len({p.rep or 1 for p in pts})) + sum(p.est_seconds() for p in pts)
 
 
 def table(mods, mode="quick", cores=2):

@@ -128,7 +128,8 @@ def main(argv):
             print("harness/run: --resume: %s" % e, file=sys.stderr)
             return 2
     total = sum(len(p) for _, p in plans)
-    est = {m.NAME: budget.own_seconds(m) + sum(p.est_seconds() for p in pts) for m, pts in plans}
+    est = {m.NAME: budget.own_seconds(m, len({p.rep or 1 for p in pts})) +
+           sum(p.est_seconds() for p in pts) for m, pts in plans}
     if a.list:
         for m, pts in plans:
             print("%s (%d points, about %.0f s here):" % (m.NAME, len(pts), est[m.NAME]))
@@ -225,77 +226,41 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     if resumed is not None:
         env.failures, env.checks = list(meta.get("failures") or []), list(meta.get("checks") or [])
     writer = csvio.Writer(os.path.join(run_dir, "data.csv"))
-    prog = progress.Progress([p.est_seconds() for m, pts in plans for i, p in enumerate(pts, 1)
-                              if i not in done.get(m.NAME, {})],
+    rounds = _rounds(plans, done)
+    meta.setdefault("rounds", len(rounds))
+    prog = progress.Progress([p.est_seconds() for rnd in rounds for m, todo in rnd for i, p in todo],
                              log_path=os.path.join(run_dir, "progress.log"))
+    last_round = {m.NAME: n for n, rnd in enumerate(rounds) for m, todo in rnd}
+    spent = {}   # seconds each experiment spent in this sitting, over its rounds
     interrupted = False
     try:
+        for n, rnd in enumerate(rounds):
+            for m, todo in rnd:
+                exp_dir = os.path.join(run_dir, m.NAME)
+                os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
+                index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
+                hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
+                t_exp = time.monotonic()
+                wired = _WiredHosts(env, m, [p for i, p in todo], meta, build, run_dir)
+                database = _Database(env, m, meta, exp_dir)
+                env.k = _experiment_k(m, meta, k, build, exp_dir, pl)
+                try:
+                    wired.open()
+                    database.open()
+                    for i, p in todo:
+                        _run_one(env, m, p, i, exp_dir, resumed, prog, index, hist_out, writer)
+                finally:
+                    database.close()
+                    wired.close()
+                index.close()
+                hist_out.close()
+                spent[m.NAME] = spent.get(m.NAME, 0.0) + time.monotonic() - t_exp
+                if last_round[m.NAME] == n:
+                    _end_experiment(run_dir, m, meta, env, spent[m.NAME], done.get(m.NAME, {}))
+        # Experiments whose every point a resumed run had kept, but cut before their end.
         for m, pts in plans:
-            exp_dir = os.path.join(run_dir, m.NAME)
-            kept = done.get(m.NAME, {})
-            if len(kept) == len(pts) and meta["experiments"][m.NAME].get("seconds") is not None:
-                continue  # finished before the run was resumed
-            os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
-            index = open(os.path.join(exp_dir, "raw", "points.jsonl"), "a")
-            hist_out = open(os.path.join(exp_dir, exp.HISTS), "a")
-            t_exp = time.monotonic()
-            wired = _WiredHosts(env, m, pts, meta, build, run_dir)
-            database = _Database(env, m, meta, exp_dir)
-            env.k = _experiment_k(m, meta, k, build, exp_dir, pl)
-            try:
-                wired.open()
-                database.open()
-                for i, p in enumerate(pts, 1):
-                    base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
-                    if i in kept:
-                        continue
-                    if resumed is not None:
-                        resume.clear_point_files(exp_dir, base)
-                    prog.begin(m.NAME, p.describe())
-                    rec = {"i": i, "base": base, "model": p.model, "series": p.series,
-                           "variant": p.variant, "conns": p.conns, "rep": p.rep,
-                           "what": p.describe()}
-                    t0 = time.monotonic()
-                    try:
-                        rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
-                        if info.get("gen_stall"):
-                            # verdict.GEN_STALL: the latencies are partly the generator's.
-                            # Run the repetition again, once, keeping the first attempt.
-                            prog.note("%s; %s: run again" % (_summary(rows, info), info["gen_stall"]))
-                            runner.keep_stalled_attempt(os.path.join(exp_dir, base))
-                            rec["stalled"] = {"why": info["gen_stall"], "summary": _summary(rows, info),
-                                              "files": base + ".stalled.*"}
-                            rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
-                            if info.get("gen_stall"):
-                                rec["stalled"]["again"] = info["gen_stall"]
-                        for r in rows:
-                            h = r.pop("_hist", None)
-                            if h is not None:
-                                hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
-                                                          separators=(",", ":")) + "\n")
-                            writer.write(r)
-                        hist_out.flush()
-                        rec.update(status="ok", info=_slim(info))
-                        prog.end(_summary(rows, info))
-                    except runner.PointSkipped as e:
-                        rec.update(status="skipped", why=str(e))
-                        prog.end("skipped: %s" % e)
-                    except (runner.PointFailed, procs.ChildError) as e:
-                        rec.update(status="failed", why=str(e))
-                        env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
-                        prog.end("FAILED: %s" % e)
-                    rec["seconds"] = round(time.monotonic() - t0, 2)
-                    index.write(json.dumps(rec) + "\n")
-                    index.flush()
-            finally:
-                database.close()
-                wired.close()
-            index.close()
-            hist_out.close()
-            exp.compress_hists(exp_dir)
-            meta["experiments"][m.NAME]["seconds"] = round(
-                time.monotonic() - t_exp + sum(r.get("seconds") or 0 for r in kept.values()), 1)
-            _finish_experiment(run_dir, m, meta, env)
+            if m.NAME not in last_round and meta["experiments"][m.NAME].get("seconds") is None:
+                _end_experiment(run_dir, m, meta, env, 0.0, done.get(m.NAME, {}))
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping every server and load, writing what was measured",
@@ -384,10 +349,89 @@ def _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, se
     return meta, k
 
 
+def _rounds(plans, done):
+    """The points still to run, in the order they run: one round per repetition, each
+    round one repetition of every experiment (in the plan's order), so that the three
+    repetitions of a point lie minutes apart in every experiment.  A VM's speed moves
+    from one minute to the next (methodology.md); with each experiment's repetitions
+    back to back, a slow stretch of the host moved every repetition of the
+    experiments it fell on, and so their medians, while now it moves one repetition
+    of each point at most.  Within a round an experiment's points keep the plan's
+    order (models interleaved, x-values shuffled, probes first).  A point without a
+    repetition number runs in the first round.  Returns [[(module, [(i, point)])]]."""
+    reps = sorted({p.rep or 1 for m, pts in plans for p in pts})
+    out = []
+    for r in reps:
+        rnd = []
+        for m, pts in plans:
+            todo = [(i, p) for i, p in enumerate(pts, 1)
+                    if (p.rep or 1) == r and i not in done.get(m.NAME, {})]
+            if todo:
+                rnd.append((m, todo))
+        if rnd:
+            out.append(rnd)
+    return out
+
+
+def _run_one(env, m, p, i, exp_dir, resumed, prog, index, hist_out, writer):
+    """One point: run (again, once, when its generator stalled), write its rows and
+    histograms, and its record in raw/points.jsonl."""
+    base = "raw/%03d-%s-%s-c%d-r%d" % (i, p.series, p.variant, p.conns, p.rep)
+    if resumed is not None:
+        resume.clear_point_files(exp_dir, base)
+    prog.begin(m.NAME, p.describe())
+    rec = {"i": i, "base": base, "model": p.model, "series": p.series,
+           "variant": p.variant, "conns": p.conns, "rep": p.rep,
+           "what": p.describe()}
+    t0 = time.monotonic()
+    try:
+        rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+        if info.get("gen_stall"):
+            # verdict.GEN_STALL: the latencies are partly the generator's.
+            # Run the repetition again, once, keeping the first attempt.
+            prog.note("%s; %s: run again" % (_summary(rows, info), info["gen_stall"]))
+            runner.keep_stalled_attempt(os.path.join(exp_dir, base))
+            rec["stalled"] = {"why": info["gen_stall"], "summary": _summary(rows, info),
+                              "files": base + ".stalled.*"}
+            rows, info = runner.run_point(env, p, os.path.join(exp_dir, base))
+            if info.get("gen_stall"):
+                rec["stalled"]["again"] = info["gen_stall"]
+        for r in rows:
+            h = r.pop("_hist", None)
+            if h is not None:
+                hist_out.write(json.dumps({"seq": p.seq, "path": r["path"], "hist": h},
+                                          separators=(",", ":")) + "\n")
+            writer.write(r)
+        hist_out.flush()
+        rec.update(status="ok", info=_slim(info))
+        prog.end(_summary(rows, info))
+    except runner.PointSkipped as e:
+        rec.update(status="skipped", why=str(e))
+        prog.end("skipped: %s" % e)
+    except (runner.PointFailed, procs.ChildError) as e:
+        rec.update(status="failed", why=str(e))
+        env.failures.append("%s %s: %s" % (m.NAME, p.describe(), e))
+        prog.end("FAILED: %s" % e)
+    rec["seconds"] = round(time.monotonic() - t0, 2)
+    index.write(json.dumps(rec) + "\n")
+    index.flush()
+
+
+def _end_experiment(run_dir, m, meta, env, seconds, kept):
+    """After an experiment's last point: its histograms compressed, its time (this
+    sitting's, plus the kept points' of the sittings before), its report."""
+    exp_dir = os.path.join(run_dir, m.NAME)
+    os.makedirs(os.path.join(exp_dir, "raw"), exist_ok=True)
+    exp.compress_hists(exp_dir)
+    meta["experiments"][m.NAME]["seconds"] = round(
+        seconds + sum(r.get("seconds") or 0 for r in kept.values()), 1)
+    _finish_experiment(run_dir, m, meta, env)
+
+
 def _experiment_k(m, meta, run_k, build, exp_dir, pl):
     """The K an experiment's servers get: the run's, except where the experiment's
     requests run /cpu work (its module says CPU_WORK = True).  Those measure K again
-    right before they run, so that W us of work takes W us at the speed of the minutes
+    right before their first round, so that W us of work takes W us at the speed of the minutes
     it runs in: a VM's speed moves by several per cent from one minute to the next
     (methodology.md), and with one K from the run's start two runs' /cpu points
     differed by the two calibrations' ratio.  Every model of the experiment still
@@ -513,7 +557,7 @@ class _Database:
     """The database of an experiment that uses one (its module says USES_DB =
     True): a throwaway PostgreSQL (lib/pg.py) on this machine, its server and
     backends pinned to the module's DB_CPUS, made and filled before the
-    experiment's first point and stopped and removed after its last, whatever
+    experiment's first point of each round and stopped and removed after its last, whatever
     happened (an interrupt included); its log stays in the experiment's raw/.
     Its start counts in the experiment's time (lib/budget.py, DB_START_S).  A
     database on another host (--db-host), or one a server in a namespace or on

@@ -428,6 +428,33 @@ def stalled_generator(tmp):
         check("run again: " in f.read(), "stalled: the experiment's report lists the repetition")
 
 
+def rounds(tmp):
+    """Quick mode runs in rounds, one per repetition: every experiment's repetition 1,
+    then every experiment's repetition 2, ...; each experiment still ends with all its
+    rows, its histograms and its report."""
+    print("harness/run wait,idle --quick --models epoll (rounds)")
+    r = subprocess.run([RUN, "wait,idle", "--quick", "--models", "epoll", "--out", tmp],
+                       capture_output=True, text=True, timeout=300)
+    if not check(r.returncode == 0, "rounds: harness/run exits 0 (got %s)" % r.returncode):
+        print(r.stdout[-3000:], r.stderr[-3000:])
+        return
+    run = os.path.realpath(os.path.join(tmp, "latest"))
+    seen = re.findall(r"\] (wait|idle) .* rep (\d) \.\.\. ", open(os.path.join(run, "progress.log")).read())
+    # The run's sequence of (experiment, repetition) blocks.
+    blocks = [x for i, x in enumerate(seen) if i == 0 or x != seen[i - 1]]
+    check(blocks == [("wait", "1"), ("idle", "1"), ("wait", "2"), ("idle", "2"), ("wait", "3"),
+                     ("idle", "3")], "rounds: one repetition of each experiment per round (%s)" % blocks)
+    check(_json(os.path.join(run, "meta.json")).get("rounds") == 3, "rounds: meta.json says 3 rounds")
+    with open(os.path.join(run, "data.csv"), newline="") as f:
+        recs = [x for x in csv.DictReader(f) if x["path"] == "*"]
+    for name in ("wait", "idle"):
+        n = sum(1 for x in recs if x["experiment"] == name)
+        pts = [json.loads(x) for x in open(os.path.join(run, name, "raw", "points.jsonl"))]
+        check(n == len(pts) > 0 and os.path.exists(os.path.join(run, name, "hist.jsonl.gz"))
+              and os.path.exists(os.path.join(run, name, "report.md")),
+              "rounds: %s has a row per point (%d of %d), its histograms and its report" % (name, n, len(pts)))
+
+
 def broken_server(tmp):
     print("harness/run with a server that cannot start")
     build = os.path.join(tmp, "build")
@@ -466,6 +493,7 @@ def main():
         waiting_beside(os.path.join(tmp, "wait"))
         own_k(os.path.join(tmp, "k"))
         stalled_generator(os.path.join(tmp, "stalled"))
+        rounds(os.path.join(tmp, "rounds"))
         broken_server(os.path.join(tmp, "broken"))
     finally:
         for x in leftovers(tmp):
