@@ -39,7 +39,7 @@ ITERATIVE_TIMEOUT_MS = 500
 # and so does node: the libuv bundled in node 20 (1.46; since libuv PR #3696) accepts
 # one connection per turn of the loop, a loaded turn at 1,000 connections takes 7-13 ms,
 # so node takes in under 150 connections a second while the rest wait in the listen
-# backlog (it held 457-576 of 1,000 mid-window; wrk -c 1000 --timeout 1s saw 400
+# backlog (it held 456-576 of 1,000 mid-window; wrk -c 1000 --timeout 1s saw 400
 # timeouts).  Debian's libuv 1.44, which srv-libuv links, accepts until EAGAIN.  What a
 # model does answer takes tens of ms at most (p99 at 1,000 connections: threads 24-34
 # ms, node 14-22, the C loops 8-9), far from 500.
