@@ -98,6 +98,7 @@ def compare(run_a, run_b, out_dir, tolerance=AGREE, valid_only=False):
         for n in sorted(set(ma.get("experiments", {})) & set(mb.get("experiments", {})))
         if report.experiment_k(ma, n)[1] or report.experiment_k(mb, n)[1]
     ] + [
+        ["idle CPUs", report.cpu_idle_line(ma), report.cpu_idle_line(mb)],
         ["steal % (start/end)", "%s/%s" % (ma.get("steal_pct_start"), ma.get("steal_pct_end")),
          "%s/%s" % (mb.get("steal_pct_start"), mb.get("steal_pct_end"))],
     ], caption="The two runs")
@@ -169,7 +170,10 @@ def agreement(run_a, run_b, ma, mb, sa, sb, tolerance=AGREE, valid_only=False):
     out = {"claims": len(ra), "same_verdicts": same,
            "differ": [(c, ra[c], rb.get(c)) for c in ra if ra[c] != rb.get(c)],
            "decided_a": report.decided_counts(sa), "decided_b": report.decided_counts(sb),
-           "metrics": {}}
+           "metrics": {},
+           # A run whose idle CPUs halted charges a VM's wake-ups to the servers
+           # (lib/capture.py): its CPU per request at low rates is another measure.
+           "idle": [bool((m.get("cpu_idle") or {}).get("held")) for m in (ma, mb)]}
     ga, gb = {}, {}
     for tag, run, meta, g in (("A", run_a, ma, ga), ("B", run_b, mb, gb)):
         by_exp = {}
@@ -246,6 +250,10 @@ def agreement_lines(ag):
         lines.append("verdicts: %d of %d identical; differ: %s" % (
             len(ag["same_verdicts"]), n,
             ", ".join("%s %s vs %s" % (c, a, b) for c, a, b in ag["differ"])))
+    if ag.get("idle") and ag["idle"][0] != ag["idle"][1]:
+        lines.append("idle CPUs: %s in A, %s in B, so CPU per request at low rates measures "
+                     "different things (docs/methodology.md)"
+                     % tuple("polling" if x else "halting" for x in ag["idle"]))
     for tag in ("a", "b"):
         t, d, h = ag["decided_" + tag]
         lines.append("checks decided in %s: %d of %d (%d hold)" % (tag.upper(), d, t, h))

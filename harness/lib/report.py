@@ -346,6 +346,20 @@ def write_run(run_dir, redo=False):
     return summaries
 
 
+def cpu_idle_line(meta):
+    """What the idle CPUs did during the run (meta.json's `cpu_idle`)."""
+    ci = meta.get("cpu_idle")
+    if not ci:
+        return "not recorded (a run before the harness held them)"
+    if ci.get("held"):
+        txt = "polling (the harness held %s at 0 µs)" % ci.get("path")
+    else:
+        txt = "halting, as the machine is set (%s)" % ci.get("why")
+    if ci.get("halts") is not None:
+        txt += "; %d halt%s during the run" % (ci["halts"], "" if ci["halts"] == 1 else "s")
+    return txt + "; cpuidle driver %s" % ci.get("driver")
+
+
 def _meta_rows(meta):
     c = meta.get("cpu", {})
     g = meta.get("git", {})
@@ -376,6 +390,7 @@ def _meta_rows(meta):
                                                                    meta.get("loadavg_end"))],
         ["CPU busy before the run", "-" if meta.get("cpu_busy_start") is None
          else "%.0f%% (over 1 s)" % (100 * meta["cpu_busy_start"])],
+        ["idle CPUs", cpu_idle_line(meta)],
         ["transparent huge pages", "%s (defrag %s)" % (meta.get("thp", {}).get("enabled"),
                                                        meta.get("thp", {}).get("defrag"))],
         ["limits", "nofile %s/%s, somaxconn %s, ports %s, pid_max %s" % (

@@ -76,6 +76,15 @@ class Sampler:
     def established(self, port):
         return self._call("established", port)
 
+    def hold_cpu_idle_poll(self):
+        """Keep the server's machine's CPUs polling when idle for as long as this
+        sampler is open (capture.py says why).  On this machine, or in one of its
+        namespaces, the harness's own process holds it (same kernel); on an ssh host,
+        the agent does."""
+        if self.proc is not None and self.host.kind == "ssh":
+            return self._call("hold_cpu_idle_poll")
+        return capture.hold_cpu_idle_poll()
+
     def system(self):
         return self._call("system")
 

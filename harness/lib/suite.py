@@ -7,8 +7,8 @@ import os
 import sys
 import time
 
-from . import (analysis, budget, calibrate, csvio, exp, hosts, idleconns, meta as metamod,
-               models, pg, placement, procs, progress, report, resume, runner)
+from . import (analysis, budget, calibrate, capture, csvio, exp, hosts, idleconns,
+               meta as metamod, models, pg, placement, procs, progress, report, resume, runner)
 from .plan import cpu_list
 from .sampler import SamplerError, Sampler
 
@@ -51,6 +51,10 @@ def parse(argv):
     n.add_argument("--rtt-ms", help="round-trip time to add, in ms (half each way)")
     n.add_argument("--loss", help="percentage of packets lost, each way (as netem's loss)")
     n.add_argument("--rate-mbit", help="bandwidth of the links, each way, in Mbit/s")
+    ap.add_argument("--cpu-idle", choices=("poll", "halt"), default="poll",
+                    help="what an idle CPU does during the run: poll (default: the harness holds "
+                         "/dev/cpu_dma_latency at 0, so a VM's wake-ups are not charged to the "
+                         "server; methodology.md) or halt (the machine's own setting)")
     ap.add_argument("--seed", type=int,
                     help="the seed of the shuffled x-value order (default: a new one, recorded "
                          "in meta.json; give a run's seed to repeat its order)")
@@ -187,6 +191,7 @@ def main(argv):
                     t_start, seed, pl, sampler, resumed)
     finally:
         sampler.close()
+        capture.release_cpu_idle()
         pl.close()
 
 
@@ -204,6 +209,7 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
         if pl.network():
             print("network: %s on the client links, by %s (%s)"
                   % (pl.shaping.describe(), pl.network()["mechanism"], pl.network()["why"]))
+        idle = _hold_cpu_idle(a, sampler)
         facts = pl.facts(lambda h: hosts.run_files(build))
         for _, pts in plans:
             for p in pts:
@@ -215,8 +221,10 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
         return 2
     if resumed is not None:
         meta, k, done = _resumed_meta(resumed, plans, run_dir, total)
+        meta["resumed"][-1]["cpu_idle"] = idle
     else:
-        meta, k = _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed)
+        meta, k = _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed,
+                            idle)
         done = {}
     meta["status"] = "running"
     meta["harness_pid"] = os.getpid()
@@ -276,6 +284,10 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     meta["steal_pct_end"] = None if interrupted else _steal()
     from . import probes
     meta["loadavg_end"] = probes.loadavg()
+    # How many times the CPUs halted during the run: 0 when the hold worked (this
+    # machine's kernel only; an ssh server host's counters are its own).
+    idle["halts"] = (capture.idle_exits_between(idle, capture.cpuidle_states())
+                     if pl.server.kind != "ssh" else None)
     meta["unsupported"].update(env.unsupported)
     meta["checks"] = env.checks
     meta["failures"] = env.failures
@@ -304,9 +316,25 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
     return 130 if interrupted else 0
 
 
-def _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed):
+def _hold_cpu_idle(a, sampler):
+    """Hold the server machine's idle CPUs at polling for the run (lib/capture.py
+    says why), or leave them as they are with --cpu-idle halt; what was done goes
+    into meta.json's `cpu_idle`.  Before K is calibrated: K is measured as the points
+    are."""
+    if a.cpu_idle == "halt":
+        return dict(capture.cpuidle_states(), held=False, why="--cpu-idle halt")
+    idle = sampler.hold_cpu_idle_poll()
+    if not idle["held"]:
+        print("harness/run: the idle CPUs are left to halt (%s): at low request rates a VM's "
+              "wake-ups then count in the server's CPU per request (docs/methodology.md)"
+              % idle["why"], file=sys.stderr)
+    return idle
+
+
+def _new_meta(a, argv, build, avail, plans, est, run_dir, pl, facts, sampler, seed, idle):
     """meta.json of a new run, and the calibration (K) it measured."""
     meta = metamod.collect(ROOT, build, a.mode, ["harness/run"] + list(argv))
+    meta["cpu_idle"] = idle
     meta["fingerprint"] = resume.fingerprint(ROOT, build)
     meta["hosts"] = {"roles": pl.describe(), "facts": facts}
     meta["network"] = pl.network()

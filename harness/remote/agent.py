@@ -5,7 +5,8 @@ ssh host (where its /proc is).
 
 One request a line on stdin, one answer a line on stdout, both JSON:
 {"fn": "snapshot", "args": [PID], "kwargs": {...}} -> {"ok": RESULT} or {"error": "..."}.
-Only capture's read-only functions can be called.  It ends at end of input.
+Only capture's read-only functions can be called, and hold_cpu_idle_poll, whose
+request lasts as long as the agent: the run.  It ends at end of input.
 """
 import json
 import os
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import capture  # noqa: E402
 
 CALLABLE = {"snapshot", "tree", "fds", "fd_count", "established", "system", "sockstat",
-            "cpu_times", "cpu_ns", "ctx_switches", "steal_sample", "kernel_stack_per_thread_kb"}
+            "cpu_times", "cpu_ns", "ctx_switches", "steal_sample", "kernel_stack_per_thread_kb", "hold_cpu_idle_poll"}
 
 
 def main():

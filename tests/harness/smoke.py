@@ -197,6 +197,17 @@ def end_to_end(tmp, ms):
     check((meta.get("machine") or {}).get("cores") and
           (meta.get("machine") or {}).get("kernel_stack_kb_per_thread"),
           "meta.json records the machine facts the rules use")
+    # The idle CPUs poll for the whole run where the harness may ask for it
+    # (lib/capture.py): then not one halt, or the servers' CPU per request would
+    # include the VM's wake-ups.
+    ci = meta.get("cpu_idle") or {}
+    if os.access("/dev/cpu_dma_latency", os.W_OK):
+        check(ci.get("held") is True and ci.get("halts") == 0,
+              "the idle CPUs polled for the whole run (cpu_idle %s)"
+              % {k: ci.get(k) for k in ("held", "why", "halts")})
+    else:
+        check(ci.get("held") is False and ci.get("why"),
+              "meta.json says why the idle CPUs were left to halt (cpu_idle %s)" % ci)
     e = meta.get("experiments", {}).get("concurrency", {})
     check(e.get("server_cpus") == "0" and e.get("gen_cpus") == "1", "meta.json records the CPU sets")
     check(isinstance(meta.get("cpu_iters_per_us"), int) and meta["cpu_iters_per_us"] > 0,
