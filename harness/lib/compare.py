@@ -261,12 +261,12 @@ def agreement_lines(ag):
         if not m["points"]:
             lines.append("%s: no point both runs measured" % m["label"])
             continue
-        line = ("%s: %d of %d points%s agree within %d%% (%.0f%%)"
+        line = ("%s: %d of %d points%s agree within %d%% (%.1f%%)"
                 % (m["label"], m["agree"], m["points"],
                    " valid in both runs" if ag.get("valid_only") else "",
                    round(100 * ag.get("tolerance", AGREE)), 100.0 * m["agree"] / m["points"]))
         if m.get("drift"):
-            line += ("; median B/A %.2f, and %d (%.0f%%) within %d%% of it"
+            line += ("; median B/A %.2f, and %d (%.1f%%) within %d%% of it"
                      % (m["drift"], m["agree_after_drift"],
                         100.0 * m["agree_after_drift"] / m["points"],
                         round(100 * ag.get("tolerance", AGREE))))
