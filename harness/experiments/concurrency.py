@@ -75,10 +75,12 @@ ONE_AT_A_TIME = Threshold(
     "ONE_AT_A_TIME", 1.5, "x (closed-loop req/s, most connections / one)", "physical",
     "A server that serves one request at a time cannot overlap one client's round trip "
     "with another's service: its throughput with N clients is its throughput with one "
-    "(ratio 1; iterative measured 1.03x in the reference run of 2026-11-30, c293f64).  Every "
+    "(ratio 1; iterative measured 0.96x in the reference run of 2026-12-01, 28aae63).  Every "
     "concurrent model gains from 1 to 100 connections on the same core, because with one "
-    "client the server idles while the client turns around: threads 10.6x, pool 11.2x, "
-    "epoll 19.0x in that run.  1.5 lies between.")
+    "client the server idles while the client turns around: threads 1.70x, pool 1.71x, "
+    "epoll 2.93x in that run.  1.5 lies between.  (With the idle CPUs halting, before "
+    "4321e08, each turn-around also paid two of the VM's wake-ups, and the gains were "
+    "10.6-19.0x against iterative's 1.03x.)")
 THRESHOLDS = [CPU_GROWTH, P99_FACTOR, P99_SLACK_US, KEEP_PEAK, UNANSWERED_MAX, ONE_AT_A_TIME]
 
 
