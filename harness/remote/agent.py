@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import capture  # noqa: E402
 
 CALLABLE = {"snapshot", "tree", "fds", "fd_count", "established", "system", "sockstat",
-            "cpu_times", "cpu_ns", "ctx_switches", "steal_sample", "kernel_stack_per_thread_kb", "hold_cpu_idle_poll"}
+            "cpu_times", "cpu_ns", "ctx_switches", "steal_sample", "kernel_stack_per_thread_kb",
+            "hold_cpu_idle_poll"}
 
 
 def main():
