@@ -319,8 +319,8 @@ def _run(a, argv, build, avail, mods, plans, total, est, run_dir, out_root, labe
 def _hold_cpu_idle(a, sampler):
     """Hold the server machine's idle CPUs at polling for the run (lib/capture.py
     says why), or leave them as they are with --cpu-idle halt; what was done goes
-    into meta.json's `cpu_idle`.  Before K is calibrated: K is measured as the points
-    are."""
+    into meta.json's `cpu_idle`.  Called before K is calibrated, so that K is measured
+    with the CPUs idling the way they will during the points."""
     if a.cpu_idle == "halt":
         return dict(capture.cpuidle_states(), held=False, why="--cpu-idle halt")
     idle = sampler.hold_cpu_idle_poll()

@@ -40,7 +40,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
-from lib import procs  # noqa: E402
+from lib import capture, procs  # noqa: E402
 RUN = os.path.join(ROOT, "harness", "run")
 BUILD = os.path.join(ROOT, "build")
 
@@ -201,7 +201,7 @@ def end_to_end(tmp, ms):
     # (lib/capture.py): then not one halt, or the servers' CPU per request would
     # include the VM's wake-ups.
     ci = meta.get("cpu_idle") or {}
-    if os.access("/dev/cpu_dma_latency", os.W_OK):
+    if os.access(capture.CPU_DMA_LATENCY, os.W_OK):
         check(ci.get("held") is True and ci.get("halts") == 0,
               "the idle CPUs polled for the whole run (cpu_idle %s)"
               % {k: ci.get(k) for k in ("held", "why", "halts")})
