@@ -195,8 +195,19 @@ def harness_run(tmp):
     check(len(by) == 2 and 8000 <= by["10"] - by["0"] <= 12000,
           "the light load measures the 10 ms the wire adds (%.2f ms)"
           % ((by.get("10", 0) - by.get("0", 0)) / 1000.0))
-    wires = [f for f in os.listdir(os.path.join(run, "rtt", "raw")) if f.endswith(".wire.json")]
+    # A repetition whose generator stalled ran again, and its first attempt's files
+    # were kept as <point>.stalled.* (methodology.md, GEN_STALL): its wire counters
+    # are that attempt's, not a point's of data.csv.
+    raw = os.path.join(run, "rtt", "raw")
+    files = [f for f in os.listdir(raw) if f.endswith(".wire.json")]
+    wires = [f for f in files if ".stalled." not in f]
     check(len(wires) == len(rows), "each point has the wire's counters (%d)" % len(wires))
+    with open(os.path.join(raw, "points.jsonl")) as f:
+        recs = [json.loads(x) for x in f if x.strip()]
+    stalled = {r["base"].split("/")[-1] for r in recs if r.get("stalled")}
+    extra = sorted(f for f in files if ".stalled." in f)
+    check(sorted(f.split(".stalled.")[0] for f in extra) == sorted(stalled),
+          "the only other wire counters are those of attempts recorded as stalled (%s)" % extra)
     with open(os.path.join(run, "rtt", "report.md")) as f:
         rep = f.read()
     check(e["network"]["mechanism"] in rep and "CPU µs/packet" in rep,
